@@ -1,1 +1,24 @@
-//! placeholder
+//! The generic API server (upstream's `k8s.io/apiserver` plus the parts of
+//! `pkg/controlplane` that wire built-in resources): TLS serving with x509
+//! client authentication, request-info parsing, discovery, the REST verbs on
+//! the watch cache and storage, Table printing, and bootstrap objects.
+//!
+//! Request path, in order: TLS (client certificate) → panic recovery →
+//! authentication → request info → handler (`handlers::dispatch`).
+
+pub mod bootstrap;
+pub mod config;
+pub mod discovery;
+pub mod handlers;
+pub mod negotiation;
+pub mod patch;
+pub mod request_info;
+pub mod response;
+pub mod server;
+pub mod services;
+pub mod state;
+pub mod table;
+
+pub use config::Config;
+pub use server::serve;
+pub use state::ApiState;

@@ -1,0 +1,181 @@
+//! Flags, with upstream's names and defaults (upstream's app/options).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use apiserver::Config;
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kube-apiserver",
+    about = "The Kubernetes API server validates and configures data for the api objects"
+)]
+pub struct Options {
+    /// List of etcd servers to connect with (scheme://ip:port), comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    pub etcd_servers: Vec<String>,
+    /// The prefix to prepend to all resource paths in etcd.
+    #[arg(long, default_value = "/registry")]
+    pub etcd_prefix: String,
+    /// The port on which to serve HTTPS with authentication and authorization.
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+    /// The IP address on which to listen for the --secure-port port.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// The IP address on which to advertise the apiserver to members of the cluster.
+    #[arg(long)]
+    pub advertise_address: Option<IpAddr>,
+    /// File containing the default x509 Certificate for HTTPS.
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// File containing the default x509 private key matching --tls-cert-file.
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// The directory where the TLS certs are located (used when --tls-cert-file is not given).
+    #[arg(long, default_value = "/var/run/kubernetes")]
+    pub cert_dir: PathBuf,
+    /// If set, any request presenting a client certificate signed by one of these authorities is authenticated.
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    /// A CIDR notation IP range from which to assign service cluster IPs.
+    #[arg(long, default_value = "10.0.0.0/24")]
+    pub service_cluster_ip_range: String,
+    /// A port range to reserve for services with NodePort visibility.
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
+    /// The interval of compaction requests (e.g. 5m, 300s; 0 disables).
+    #[arg(long, default_value = "5m")]
+    pub etcd_compaction_interval: String,
+    /// Amount of time to retain events.
+    #[arg(long, default_value = "1h")]
+    pub event_ttl: String,
+    /// Issuer of service account tokens (accepted; token issuing lands with ServiceAccount tokens).
+    #[arg(long)]
+    pub service_account_issuer: Option<String>,
+    /// Key files to verify service account tokens.
+    #[arg(long)]
+    pub service_account_key_file: Vec<PathBuf>,
+    /// Key file to sign service account tokens.
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// Number of events the watch cache keeps for watches that resume.
+    #[arg(long, default_value_t = 100_000)]
+    pub watch_cache_history: usize,
+    /// Log verbosity (klog's levels).
+    #[arg(short = 'v', long = "v", default_value_t = 0)]
+    pub v: u8,
+}
+
+/// Parses Go-style durations: `90s`, `5m`, `1h`, `1h30m`, `0`.
+pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push(chars.next().unwrap_or('s'));
+        }
+        let n: f64 = num
+            .parse()
+            .with_context(|| format!("invalid duration {s:?}"))?;
+        num.clear();
+        total += n * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => bail!("invalid duration {s:?}: unknown unit {unit:?}"),
+        };
+    }
+    if !num.is_empty() {
+        bail!("invalid duration {s:?}: missing unit");
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+fn primary_ip() -> IpAddr {
+    // The address the default route would use; no packet is sent by a UDP connect.
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|_| s))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+impl Options {
+    pub fn complete(&self) -> anyhow::Result<Config> {
+        let (lo, hi) = self
+            .service_node_port_range
+            .split_once('-')
+            .context("--service-node-port-range must be <low>-<high>")?;
+        let range = (lo.trim().parse::<u16>()?, hi.trim().parse::<u16>()?);
+        if range.0 > range.1 {
+            bail!("--service-node-port-range: {lo} is above {hi}");
+        }
+        if apiserver::state::parse_cidr(&self.service_cluster_ip_range).is_none() {
+            bail!(
+                "--service-cluster-ip-range {:?} is not an IPv4 CIDR of at most /30",
+                self.service_cluster_ip_range
+            );
+        }
+        let cert = self
+            .tls_cert_file
+            .clone()
+            .unwrap_or_else(|| self.cert_dir.join("apiserver.crt"));
+        let key = self
+            .tls_private_key_file
+            .clone()
+            .unwrap_or_else(|| self.cert_dir.join("apiserver.key"));
+        if !cert.exists() || !key.exists() {
+            bail!("serving certificate {} or key {} not found (generate them with hack/local-up-cluster.sh, or pass --tls-cert-file/--tls-private-key-file)", cert.display(), key.display());
+        }
+        let advertise = self.advertise_address.unwrap_or_else(|| {
+            if self.bind_address.is_unspecified() {
+                primary_ip()
+            } else {
+                self.bind_address
+            }
+        });
+        Ok(Config {
+            bind: SocketAddr::new(self.bind_address, self.secure_port),
+            advertise_address: advertise,
+            tls_cert_file: cert,
+            tls_key_file: key,
+            client_ca_file: self.client_ca_file.clone(),
+            etcd_servers: self.etcd_servers.clone(),
+            etcd_prefix: self.etcd_prefix.clone(),
+            service_cluster_ip_range: self.service_cluster_ip_range.clone(),
+            service_node_port_range: range,
+            compaction_interval: parse_duration(&self.etcd_compaction_interval)?,
+            event_ttl: parse_duration(&self.event_ttl)?,
+            max_request_body: 3 * 1024 * 1024,
+            watch_cache_history: self.watch_cache_history,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_like_go() {
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5x").is_err());
+    }
+}

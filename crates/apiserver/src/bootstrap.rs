@@ -1,0 +1,90 @@
+//! Objects every cluster has after start-up (upstream's
+//! `pkg/controlplane/controller`): the system namespaces and the `kubernetes`
+//! Service with Endpoints and an EndpointSlice at the advertise address.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::state::ApiState;
+
+fn base(kind: &str, api_version: &str, name: &str, namespace: Option<&str>) -> Value {
+    let mut m = json!({"name": name, "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": apimachinery::meta::now_rfc3339()});
+    if let Some(ns) = namespace {
+        m["namespace"] = json!(ns);
+    }
+    json!({"apiVersion": api_version, "kind": kind, "metadata": m})
+}
+
+async fn ensure(state: &ApiState, key: &str, obj: Value) -> Result<(), storage::Error> {
+    match state.store.create(key, obj, None).await {
+        Ok(_) | Err(storage::Error::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn put(state: &ApiState, key: &str, obj: Value) -> Result<(), storage::Error> {
+    let wanted = obj.clone();
+    state
+        .store
+        .guaranteed_update(key, true, &Default::default(), None, move |cur| {
+            let mut v = wanted.clone();
+            if let Some(cur) = cur {
+                // Keep identity; replace the content we own.
+                v["metadata"] = cur.value["metadata"].clone();
+            }
+            Ok(v)
+        })
+        .await
+        .map(|_| ())
+}
+
+/// Creates what is missing; idempotent, safe on every start.
+pub async fn run(state: &Arc<ApiState>) -> Result<(), storage::Error> {
+    let p = &state.prefix;
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let mut o = base("Namespace", "v1", ns, None);
+        o["metadata"]["labels"] = json!({"kubernetes.io/metadata.name": ns});
+        o["spec"] = json!({"finalizers": ["kubernetes"]});
+        o["status"] = json!({"phase": "Active"});
+        ensure(state, &format!("{p}namespaces/{ns}"), o).await?;
+    }
+    let ip = state.first_service_ip().to_string();
+    let port = state.config.bind.port();
+    let mut svc = base("Service", "v1", "kubernetes", Some("default"));
+    svc["metadata"]["labels"] = json!({"component": "apiserver", "provider": "kubernetes"});
+    svc["spec"] = json!({
+        "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
+        "clusterIP": ip, "clusterIPs": [ip], "type": "ClusterIP", "sessionAffinity": "None",
+        "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "internalTrafficPolicy": "Cluster",
+    });
+    svc["status"] = json!({"loadBalancer": {}});
+    ensure(state, &format!("{p}services/specs/default/kubernetes"), svc).await?;
+    let addr = state.config.advertise_address.to_string();
+    let mut ep = base("Endpoints", "v1", "kubernetes", Some("default"));
+    ep["metadata"]["labels"] = json!({"endpointslice.kubernetes.io/skip-mirror": "true"});
+    ep["subsets"] = json!([{"addresses": [{"ip": addr}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]);
+    put(
+        state,
+        &format!("{p}services/endpoints/default/kubernetes"),
+        ep,
+    )
+    .await?;
+    let mut slice = base(
+        "EndpointSlice",
+        "discovery.k8s.io/v1",
+        "kubernetes",
+        Some("default"),
+    );
+    slice["metadata"]["labels"] = json!({"kubernetes.io/service-name": "kubernetes", "endpointslice.kubernetes.io/managed-by": "endpointslicemirroring-controller.k8s.io"});
+    slice["addressType"] = json!("IPv4");
+    slice["endpoints"] = json!([{"addresses": [addr], "conditions": {"ready": true}}]);
+    slice["ports"] = json!([{"name": "https", "port": port, "protocol": "TCP"}]);
+    put(
+        state,
+        &format!("{p}endpointslices/default/kubernetes"),
+        slice,
+    )
+    .await?;
+    Ok(())
+}

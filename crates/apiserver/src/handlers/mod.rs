@@ -1,0 +1,297 @@
+//! Request handlers: non-resource endpoints, discovery and the REST verbs
+//! (upstream's `endpoints/handlers`: get.go, create.go, update.go, patch.go,
+//! delete.go, watch.go).
+
+mod object;
+mod read;
+mod reviews;
+mod write;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apimachinery::ApiError;
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+
+use crate::discovery;
+use crate::negotiation::{negotiate, BodyFormat, Output};
+use crate::request_info::{self, RequestInfo};
+use crate::response::{self, Body};
+use crate::state::ApiState;
+
+/// The authenticated user (upstream's `user.Info`).
+#[derive(Debug, Clone, Default)]
+pub struct User {
+    pub name: String,
+    pub groups: Vec<String>,
+}
+
+/// Query parameters, decoded.
+#[derive(Debug, Default)]
+pub struct Query(HashMap<String, String>);
+
+impl Query {
+    pub fn parse(q: Option<&str>) -> Self {
+        let mut m = HashMap::new();
+        for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let dec = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            m.insert(dec(k), dec(v));
+        }
+        Query(m)
+    }
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+    pub fn flag(&self, k: &str) -> bool {
+        matches!(self.get(k), Some("true") | Some("1"))
+    }
+}
+
+/// Everything a verb handler gets.
+pub struct Ctx {
+    pub state: Arc<ApiState>,
+    pub info: RequestInfo,
+    pub query: Query,
+    pub user: User,
+    pub accept: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+}
+
+/// Reads the body, bounded: 413 past the limit.
+async fn read_body(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::too_large(
+                "the server has received a request that is too large",
+            ))
+        }
+        Err(e) => Err(ApiError::bad_request(format!("reading request body: {e}"))),
+    }
+}
+
+/// Decodes a JSON or YAML body into a value, bounded in depth; 400 on malformed input.
+pub fn decode_body(format: BodyFormat, body: &[u8]) -> Result<Value, ApiError> {
+    match format {
+        BodyFormat::Yaml | BodyFormat::ApplyPatch => decode_yaml(body),
+        _ => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}"))),
+    }
+}
+
+/// Decodes YAML (or JSON, its subset). serde_yaml bounds recursion and alias
+/// expansion, so billion-laughs documents fail fast.
+pub fn decode_yaml(body: &[u8]) -> Result<Value, ApiError> {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        return Ok(v);
+    }
+    let v: serde_yaml::Value = serde_yaml::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?;
+    serde_json::to_value(v)
+        .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
+}
+
+/// Routes one authenticated request.
+pub async fn dispatch(
+    state: Arc<ApiState>,
+    req: Request<hyper::body::Incoming>,
+    user: User,
+) -> Response<Body> {
+    match route(state, req, user).await {
+        Ok(r) => r,
+        Err(e) => response::error(&e),
+    }
+}
+
+async fn route(
+    state: Arc<ApiState>,
+    req: Request<hyper::body::Incoming>,
+    user: User,
+) -> Result<Response<Body>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let query = Query::parse(parts.uri.query());
+    let header = |n: http::header::HeaderName| {
+        parts
+            .headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let accept = header(http::header::ACCEPT);
+    let content_type = header(http::header::CONTENT_TYPE);
+    let info = request_info::parse(parts.method.as_str(), &path, query.flag("watch"));
+    if !info.is_resource {
+        if parts.method != Method::GET && parts.method != Method::HEAD {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                format!("the server does not allow this method on the requested resource"),
+            ));
+        }
+        return non_resource(&state, &path, &info, accept.as_deref(), &user);
+    }
+    let body = read_body(body, state.config.max_request_body).await?;
+    let ctx = Ctx {
+        state,
+        info,
+        query,
+        user,
+        accept,
+        content_type,
+        body,
+    };
+    resource(ctx).await
+}
+
+fn discovery_or_json(
+    accept: Option<&str>,
+    aggregated: impl FnOnce(crate::negotiation::DiscoveryVersion) -> Value,
+    legacy: impl FnOnce() -> Value,
+) -> Result<Response<Body>, ApiError> {
+    match negotiate(accept, false, true)? {
+        Output::Discovery(v) => {
+            let ct = match v {
+                crate::negotiation::DiscoveryVersion::V2 => {
+                    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+                }
+                crate::negotiation::DiscoveryVersion::V2Beta1 => {
+                    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+                }
+            };
+            let mut r = response::json_bytes(
+                200,
+                serde_json::to_vec(&aggregated(v)).unwrap_or_default(),
+                ct,
+            );
+            r.headers_mut()
+                .insert("Vary", http::HeaderValue::from_static("Accept"));
+            Ok(r)
+        }
+        _ => Ok(response::json(200, &legacy())),
+    }
+}
+
+fn non_resource(
+    state: &ApiState,
+    path: &str,
+    info: &RequestInfo,
+    accept: Option<&str>,
+    user: &User,
+) -> Result<Response<Body>, ApiError> {
+    let resources = state.resources.read().unwrap_or_else(|p| p.into_inner());
+    let addr = format!(
+        "{}:{}",
+        state.config.advertise_address,
+        state.config.bind.port()
+    );
+    match path.trim_end_matches('/') {
+        "/api" => {
+            return discovery_or_json(
+                accept,
+                |v| discovery::aggregated(&resources, true, v),
+                || discovery::core_versions(&addr),
+            )
+        }
+        "/apis" => {
+            return discovery_or_json(
+                accept,
+                |v| discovery::aggregated(&resources, false, v),
+                || discovery::group_list(&resources),
+            )
+        }
+        "/version" => return Ok(response::json(200, &discovery::version())),
+        "" => {
+            let mut paths: Vec<String> = vec![
+                "/api".into(),
+                "/api/v1".into(),
+                "/apis".into(),
+                "/healthz".into(),
+                "/livez".into(),
+                "/readyz".into(),
+                "/metrics".into(),
+                "/version".into(),
+            ];
+            for g in resources.groups().iter().filter(|g| !g.is_empty()) {
+                paths.push(format!("/apis/{g}"));
+                for d in resources.list.iter().filter(|d| &d.group == g) {
+                    let p = format!("/apis/{g}/{}", d.version);
+                    if !paths.contains(&p) {
+                        paths.push(p);
+                    }
+                }
+            }
+            return Ok(response::json(200, &json!({"paths": paths})));
+        }
+        _ => {}
+    }
+    let _ = user;
+    if info.api_prefix == "api" || info.api_prefix == "apis" {
+        if !info.version.is_empty() {
+            if let Some(list) = discovery::resource_list(&resources, &info.group, &info.version) {
+                return Ok(response::json(200, &list));
+            }
+        } else if let Some(g) = discovery::group(&resources, &info.group) {
+            return Ok(response::json(200, &g));
+        }
+    }
+    Err(ApiError::not_found_path())
+}
+
+async fn resource(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let def = ctx
+        .state
+        .resource(&ctx.info.group, &ctx.info.version, &ctx.info.resource)
+        .ok_or_else(ApiError::not_found_path)?;
+    if !def.namespaced() && !ctx.info.namespace.is_empty() {
+        return Err(ApiError::not_found_path());
+    }
+    let sub = ctx.info.subresource.clone();
+    if !sub.is_empty() && !def.has_subresource(&sub) {
+        return Err(ApiError::not_found_path());
+    }
+    if !def.verbs.contains(&ctx.info.verb.as_str()) && sub.is_empty() {
+        return Err(ApiError::method_not_supported(
+            &def.group_resource(),
+            &ctx.info.verb,
+        ));
+    }
+    if !def.stored() {
+        return reviews::create(&ctx, &def);
+    }
+    match (ctx.info.verb.as_str(), sub.as_str()) {
+        ("get", "" | "status") => read::get(&ctx, &def).await,
+        ("list", "") => read::list(&ctx, &def).await,
+        ("watch", "") => read::watch(&ctx, &def).await,
+        ("create", "") => write::create(&ctx, &def).await,
+        ("create", "binding") => write::bind(&ctx, &def).await,
+        ("update", "" | "status") => write::update(&ctx, &def).await,
+        ("patch", "" | "status") => write::patch(&ctx, &def).await,
+        ("delete", "") => write::delete(&ctx, &def).await,
+        ("deletecollection", "") => write::delete_collection(&ctx, &def).await,
+        ("get", "scale") => write::get_scale(&ctx, &def).await,
+        ("update" | "patch", "scale") => write::update_scale(&ctx, &def).await,
+        ("update", "finalize") => write::update(&ctx, &def).await,
+        (verb, sub) => Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!(
+                "{verb} on {}/{sub} is not supported by this server yet",
+                def.plural
+            ),
+        )),
+    }
+}

@@ -1,0 +1,594 @@
+//! create, update, patch, delete and deletecollection, plus the binding and
+//! scale subresources (upstream's create.go, update.go, patch.go, delete.go
+//! and `registry/generic/registry/store.go`).
+
+use std::sync::Arc;
+
+use api::ResourceDef;
+use apimachinery::{meta, ApiError};
+use http::Response;
+use serde_json::{json, Value};
+use storage::{ListOptions, Preconditions, StoredObject};
+
+use super::object::{
+    self, check_resource_version, dry_run, prepare_update, storage_error, validate,
+};
+use super::read::Predicate;
+use super::{decode_body, Ctx};
+use crate::negotiation::{body_format, BodyFormat};
+use crate::response::{self, with_warnings, Body};
+use crate::services;
+
+fn ttl(ctx: &Ctx, def: &ResourceDef) -> Option<i64> {
+    def.strategy
+        .ttl
+        .then(|| ctx.state.config.event_ttl.as_secs() as i64)
+}
+
+fn respond(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    code: u16,
+    obj: &Value,
+    warnings: &[String],
+) -> Result<Response<Body>, ApiError> {
+    let _ = def;
+    let _ = ctx;
+    Ok(with_warnings(response::json(code, obj), warnings))
+}
+
+pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
+    let format = body_format(ctx.content_type.as_deref(), false)?;
+    let body = decode_body(format, &ctx.body)?;
+    let (mut obj, warnings) = object::decode(ctx, def, body)?;
+    object::prepare_create(def, &mut obj, &ctx.info.namespace)?;
+    validate(def, &obj, None)?;
+    let name = meta::name(&obj).to_string();
+    if def.namespaced() && def.plural != "namespaces" {
+        ensure_namespace(ctx, &ctx.info.namespace).await?;
+    }
+    if dry_run(ctx)? {
+        return respond(ctx, def, 201, &obj, &warnings);
+    }
+    if def.group.is_empty() && def.plural == "services" {
+        services::allocate(&ctx.state, &mut obj).await?;
+    }
+    let key = ctx.state.object_key(def, &ctx.info.namespace, &name);
+    let stored = ctx
+        .state
+        .store
+        .create(&key, obj, ttl(ctx, def))
+        .await
+        .map_err(|e| storage_error(def, &name, e))?;
+    respond(ctx, def, 201, &stored.value, &warnings)
+}
+
+/// Creating in a namespace that does not exist, or is terminating, fails like upstream's NamespaceLifecycle.
+async fn ensure_namespace(ctx: &Ctx, ns: &str) -> Result<(), ApiError> {
+    let key = format!("{}namespaces/{ns}", ctx.state.prefix);
+    let (cached, _) = ctx.state.cacher.get(&key);
+    let ns_obj = match cached {
+        Some(o) => o.value().ok(),
+        None => ctx.state.store.get(&key).await.ok().map(|o| o.value),
+    };
+    match ns_obj {
+        None => Err(ApiError::not_found(
+            &apimachinery::GroupResource::new("", "namespaces"),
+            ns,
+        )),
+        Some(v) if meta::deletion_timestamp(&v).is_some() => Err(ApiError::forbidden(format!(
+            "unable to create new content in namespace {ns} because it is being terminated"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// One write of an object through GuaranteedUpdate: `change` turns the
+/// current object into the requested one; the rest is upstream's update path.
+async fn write(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    create_if_missing: bool,
+    change: &(dyn Fn(Option<&Value>) -> Result<Value, ApiError> + Send + Sync),
+) -> Result<(StoredObject, bool, Vec<String>), ApiError> {
+    let name = ctx.info.name.clone();
+    let key = ctx.state.object_key(def, &ctx.info.namespace, &name);
+    let status_write = ctx.info.subresource == "status";
+    let dry = dry_run(ctx)?;
+    let mut created = false;
+    let mut warnings = Vec::new();
+    let mut dry_result = None;
+    let result = ctx
+        .state
+        .store
+        .guaranteed_update(&key, create_if_missing, &Preconditions::default(), ttl(ctx, def), |current| {
+            let requested = change(current.map(|c| &c.value))?;
+            let body_name = meta::name(&requested);
+            if !body_name.is_empty() && body_name != name {
+                return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")).into());
+            }
+            let (mut obj, w) = object::decode(ctx, def, requested)?;
+            warnings = w;
+            match current {
+                None => {
+                    meta::set_str(&mut obj, "name", &name);
+                    object::prepare_create(def, &mut obj, &ctx.info.namespace)?;
+                    validate(def, &obj, None)?;
+                    created = true;
+                }
+                Some(cur) => {
+                    check_resource_version(def, &obj, &cur.value)?;
+                    prepare_update(def, &mut obj, &cur.value, status_write);
+                    validate(def, &obj, Some(&cur.value))?;
+                }
+            }
+            if dry {
+                dry_result = Some(obj);
+                return Err(storage::Error::Api(ApiError::new(0, "DryRun", "")));
+            }
+            Ok(obj)
+        })
+        .await;
+    match result {
+        Ok(stored) => Ok((stored, created, warnings)),
+        Err(storage::Error::Api(e)) if e.reason == "DryRun" => Ok((
+            StoredObject {
+                value: dry_result.unwrap_or(Value::Null),
+                revision: 0,
+            },
+            created,
+            warnings,
+        )),
+        Err(e) => Err(storage_error(def, &name, e)),
+    }
+}
+
+/// After a write: an object being deleted whose last finalizer went away is removed.
+async fn finish_deletion(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    stored: StoredObject,
+) -> Result<Value, ApiError> {
+    if meta::deletion_timestamp(&stored.value).is_some()
+        && meta::finalizers(&stored.value).is_empty()
+    {
+        let grace = stored
+            .value
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if grace == 0 {
+            let key = ctx
+                .state
+                .object_key(def, &ctx.info.namespace, &ctx.info.name);
+            let pre = Preconditions {
+                uid: None,
+                resource_version: Some(stored.revision.to_string()),
+            };
+            match ctx.state.store.delete(&key, &pre, |_| Ok(())).await {
+                Ok(_) | Err(storage::Error::NotFound { .. }) => {}
+                Err(e) => return Err(storage_error(def, &ctx.info.name, e)),
+            }
+        }
+    }
+    Ok(stored.value)
+}
+
+pub async fn update(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
+    let format = body_format(ctx.content_type.as_deref(), false)?;
+    let body = decode_body(format, &ctx.body)?;
+    let create_ok = def.strategy.create_on_update && ctx.info.subresource.is_empty();
+    let (stored, created, warnings) = write(ctx, def, create_ok, &|_| Ok(body.clone())).await?;
+    let value = finish_deletion(ctx, def, stored).await?;
+    respond(ctx, def, if created { 201 } else { 200 }, &value, &warnings)
+}
+
+pub async fn patch(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
+    let format = body_format(ctx.content_type.as_deref(), true)?;
+    if format == BodyFormat::StrategicMergePatch && def.strategy.decode.is_none() {
+        return Err(ApiError::unsupported_media_type(
+            "application/strategic-merge-patch+json",
+        ));
+    }
+    let apply = format == BodyFormat::ApplyPatch;
+    if apply && ctx.query.get("fieldManager").unwrap_or("").is_empty() {
+        return Err(ApiError::bad_request(
+            "PATCH requests with apply content type require fieldManager to be set",
+        ));
+    }
+    let body = ctx.body.clone();
+    let (stored, created, warnings) = write(ctx, def, apply, &move |current| match current {
+        Some(cur) => {
+            let mut cur = cur.clone();
+            // A patch of the main resource never sees (or changes) status through it.
+            let patched = crate::patch::apply(format, &cur, &body)?;
+            if let (Some(m), Some(p)) = (cur.as_object_mut(), patched.as_object()) {
+                *m = p.clone();
+            }
+            Ok(cur)
+        }
+        None => crate::patch::apply(format, &json!({}), &body),
+    })
+    .await?;
+    let value = finish_deletion(ctx, def, stored).await?;
+    respond(ctx, def, if created { 201 } else { 200 }, &value, &warnings)
+}
+
+/// What a DELETE asks (DeleteOptions from the body or the query).
+struct DeleteOptions {
+    grace: Option<i64>,
+    propagation: Option<String>,
+    preconditions: Preconditions,
+}
+
+fn delete_options(ctx: &Ctx) -> Result<DeleteOptions, ApiError> {
+    let body: Value = if ctx.body.is_empty() {
+        json!({})
+    } else {
+        super::decode_yaml(&ctx.body)?
+    };
+    let grace = body
+        .get("gracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .or_else(|| {
+            ctx.query
+                .get("gracePeriodSeconds")
+                .and_then(|g| g.parse().ok())
+        });
+    let mut propagation = body
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| ctx.query.get("propagationPolicy").map(str::to_string));
+    if propagation.is_none() {
+        match body
+            .get("orphanDependents")
+            .and_then(Value::as_bool)
+            .or_else(|| ctx.query.get("orphanDependents").map(|o| o == "true"))
+        {
+            Some(true) => propagation = Some("Orphan".into()),
+            Some(false) => propagation = Some("Background".into()),
+            None => {}
+        }
+    }
+    if let Some(p) = &propagation {
+        if !["Orphan", "Background", "Foreground"].contains(&p.as_str()) {
+            return Err(ApiError::invalid(
+                "DeleteOptions",
+                "",
+                "",
+                &[apimachinery::field::FieldError::not_supported(
+                    "propagationPolicy",
+                    &json!(p),
+                    &["Foreground", "Background", "Orphan", "nil"],
+                )],
+            ));
+        }
+    }
+    let pre = body.get("preconditions").cloned().unwrap_or(json!({}));
+    Ok(DeleteOptions {
+        grace,
+        propagation,
+        preconditions: Preconditions {
+            uid: pre.get("uid").and_then(Value::as_str).map(str::to_string),
+            resource_version: pre
+                .get("resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        },
+    })
+}
+
+/// Deletes one object like upstream's generic store: finalizers (and the
+/// propagation policy's) and pod grace periods make it a deletionTimestamp
+/// update; otherwise it is removed.
+async fn delete_one(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    ns: &str,
+    name: &str,
+    opts: &DeleteOptions,
+    dry: bool,
+) -> Result<(Value, bool), ApiError> {
+    let key = ctx.state.object_key(def, ns, name);
+    let current = ctx
+        .state
+        .store
+        .get(&key)
+        .await
+        .map_err(|e| storage_error(def, name, e))?;
+    let mut finalizers = meta::finalizers(&current.value);
+    let policy = opts.propagation.clone().unwrap_or_else(|| {
+        if def.strategy.default_orphan {
+            "Orphan".into()
+        } else {
+            "Background".into()
+        }
+    });
+    let add = match policy.as_str() {
+        "Orphan" => Some("orphan"),
+        "Foreground" => Some("foregroundDeletion"),
+        _ => None,
+    };
+    if let Some(f) = add {
+        if !finalizers.iter().any(|x| x == f) {
+            finalizers.push(f.to_string());
+        }
+    }
+    let is_pod = def.group.is_empty() && def.plural == "pods";
+    let pod_grace = if is_pod {
+        let phase = current
+            .value
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let scheduled = !current
+            .value
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty();
+        let default = current
+            .value
+            .pointer("/spec/terminationGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(30);
+        let g = opts.grace.unwrap_or(default);
+        // Unscheduled and finished pods go at once, as upstream's pod strategy says.
+        if !scheduled || phase == "Succeeded" || phase == "Failed" {
+            0
+        } else {
+            g.max(0)
+        }
+    } else {
+        0
+    };
+    let graceful = !finalizers.is_empty() || pod_grace > 0;
+    if !graceful {
+        if dry {
+            return Ok((current.value, true));
+        }
+        let last = ctx
+            .state
+            .store
+            .delete(&key, &opts.preconditions, |_| Ok(()))
+            .await
+            .map_err(|e| storage_error(def, name, e))?;
+        return Ok((last.value, true));
+    }
+    let mut obj = current.value.clone();
+    let already = meta::deletion_timestamp(&obj).is_some();
+    let existing_grace = obj
+        .pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64);
+    if !already || existing_grace.is_some_and(|g| pod_grace < g) {
+        let when = chrono::Utc::now() + chrono::Duration::seconds(pod_grace);
+        meta::set_str(
+            &mut obj,
+            "deletionTimestamp",
+            &when.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        meta::metadata_mut(&mut obj).insert("deletionGracePeriodSeconds".into(), json!(pod_grace));
+        if def.strategy.generation != api::strategy::GenerationPolicy::None {
+            let g = meta::generation(&obj) + 1;
+            meta::metadata_mut(&mut obj).insert("generation".into(), json!(g));
+        }
+    }
+    meta::set_finalizers(&mut obj, &finalizers);
+    if dry {
+        return Ok((obj, false));
+    }
+    if is_pod && pod_grace == 0 && finalizers.is_empty() {
+        let last = ctx
+            .state
+            .store
+            .delete(&key, &opts.preconditions, |_| Ok(()))
+            .await
+            .map_err(|e| storage_error(def, name, e))?;
+        return Ok((last.value, true));
+    }
+    let target = obj.clone();
+    let stored = ctx
+        .state
+        .store
+        .guaranteed_update(&key, false, &opts.preconditions, ttl(ctx, def), move |_| {
+            Ok(target.clone())
+        })
+        .await
+        .map_err(|e| storage_error(def, name, e))?;
+    Ok((stored.value, false))
+}
+
+pub async fn delete(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
+    let opts = delete_options(ctx)?;
+    let dry = dry_run(ctx)?;
+    let (obj, gone) = delete_one(ctx, def, &ctx.info.namespace, &ctx.info.name, &opts, dry).await?;
+    Ok(response::json(if gone { 200 } else { 202 }.min(200), &obj))
+}
+
+pub async fn delete_collection(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
+    let opts = delete_options(ctx)?;
+    let dry = dry_run(ctx)?;
+    let pred = Predicate::from_ctx(ctx, def)?;
+    let prefix = ctx.state.collection_key(def, &ctx.info.namespace);
+    let filter = |v: &Value| pred.matches_value(def, v);
+    let list = ctx
+        .state
+        .store
+        .list(&prefix, &ListOptions::default(), &filter)
+        .await
+        .map_err(|e| storage_error(def, "", e))?;
+    let mut items = Vec::new();
+    for o in list.items {
+        let (ns, name) = (
+            meta::namespace(&o.value).to_string(),
+            meta::name(&o.value).to_string(),
+        );
+        match delete_one(ctx, def, &ns, &name, &opts, dry).await {
+            Ok((v, _)) => items.push(v),
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(response::json(
+        200,
+        &json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": list.revision.to_string()}, "items": items}),
+    ))
+}
+
+/// `pods/binding` (and the `bindings` resource): sets spec.nodeName once.
+pub async fn bind(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
+    let body = decode_body(body_format(ctx.content_type.as_deref(), false)?, &ctx.body)?;
+    let node = body
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if node.is_empty() {
+        return Err(ApiError::invalid(
+            "Binding",
+            "",
+            &ctx.info.name,
+            &[apimachinery::field::FieldError::required("target.name", "")],
+        ));
+    }
+    let key = ctx
+        .state
+        .object_key(def, &ctx.info.namespace, &ctx.info.name);
+    let name = ctx.info.name.clone();
+    ctx.state
+        .store
+        .guaranteed_update(&key, false, &Preconditions::default(), None, |cur| {
+            let mut pod = cur.map(|c| c.value.clone()).unwrap_or(Value::Null);
+            if meta::deletion_timestamp(&pod).is_some() {
+                return Err(ApiError::conflict(&def.group_resource(), &name, "pod is being deleted, cannot be assigned to a host").into());
+            }
+            let current = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+            if !current.is_empty() {
+                return Err(ApiError::conflict(&def.group_resource(), &name, &format!("pod {name} is already assigned to node {current:?}")).into());
+            }
+            pod["spec"]["nodeName"] = json!(node);
+            let conds = pod["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            let mut conds: Vec<Value> = conds.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
+            conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": meta::now_rfc3339()}));
+            pod["status"]["conditions"] = json!(conds);
+            Ok(pod)
+        })
+        .await
+        .map_err(|e| storage_error(def, &ctx.info.name, e))?;
+    Ok(response::json(
+        201,
+        &apimachinery::status::success_status(None),
+    ))
+}
+
+fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
+    let spec = obj
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let status = obj
+        .pointer("/status/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let selector = obj
+        .pointer("/spec/selector")
+        .map(
+            |s| match s.get("matchLabels").or(s.get("matchExpressions")) {
+                Some(_) => apimachinery::labels::Selector::from_label_selector(s)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+                None => s
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default(),
+            },
+        )
+        .unwrap_or_default();
+    let m = obj.get("metadata").cloned().unwrap_or(json!({}));
+    let _ = def;
+    json!({
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"], "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
+        "spec": {"replicas": spec},
+        "status": {"replicas": status, "selector": selector},
+    })
+}
+
+pub async fn get_scale(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
+    let key = ctx
+        .state
+        .object_key(def, &ctx.info.namespace, &ctx.info.name);
+    let obj = ctx
+        .state
+        .store
+        .get(&key)
+        .await
+        .map_err(|e| storage_error(def, &ctx.info.name, e))?;
+    Ok(response::json(200, &scale_of(def, &obj.value)))
+}
+
+pub async fn update_scale(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
+    let key = ctx
+        .state
+        .object_key(def, &ctx.info.namespace, &ctx.info.name);
+    let patch_format = (ctx.info.verb == "patch")
+        .then(|| body_format(ctx.content_type.as_deref(), true))
+        .transpose()?;
+    let plain = match patch_format {
+        None => Some(decode_body(
+            body_format(ctx.content_type.as_deref(), false)?,
+            &ctx.body,
+        )?),
+        Some(_) => None,
+    };
+    let def_arc = Arc::new(def.clone());
+    let body = ctx.body.clone();
+    let stored = ctx
+        .state
+        .store
+        .guaranteed_update(&key, false, &Preconditions::default(), None, |cur| {
+            let cur = cur.map(|c| c.value.clone()).unwrap_or(Value::Null);
+            let scale = scale_of(&def_arc, &cur);
+            let wanted = match (&plain, patch_format) {
+                (Some(p), _) => {
+                    check_resource_version(&def_arc, p, &cur)?;
+                    p.clone()
+                }
+                (None, Some(f)) => crate::patch::apply(f, &scale, &body)?,
+                (None, None) => scale,
+            };
+            let replicas = wanted
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            if replicas < 0 {
+                return Err(ApiError::invalid(
+                    "Scale",
+                    "autoscaling",
+                    meta::name(&cur),
+                    &[apimachinery::field::FieldError::invalid(
+                        "spec.replicas",
+                        &json!(replicas),
+                        "must be greater than or equal to 0",
+                    )],
+                )
+                .into());
+            }
+            let mut new = cur.clone();
+            new["spec"]["replicas"] = json!(replicas);
+            if new.get("spec") != cur.get("spec") {
+                let g = meta::generation(&cur) + 1;
+                meta::metadata_mut(&mut new).insert("generation".into(), json!(g));
+            }
+            Ok(new)
+        })
+        .await
+        .map_err(|e| storage_error(def, &ctx.info.name, e))?;
+    Ok(response::json(200, &scale_of(def, &stored.value)))
+}
