@@ -66,21 +66,32 @@ pub struct Ctx {
     pub body: Bytes,
 }
 
-/// Reads the body, bounded: 413 past the limit.
-async fn read_body(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, ApiError> {
-    let limited = http_body_util::Limited::new(body, limit);
-    match limited.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ApiError::too_large(
-                "the server has received a request that is too large",
-            ))
+/// Past the limit, how much more is read and thrown away so that the client
+/// gets its 413 instead of a reset connection.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Reads the body, bounded: 413 past the limit, with memory bounded by it.
+async fn read_body(mut body: hyper::body::Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            } else if seen > limit + DRAIN_LIMIT {
+                break;
+            }
         }
-        Err(e) => Err(ApiError::bad_request(format!("reading request body: {e}"))),
     }
+    if seen > limit {
+        return Err(ApiError::too_large(
+            "the server has received a request that is too large",
+        ));
+    }
+    Ok(buf.freeze())
 }
 
 /// Decodes a JSON or YAML body into a value, bounded in depth; 400 on malformed input.

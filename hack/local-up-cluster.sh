@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Builds and runs a local Kubernetes control plane on this machine.
+# Upstream: hack/local-up-cluster.sh, same knobs where the piece exists here.
+# Today it starts etcd and kube-apiserver; controller-manager, scheduler,
+# kubelet and kube-proxy get a start_* function each as they land (see the
+# "components" section and main).
+#
+# Usage: hack/local-up-cluster.sh [-h] [-O] [-o DIR] [-k]
+#   -O      use the binaries already built in target/release (skip the build)
+#   -o DIR  use the binaries in DIR (skip the build)
+#   -k      stop a cluster started earlier with ENABLE_DAEMON=true, and exit
+#
+# Knobs (environment):
+#   ENABLE_DAEMON=false   true: start, print how to use it, and return
+#   API_SECURE_PORT=6443  API_BIND_ADDR=0.0.0.0  API_HOST=localhost
+#   API_HOST_IP           the machine's primary IPv4 (from `ip route get 1`)
+#   ADVERTISE_ADDRESS     defaults to API_HOST_IP
+#   CERT_DIR=/var/run/kubernetes  LOG_DIR=/tmp  LOG_LEVEL=3
+#   KUBE_PID_DIR=${CERT_DIR}      where pid files of what this script started live
+#   ETCD_PORT=2379 ETCD_PEER_PORT=2380 ETCD_DIR=/tmp/kube-etcd-${ETCD_PORT}
+#   PRESERVE_ETCD=false   keep etcd's data across runs
+#   SERVICE_CLUSTER_IP_RANGE=10.0.0.0/24  FIRST_SERVICE_CLUSTER_IP=10.0.0.1
+#   NODE_PORT_RANGE, APISERVER_EXTRA_ARGS, WAIT_FOR_URL_API_SERVER=60
+#   KUBE_VERBOSE=1        above 4 traces the script (set -x)
+
+set -euo pipefail
+
+KUBE_VERBOSE="${KUBE_VERBOSE:-1}"
+if (( KUBE_VERBOSE > 4 )); then
+  set -x
+fi
+
+# shellcheck source=hack/lib/init.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/init.sh"
+
+ENABLE_DAEMON="${ENABLE_DAEMON:-false}"
+API_SECURE_PORT="${API_SECURE_PORT:-6443}"
+API_BIND_ADDR="${API_BIND_ADDR:-0.0.0.0}"
+API_HOST="${API_HOST:-localhost}"
+API_HOST_IP="${API_HOST_IP:-$(kube::util::primary_ipv4)}"
+ADVERTISE_ADDRESS="${ADVERTISE_ADDRESS:-${API_HOST_IP}}"
+CERT_DIR="${CERT_DIR:-/var/run/kubernetes}"
+LOG_DIR="${LOG_DIR:-/tmp}"
+LOG_LEVEL="${LOG_LEVEL:-3}"
+KUBE_PID_DIR="${KUBE_PID_DIR:-${CERT_DIR}}"
+ETCD_PORT="${ETCD_PORT:-2379}"
+ETCD_PID_FILE="${ETCD_PID_FILE:-${KUBE_PID_DIR}/etcd.pid}"
+ETCD_LOGFILE="${ETCD_LOGFILE:-${LOG_DIR}/etcd.log}"
+APISERVER_LOG="${APISERVER_LOG:-${LOG_DIR}/kube-apiserver.log}"
+APISERVER_PID_FILE="${APISERVER_PID_FILE:-${KUBE_PID_DIR}/kube-apiserver.pid}"
+export ENABLE_DAEMON API_SECURE_PORT API_BIND_ADDR ADVERTISE_ADDRESS CERT_DIR \
+  LOG_DIR LOG_LEVEL KUBE_PID_DIR ETCD_PORT ETCD_PID_FILE ETCD_LOGFILE \
+  APISERVER_LOG APISERVER_PID_FILE
+
+# Packages the build and the cluster need; only missing ones are installed.
+REQUIRED_PACKAGES=(etcd-server openssl protobuf-compiler jq curl)
+
+BIN_DIR=""
+
+usage() {
+  cat <<EOF
+This script starts a local kube cluster.
+Example 0: hack/local-up-cluster.sh -h  (this 'help' usage description)
+Example 1: hack/local-up-cluster.sh -o target/debug (use binaries from a directory)
+Example 2: hack/local-up-cluster.sh -O (use the existing release build)
+Example 3: hack/local-up-cluster.sh (build a local copy of the source)
+Example 4: ENABLE_DAEMON=true hack/local-up-cluster.sh, later hack/local-up-cluster.sh -k
+EOF
+}
+
+# release_dir: where `cargo build --release` puts binaries.
+release_dir() {
+  echo "${CARGO_TARGET_DIR:-${KUBE_ROOT}/target}/release"
+}
+
+# parse_args "$@": sets BIN_DIR when the build is to be skipped; -k stops a
+# daemon cluster and exits.
+parse_args() {
+  local opt
+  while getopts "ho:Ok" opt; do
+    case "${opt}" in
+      o)
+        BIN_DIR="$(cd "${OPTARG}" && pwd -P)"
+        echo "skipping build, using binaries in ${BIN_DIR}"
+        ;;
+      O)
+        BIN_DIR="$(release_dir)"
+        if [[ ! -x "${BIN_DIR}/kube-apiserver" ]]; then
+          echo "Could not find an existing build in ${BIN_DIR}; run without -O to build." >&2
+          exit 1
+        fi
+        ;;
+      k)
+        stop_all
+        exit 0
+        ;;
+      h)
+        usage
+        exit 0
+        ;;
+      *)
+        usage >&2
+        exit 1
+        ;;
+    esac
+  done
+}
+
+# build: compiles what this script starts, unless -O/-o said not to.
+build() {
+  if [[ -n "${BIN_DIR}" ]]; then
+    echo "skipped the build because binaries were given (${BIN_DIR})"
+    return 0
+  fi
+  kube::util::ensure_cargo
+  kube::log::status "building kube-apiserver (cargo build --release)"
+  (cd "${KUBE_ROOT}" && cargo build --release -p kube-apiserver)
+  BIN_DIR="$(release_dir)"
+}
+
+# --- components -------------------------------------------------------------
+# One start_* function per component, in start order. Each records its pid
+# file so that cleanup and a later run stop exactly what was started here.
+
+start_etcd() {
+  echo "Starting etcd"
+  kube::etcd::start
+}
+
+generate_certs() {
+  # API_HOST and the advertise address go into the serving cert too: the
+  # admin kubeconfig and in-cluster clients dial them.
+  kube::certs::generate "${API_HOST_IP}" "${API_HOST}" "${ADVERTISE_ADDRESS}"
+}
+
+start_apiserver() {
+  export KUBE_APISERVER_BIN="${BIN_DIR}/kube-apiserver"
+  kube::apiserver::start
+  kube::certs::write_kubeconfig admin \
+    "${CERT_DIR}/client-admin.crt" "${CERT_DIR}/client-admin.key" \
+    "https://${API_HOST}:${API_SECURE_PORT}"
+  echo "Waiting for apiserver to come up"
+  kube::apiserver::wait_ready "${API_HOST}" ||
+    { echo "check apiserver logs: ${APISERVER_LOG}" >&2; return 1; }
+}
+
+# Later: start_controller_manager, start_scheduler, start_kubelet,
+# start_kubeproxy (each with a stop_* counterpart in stop_all).
+
+# stop_all: stops, newest first, everything whose pid file this script
+# wrote, now or in an earlier run.
+stop_all() {
+  kube::apiserver::stop
+  kube::etcd::cleanup
+}
+
+CLEANED_UP=false
+cleanup() {
+  [[ "${CLEANED_UP}" == true ]] && return 0
+  CLEANED_UP=true
+  echo "Cleaning up..."
+  stop_all
+}
+
+# healthcheck: reports components that died. Like upstream, the rest keep
+# running so that their logs and state can be inspected.
+healthcheck() {
+  if [[ -n "${APISERVER_PID:-}" ]] && ! kube::util::pid_running "${APISERVER_PID}"; then
+    kube::log::error "API server terminated unexpectedly, see ${APISERVER_LOG}"
+    APISERVER_PID=""
+  fi
+  if [[ -n "${ETCD_PID:-}" ]] && ! kube::util::pid_running "${ETCD_PID}"; then
+    kube::log::error "etcd terminated unexpectedly, see ${ETCD_LOGFILE}"
+    ETCD_PID=""
+  fi
+}
+
+# supervise: waits until Ctrl-C/TERM (the trap cleans up) or until every
+# component has died.
+supervise() {
+  while [[ -n "${APISERVER_PID:-}${ETCD_PID:-}" ]]; do
+    # `wait -n` returns when a child exits or a trapped signal arrives.
+    local rc=0
+    wait -n 2>/dev/null || rc=$?
+    # 127: nothing left to wait for (not our children); do not spin.
+    (( rc == 127 )) && sleep 1
+    healthcheck
+  done
+  kube::log::error "every component has exited"
+  return 1
+}
+
+print_success() {
+  if [[ "${ENABLE_DAEMON}" == false ]]; then
+    echo "Local Kubernetes cluster is running. Press Ctrl-C to shut it down."
+  else
+    echo "Local Kubernetes cluster is running."
+  fi
+  cat <<EOF
+
+Logs:
+  ${ETCD_LOGFILE}
+  ${APISERVER_LOG}
+
+EOF
+  if [[ "${ENABLE_DAEMON}" == false ]]; then
+    echo "To start using your cluster, you can open up another terminal/tab and run:"
+  else
+    echo "To start using your cluster, run:"
+  fi
+  cat <<EOF
+
+  export KUBECONFIG=${CERT_DIR}/admin.kubeconfig
+  kubectl get namespaces
+
+Alternatively, you can write to the default kubeconfig:
+
+  kubectl config set-cluster local --server=https://${API_HOST}:${API_SECURE_PORT} --certificate-authority=${CERT_DIR}/ca.crt
+  kubectl config set-credentials myself --client-key=${CERT_DIR}/client-admin.key --client-certificate=${CERT_DIR}/client-admin.crt
+  kubectl config set-context local --cluster=local --user=myself
+  kubectl config use-context local
+  kubectl get namespaces
+EOF
+  if [[ "${ENABLE_DAEMON}" == true ]]; then
+    echo
+    echo "To stop it: hack/local-up-cluster.sh -k"
+  fi
+}
+
+main() {
+  parse_args "$@"
+  kube::util::ensure_packages "${REQUIRED_PACKAGES[@]}"
+  build
+  mkdir -p "${LOG_DIR}" "${KUBE_PID_DIR}"
+
+  # Until the cluster is up, any failure stops what was already started;
+  # in daemon mode the trap is lifted once everything is running.
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+
+  # A run that crashed (or was SIGKILLed) leaves its processes behind; stop
+  # them, newest first, using their pid files. Anything else on our ports
+  # makes the start functions refuse.
+  stop_all
+
+  echo "Starting services now!"
+  generate_certs
+  start_etcd
+  start_apiserver
+  print_success
+
+  if [[ "${ENABLE_DAEMON}" == true ]]; then
+    trap - EXIT INT TERM
+    return 0
+  fi
+  supervise
+}
+
+main "$@"
