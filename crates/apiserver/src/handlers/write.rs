@@ -378,15 +378,6 @@ async fn delete_one(
     if dry {
         return Ok((obj, false));
     }
-    if is_pod && pod_grace == 0 && finalizers.is_empty() {
-        let last = ctx
-            .state
-            .store
-            .delete(&key, &opts.preconditions, |_| Ok(()))
-            .await
-            .map_err(|e| storage_error(def, name, e))?;
-        return Ok((last.value, true));
-    }
     let target = obj.clone();
     let stored = ctx
         .state
@@ -403,7 +394,8 @@ pub async fn delete(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
     let opts = delete_options(ctx)?;
     let dry = dry_run(ctx)?;
     let (obj, gone) = delete_one(ctx, def, &ctx.info.namespace, &ctx.info.name, &opts, dry).await?;
-    Ok(response::json(if gone { 200 } else { 202 }.min(200), &obj))
+    // Upstream answers 202 Accepted while a graceful deletion is pending.
+    Ok(response::json(if gone { 200 } else { 202 }, &obj))
 }
 
 pub async fn delete_collection(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
