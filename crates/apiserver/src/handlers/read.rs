@@ -75,6 +75,23 @@ fn parse_rv(s: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("invalid resource version: {s}")))
 }
 
+/// Waits until the watch cache reached `revision` (NotOlderThan); 0 needs no wait.
+async fn wait_fresh(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    revision: i64,
+    name: &str,
+) -> Result<(), ApiError> {
+    if revision > 0 {
+        ctx.state
+            .cacher
+            .wait_until_fresh(revision)
+            .await
+            .map_err(|e| storage_error(def, name, e))?;
+    }
+    Ok(())
+}
+
 fn respond_object(
     ctx: &Ctx,
     def: &ResourceDef,
@@ -105,14 +122,7 @@ pub async fn get(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiErro
         .object_key(def, &ctx.info.namespace, &ctx.info.name);
     let rv = ctx.query.get("resourceVersion").unwrap_or("");
     if !rv.is_empty() {
-        let wanted = parse_rv(rv)?;
-        if wanted > 0 {
-            ctx.state
-                .cacher
-                .wait_until_fresh(wanted)
-                .await
-                .map_err(|e| storage_error(def, &ctx.info.name, e))?;
-        }
+        wait_fresh(ctx, def, parse_rv(rv)?, &ctx.info.name).await?;
         let (obj, _) = ctx.state.cacher.get(&key);
         let obj = obj.ok_or_else(|| ApiError::not_found(&def.group_resource(), &ctx.info.name))?;
         return respond_object(ctx, def, obj.json.clone(), None);
@@ -193,14 +203,7 @@ pub async fn list(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiErr
         && rv_match != "Exact"
         && (rv == "0" || limit == 0 || rv_match == "NotOlderThan");
     let (rv_out, cont_out, items): (i64, Option<String>, Vec<Bytes>) = if from_cache {
-        let wanted = parse_rv(rv)?;
-        if wanted > 0 {
-            ctx.state
-                .cacher
-                .wait_until_fresh(wanted)
-                .await
-                .map_err(|e| storage_error(def, "", e))?;
-        }
+        wait_fresh(ctx, def, parse_rv(rv)?, "").await?;
         let (objs, rev) = ctx.state.cacher.list(&prefix, &|o| pred.matches_cached(o));
         (rev, None, objs.iter().map(|o| o.json.clone()).collect())
     } else {
@@ -287,16 +290,13 @@ pub async fn watch(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiEr
     }
     let start = match (rv, send_initial) {
         (_, Some("true")) => {
-            if !rv.is_empty() && rv != "0" {
-                ctx.state
-                    .cacher
-                    .wait_until_fresh(parse_rv(rv)?)
-                    .await
-                    .map_err(|e| storage_error(def, "", e))?;
+            if !rv.is_empty() {
+                wait_fresh(ctx, def, parse_rv(rv)?, "").await?;
             }
             WatchStart::Now
         }
         ("", _) => {
+            // Unset: "start at most recent", i.e. what etcd has now.
             let current = ctx
                 .state
                 .store
@@ -304,21 +304,13 @@ pub async fn watch(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiEr
                 .current_revision()
                 .await
                 .map_err(|e| storage_error(def, "", e))?;
-            ctx.state
-                .cacher
-                .wait_until_fresh(current)
-                .await
-                .map_err(|e| storage_error(def, "", e))?;
+            wait_fresh(ctx, def, current, "").await?;
             WatchStart::Now
         }
         ("0", _) => WatchStart::Now,
         (n, _) => {
             let n = parse_rv(n)?;
-            ctx.state
-                .cacher
-                .wait_until_fresh(n)
-                .await
-                .map_err(|e| storage_error(def, "", e))?;
+            wait_fresh(ctx, def, n, "").await?;
             WatchStart::After(n)
         }
     };
