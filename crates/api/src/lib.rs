@@ -9,6 +9,7 @@
 pub mod attrs;
 pub mod decode;
 pub mod defaults;
+pub mod protobuf;
 pub mod registry;
 pub mod strategy;
 pub mod validation;

@@ -8,6 +8,7 @@ pub mod field;
 pub mod fields;
 pub mod labels;
 pub mod meta;
+pub mod protobuf;
 pub mod resource;
 pub mod status;
 pub mod validation;

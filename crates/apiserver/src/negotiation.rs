@@ -95,6 +95,9 @@ pub fn negotiate(
 pub enum BodyFormat {
     Json,
     Yaml,
+    /// `application/vnd.kubernetes.protobuf`: the `k8s\0` envelope, read
+    /// into JSON by `api::protobuf`.
+    Protobuf,
     JsonPatch,
     MergePatch,
     StrategicMergePatch,
@@ -108,6 +111,7 @@ pub fn body_format(content_type: Option<&str>, patch: bool) -> Result<BodyFormat
     let f = match essence {
         "application/json" | "" if !patch => BodyFormat::Json,
         "application/yaml" if !patch => BodyFormat::Yaml,
+        "application/vnd.kubernetes.protobuf" if !patch => BodyFormat::Protobuf,
         "application/json-patch+json" if patch => BodyFormat::JsonPatch,
         "application/merge-patch+json" if patch => BodyFormat::MergePatch,
         "application/strategic-merge-patch+json" if patch => BodyFormat::StrategicMergePatch,
@@ -152,6 +156,14 @@ mod tests {
         );
         assert_eq!(
             body_format(Some("text/plain"), false).unwrap_err().code,
+            415
+        );
+        assert_eq!(
+            body_format(Some("application/vnd.kubernetes.protobuf"), false).unwrap(),
+            BodyFormat::Protobuf
+        );
+        assert_eq!(
+            body_format(Some("application/vnd.kubernetes.protobuf"), true).unwrap_err().code,
             415
         );
         assert_eq!(

@@ -39,7 +39,7 @@ pub fn apply(format: BodyFormat, target: &Value, patch: &[u8]) -> Result<Value, 
             let p: Value = crate::handlers::decode_yaml(patch)?;
             Ok(strategic_merge(target, &p, ""))
         }
-        BodyFormat::Json | BodyFormat::Yaml => {
+        BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf => {
             Err(ApiError::unsupported_media_type("application/json"))
         }
     }

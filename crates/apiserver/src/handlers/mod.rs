@@ -94,10 +94,12 @@ async fn read_body(mut body: hyper::body::Incoming, limit: usize) -> Result<Byte
     Ok(buf.freeze())
 }
 
-/// Decodes a JSON or YAML body into a value, bounded in depth; 400 on malformed input.
+/// Decodes a JSON, YAML or protobuf body into a value, bounded in depth;
+/// 400 on malformed input.
 pub fn decode_body(format: BodyFormat, body: &[u8]) -> Result<Value, ApiError> {
     match format {
         BodyFormat::Yaml | BodyFormat::ApplyPatch => decode_yaml(body),
+        BodyFormat::Protobuf => api::protobuf::decode(body),
         _ => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}"))),
     }
