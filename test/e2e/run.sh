@@ -13,6 +13,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=test/e2e/typed_creates.sh
 source "$(dirname "${BASH_SOURCE[0]}")/typed_creates.sh"
+# shellcheck source=test/e2e/tokens.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tokens.sh"
 
 # The oldest and newest supported kubectl: 1.27 sends JSON bodies, 1.33
 # protobuf ones for built-in kinds.
@@ -326,7 +328,7 @@ run_version() {
     label_annotate output_formats sort_by watch delete_configmap \
     empty_namespace namespace_isolation \
     deployment scale \
-    auth_whoami typed_creates; do
+    auth_whoami typed_creates service_account_token; do
     e2e::run_case "${version} ${c//_/ }" "case_${c}"
   done
 }

@@ -20,4 +20,5 @@ pub struct Config {
     /// Largest request body accepted (upstream: 3 MiB).
     pub max_request_body: usize,
     pub watch_cache_history: usize,
+    pub service_accounts: crate::authn::ServiceAccountConfig,
 }

@@ -1,7 +1,7 @@
 //! Secure serving (upstream's `server/secure_serving.go` and the filter chain):
 //! rustls with optional client certificates verified against `--client-ca-file`,
-//! then per request: panic recovery → authentication → health/metrics or the
-//! API handlers.
+//! then per request: panic recovery → authentication (`authn`) → health/metrics
+//! or the API handlers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use rustls::server::WebPkiClientVerifier;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::authn::{self, x509::user_from_cert, Outcome};
 use crate::handlers::{self, User};
 use crate::response::{self, Body};
 use crate::state::ApiState;
@@ -101,24 +102,6 @@ pub fn tls_config(state: &ApiState) -> Result<rustls::ServerConfig, ServeError> 
     Ok(config)
 }
 
-/// The user a verified client certificate names: CN is the user, each O a group.
-pub fn user_from_cert(der: &[u8]) -> Option<User> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let subject = cert.subject();
-    let name = subject
-        .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_string();
-    let mut groups: Vec<String> = subject
-        .iter_organization()
-        .filter_map(|o| o.as_str().ok().map(str::to_string))
-        .collect();
-    groups.push("system:authenticated".into());
-    Some(User { name, groups })
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     verb: String,
@@ -198,13 +181,20 @@ async fn handle(
     if path == "/healthz" || path == "/livez" || path == "/readyz" {
         return health(&state, &path, verbose);
     }
-    let Some(user) = user.or_else(|| {
-        public.then(|| User {
+    let authorization = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let user = match authn::authenticate(&state, user, authorization).await {
+        Outcome::User(u) => u,
+        Outcome::Anonymous if public => User {
             name: "system:anonymous".into(),
             groups: vec!["system:unauthenticated".into()],
-        })
-    }) else {
-        return response::error(&ApiError::unauthorized("Unauthorized"));
+            ..User::default()
+        },
+        Outcome::Anonymous | Outcome::Refused => {
+            return response::error(&ApiError::unauthorized("Unauthorized"))
+        }
     };
     if path == "/metrics" {
         return response::text(200, metrics.registry.encode());

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use api::ResourceDef;
 use storage::{Cacher, Store};
 
+use crate::authn::keys::KeyError;
+use crate::authn::Tokens;
 use crate::config::Config;
 
 /// The resources served, by group/version/plural, in discovery order.
@@ -67,10 +69,14 @@ pub struct ApiState {
     pub prefix: String,
     pub service_ips: Mutex<()>,
     pub service_net: (Ipv4Addr, u8),
+    /// Service-account tokens, when keys are configured.
+    pub tokens: Option<Tokens>,
 }
 
 impl ApiState {
-    pub fn new(config: Config, store: Store, cacher: Cacher) -> Arc<Self> {
+    /// Fails when the service-account key files cannot be used.
+    pub fn new(config: Config, store: Store, cacher: Cacher) -> Result<Arc<Self>, KeyError> {
+        let tokens = Tokens::load(config.service_accounts.clone())?;
         let mut resources = Resources::default();
         let prefix = format!("{}/", config.etcd_prefix.trim_end_matches('/'));
         for def in api::builtin_resources() {
@@ -87,7 +93,7 @@ impl ApiState {
         }
         let service_net = parse_cidr(&config.service_cluster_ip_range)
             .unwrap_or((Ipv4Addr::new(10, 0, 0, 0), 24));
-        Arc::new(ApiState {
+        Ok(Arc::new(ApiState {
             config,
             store,
             cacher,
@@ -95,7 +101,8 @@ impl ApiState {
             prefix,
             service_ips: Mutex::new(()),
             service_net,
-        })
+            tokens,
+        }))
     }
 
     pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceDef>> {

@@ -75,11 +75,12 @@ async fn start() -> Cluster {
         event_ttl: Duration::from_secs(3600),
         max_request_body: 3 * 1024 * 1024,
         watch_cache_history: 50,
+        service_accounts: Default::default(),
     };
     let backend = EtcdBackend::connect(&config.etcd_servers).await.unwrap();
     let store = Store::new(Arc::new(backend));
     let cacher = Cacher::new(store.clone(), "/registry/", config.watch_cache_history);
-    let state = apiserver::ApiState::new(config, store, cacher.clone());
+    let state = apiserver::ApiState::new(config, store, cacher.clone()).unwrap();
     tokio::spawn(cacher.clone().run());
     cacher.wait_ready().await;
     apiserver::bootstrap::run(&state).await.unwrap();

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use apiserver::authn::ServiceAccountConfig;
 use apiserver::Config;
 use clap::Parser;
 
@@ -53,15 +54,27 @@ pub struct Options {
     /// Amount of time to retain events.
     #[arg(long, default_value = "1h")]
     pub event_ttl: String,
-    /// Issuer of service account tokens (accepted; token issuing lands with ServiceAccount tokens).
+    /// Identifier of the service account token issuer (the `iss` claim). Repeat
+    /// it to accept more issuers; the first signs new tokens.
     #[arg(long)]
-    pub service_account_issuer: Option<String>,
-    /// Key files to verify service account tokens.
+    pub service_account_issuer: Vec<String>,
+    /// PEM files with keys (public, private or certificates) that verify
+    /// service account tokens; defaults to the signing key file.
     #[arg(long)]
     pub service_account_key_file: Vec<PathBuf>,
-    /// Key file to sign service account tokens.
+    /// PEM file with the private key that signs service account tokens.
     #[arg(long)]
     pub service_account_signing_key_file: Option<PathBuf>,
+    /// Identifiers of the API: tokens must carry one of them in `aud`
+    /// (defaults to the issuers).
+    #[arg(long, value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
+    /// The longest validity a TokenRequest may ask for (e.g. 24h).
+    #[arg(long)]
+    pub service_account_max_token_expiration: Option<String>,
+    /// Checks that a token's ServiceAccount (and bound object) still exist.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub service_account_lookup: bool,
     /// Number of events the watch cache keeps for watches that resume.
     #[arg(long, default_value_t = 100_000)]
     pub watch_cache_history: usize,
@@ -162,6 +175,22 @@ impl Options {
             event_ttl: parse_duration(&self.event_ttl)?,
             max_request_body: 3 * 1024 * 1024,
             watch_cache_history: self.watch_cache_history,
+            service_accounts: ServiceAccountConfig {
+                issuers: self.service_account_issuer.clone(),
+                key_files: if self.service_account_key_file.is_empty() {
+                    self.service_account_signing_key_file.iter().cloned().collect()
+                } else {
+                    self.service_account_key_file.clone()
+                },
+                signing_key_file: self.service_account_signing_key_file.clone(),
+                api_audiences: self.api_audiences.clone(),
+                max_token_expiration: self
+                    .service_account_max_token_expiration
+                    .as_deref()
+                    .map(parse_duration)
+                    .transpose()?,
+                lookup: self.service_account_lookup,
+            },
         })
     }
 }

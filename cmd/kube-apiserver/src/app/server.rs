@@ -14,7 +14,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = Store::new(Arc::new(backend));
     let root = format!("{}/", config.etcd_prefix.trim_end_matches('/'));
     let cacher = Cacher::new(store.clone(), &root, config.watch_cache_history);
-    let state = ApiState::new(config, store.clone(), cacher.clone());
+    let state = ApiState::new(config, store.clone(), cacher.clone())
+        .context("loading service account keys")?;
     tokio::spawn(cacher.clone().run());
     let compaction = state.config.compaction_interval;
     if !compaction.is_zero() {

@@ -5,6 +5,7 @@
 mod object;
 mod read;
 mod reviews;
+mod token;
 mod write;
 
 use std::collections::HashMap;
@@ -26,7 +27,9 @@ use crate::state::ApiState;
 #[derive(Debug, Clone, Default)]
 pub struct User {
     pub name: String,
+    pub uid: String,
     pub groups: Vec<String>,
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Query parameters, decoded.
@@ -227,6 +230,15 @@ fn non_resource(
             )
         }
         "/version" => return Ok(response::json(200, &discovery::version())),
+        // Service-account issuer discovery (upstream's ServiceAccountIssuerDiscovery).
+        "/.well-known/openid-configuration" | "/openid/v1/jwks" => {
+            let tokens = state.tokens.as_ref().filter(|t| t.can_issue()).ok_or_else(ApiError::not_found_path)?;
+            return Ok(if path.starts_with("/openid") {
+                response::json_bytes(200, serde_json::to_vec(&tokens.jwks()).unwrap_or_default(), "application/jwk-set+json")
+            } else {
+                response::json(200, &tokens.openid_configuration())
+            });
+        }
         "" => {
             let mut paths: Vec<String> = vec![
                 "/api".into(),
@@ -283,7 +295,7 @@ async fn resource(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         ));
     }
     if !def.stored() {
-        return reviews::create(&ctx, &def);
+        return reviews::create(&ctx, &def).await;
     }
     match (ctx.info.verb.as_str(), sub.as_str()) {
         ("get", "" | "status") => read::get(&ctx, &def).await,
@@ -291,6 +303,7 @@ async fn resource(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         ("watch", "") => read::watch(&ctx, &def).await,
         ("create", "") => write::create(&ctx, &def).await,
         ("create", "binding") => write::bind(&ctx, &def).await,
+        ("create", "token") => token::create(&ctx, &def).await,
         ("update", "" | "status") => write::update(&ctx, &def).await,
         ("patch", "" | "status") => write::patch(&ctx, &def).await,
         ("delete", "") => write::delete(&ctx, &def).await,

@@ -8,11 +8,11 @@ use apimachinery::ApiError;
 use http::Response;
 use serde_json::{json, Value};
 
-use super::{decode_body, Ctx};
+use super::{decode_body, Ctx, User};
 use crate::negotiation::body_format;
 use crate::response::{self, Body};
 
-pub fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
+pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
     if ctx.info.verb != "create" {
         return Err(ApiError::method_not_supported(
             &def.group_resource(),
@@ -27,7 +27,7 @@ pub fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> 
         out["metadata"] = json!({});
     }
     out["metadata"]["creationTimestamp"] = json!(apimachinery::meta::now_rfc3339());
-    let user = json!({"username": ctx.user.name, "groups": ctx.user.groups});
+    let user = user_info(&ctx.user);
     match def.kind.as_str() {
         "SelfSubjectReview" => out["status"] = json!({"userInfo": user}),
         "SelfSubjectAccessReview" | "SubjectAccessReview" | "LocalSubjectAccessReview" => {
@@ -37,8 +37,23 @@ pub fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> 
             out["status"] = json!({"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}], "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": false})
         }
         "TokenReview" => {
-            out["status"] =
-                json!({"authenticated": false, "error": "token authentication is not configured"})
+            let token = body.pointer("/spec/token").and_then(Value::as_str).unwrap_or_default();
+            let audiences: Vec<String> = body
+                .pointer("/spec/audiences")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            out["status"] = match crate::authn::authenticate_token(&ctx.state, token, &audiences).await {
+                Ok(u) => {
+                    let audiences = if audiences.is_empty() {
+                        ctx.state.tokens.as_ref().map(|t| t.default_audiences()).unwrap_or_default()
+                    } else {
+                        audiences
+                    };
+                    json!({"authenticated": true, "user": user_info(&u), "audiences": audiences})
+                }
+                Err(e) => json!({"authenticated": false, "error": format!("[{e}]")}),
+            }
         }
         "Binding" => {
             return Err(ApiError::method_not_supported(
@@ -49,4 +64,16 @@ pub fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> 
         _ => return Err(ApiError::not_found_path()),
     }
     Ok(response::json(201, &out))
+}
+
+/// upstream's `UserInfo` as JSON (empty uid and extra left out).
+fn user_info(u: &User) -> Value {
+    let mut v = json!({"username": u.name, "groups": u.groups});
+    if !u.uid.is_empty() {
+        v["uid"] = json!(u.uid);
+    }
+    if !u.extra.is_empty() {
+        v["extra"] = json!(u.extra);
+    }
+    v
 }
