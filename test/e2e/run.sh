@@ -15,6 +15,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/typed_creates.sh"
 # shellcheck source=test/e2e/tokens.sh
 source "$(dirname "${BASH_SOURCE[0]}")/tokens.sh"
+# shellcheck source=test/e2e/openapi.sh
+source "$(dirname "${BASH_SOURCE[0]}")/openapi.sh"
 
 # The oldest and newest supported kubectl: 1.27 sends JSON bodies, 1.33
 # protobuf ones for built-in kinds.
@@ -178,8 +180,7 @@ items:
 - {apiVersion: v1, kind: ConfigMap, metadata: {name: a-sort, namespace: ${NS}, labels: {sort: "yes"}}, data: {k: "3"}}
 - {apiVersion: v1, kind: ConfigMap, metadata: {name: b-sort, namespace: ${NS}, labels: {sort: "yes"}}, data: {k: "2"}}
 EOF
-  # `apply` and client-side validation need /openapi (not served yet): create without it.
-  out="$(e2e::ok create --validate=false -f "${manifest}")"
+  out="$(e2e::ok create -f "${manifest}")"
   e2e::assert_eq "create a List" \
     "$(printf 'configmap/c-sort created\nconfigmap/a-sort created\nconfigmap/b-sort created')" "${out}"
   out="$(e2e::ok -n "${NS}" get cm -l sort=yes --sort-by=.metadata.name -o name)"
@@ -272,7 +273,7 @@ spec:
         image: busybox
         command: ["sleep", "3600"]
 EOF
-  out="$(e2e::ok create --validate=false -f "${manifest}")"
+  out="$(e2e::ok create -f "${manifest}")"
   e2e::assert_eq "create deployment" "deployment.apps/web created" "${out}"
   out="$(e2e::ok -n "${NS}" get deploy)"
   e2e::assert_eq "get deploy header" "NAME READY UP-TO-DATE AVAILABLE AGE" \
@@ -321,10 +322,9 @@ run_version() {
   echo "=== kubectl ${version} ($("${KUBECTL}" version --client -o json 2>/dev/null |
     jq -r .clientVersion.gitVersion)), namespace ${NS}"
   local c
-  # apply_twice needs /openapi/v2 and v3 (not served yet): it runs only with E2E_PENDING=1.
   for c in \
     version api_versions api_resources \
-    create_namespace configmap_create configmap_table ${E2E_PENDING:+apply_twice} \
+    create_namespace configmap_create configmap_table apply_twice explain diff validate \
     label_annotate output_formats sort_by watch delete_configmap \
     empty_namespace namespace_isolation \
     deployment scale \

@@ -9,6 +9,8 @@
 pub mod attrs;
 pub mod decode;
 pub mod defaults;
+pub mod openapi;
+pub mod patch_meta;
 pub mod protobuf;
 pub mod registry;
 pub mod strategy;

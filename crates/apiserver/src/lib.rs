@@ -12,6 +12,7 @@ pub mod config;
 pub mod discovery;
 pub mod handlers;
 pub mod negotiation;
+pub mod openapi;
 pub mod patch;
 pub mod request_info;
 pub mod response;

@@ -158,6 +158,9 @@ async fn route(
                 format!("the server does not allow this method on the requested resource"),
             ));
         }
+        if let Some(r) = crate::openapi::serve(&path, query.get("hash"), &parts.headers) {
+            return Ok(r);
+        }
         return non_resource(&state, &path, &info, accept.as_deref(), &user);
     }
     let body = read_body(body, state.config.max_request_body).await?;

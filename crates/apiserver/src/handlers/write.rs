@@ -197,17 +197,18 @@ pub async fn patch(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiEr
         ));
     }
     let body = ctx.body.clone();
+    let ty = crate::patch::kind_type(&def.group, &def.version, &def.kind);
     let (stored, created, warnings) = write(ctx, def, apply, &move |current| match current {
         Some(cur) => {
             let mut cur = cur.clone();
             // A patch of the main resource never sees (or changes) status through it.
-            let patched = crate::patch::apply(format, &cur, &body)?;
+            let patched = crate::patch::apply(format, &cur, &body, ty)?;
             if let (Some(m), Some(p)) = (cur.as_object_mut(), patched.as_object()) {
                 *m = p.clone();
             }
             Ok(cur)
         }
-        None => crate::patch::apply(format, &json!({}), &body),
+        None => crate::patch::apply(format, &json!({}), &body, ty),
     })
     .await?;
     let value = finish_deletion(ctx, def, stored).await?;
@@ -552,7 +553,12 @@ pub async fn update_scale(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>
                     check_resource_version(&def_arc, p, &cur)?;
                     p.clone()
                 }
-                (None, Some(f)) => crate::patch::apply(f, &scale, &body)?,
+                (None, Some(f)) => crate::patch::apply(
+                    f,
+                    &scale,
+                    &body,
+                    crate::patch::kind_type("autoscaling", "v1", "Scale"),
+                )?,
                 (None, None) => scale,
             };
             let replicas = wanted
