@@ -17,6 +17,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/typed_creates.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/tokens.sh"
 # shellcheck source=test/e2e/openapi.sh
 source "$(dirname "${BASH_SOURCE[0]}")/openapi.sh"
+# shellcheck source=test/e2e/crds.sh
+source "$(dirname "${BASH_SOURCE[0]}")/crds.sh"
 
 # The oldest and newest supported kubectl: 1.27 sends JSON bodies, 1.33
 # protobuf ones for built-in kinds.
@@ -328,7 +330,7 @@ run_version() {
     label_annotate output_formats sort_by watch delete_configmap \
     empty_namespace namespace_isolation \
     deployment scale \
-    auth_whoami typed_creates service_account_token; do
+    auth_whoami typed_creates service_account_token crd_lifecycle; do
     e2e::run_case "${version} ${c//_/ }" "case_${c}"
   done
 }

@@ -41,6 +41,8 @@ pub struct ResourceDef {
     pub scale: Option<ScalePaths>,
     /// Printer columns of a custom resource (empty for built-ins).
     pub printer_columns: Vec<Value>,
+    /// What a custom resource adds (schema, versions); `None` for built-ins.
+    pub custom: Option<std::sync::Arc<crate::custom::CustomResource>>,
 }
 
 /// Where a kind keeps what the `scale` subresource reads and writes.
@@ -105,6 +107,7 @@ fn r(group: &str, version: &str, kind: &str, plural: &str, scope: Scope, strateg
         strategy,
         scale: None,
         printer_columns: vec![],
+        custom: None,
     })
 }
 
@@ -258,7 +261,7 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
         r("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", Cluster, whole(typed!(k::authorization::v1::SelfSubjectAccessReview))).review(),
         r("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", Namespaced, whole(typed!(k::authorization::v1::LocalSubjectAccessReview))).review(),
         r("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", Cluster, whole(typed!(k::authorization::v1::SelfSubjectRulesReview))).review(),
-        r("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", Cluster, sub(typed!(k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition)).on_create(clear_status))
+        r("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", Cluster, sub(crate::custom::crd_decode).validate(crate::custom::crd_validate).validate_update(crate::custom::crd_validate_update).on_create(clear_status).delete_finalizer(apiextensions::crd::CLEANUP_FINALIZER))
             .short(&["crd", "crds"]).storage("apiextensions.k8s.io/customresourcedefinitions").sub(&["status"]),
         r("apiregistration.k8s.io", "v1", "APIService", "apiservices", Cluster, sub(typed!(k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService)).on_create(clear_status))
             .storage("apiregistration.k8s.io/apiservices").sub(&["status"]),

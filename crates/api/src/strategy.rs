@@ -53,6 +53,9 @@ pub struct Strategy {
     pub default_orphan: bool,
     /// Changes made only when an object is created (upstream's PrepareForCreate).
     pub prepare_create: Option<fn(&mut Value)>,
+    /// A finalizer every deletion adds, so that a controller cleans up first
+    /// (CRDs: their custom resources).
+    pub delete_finalizer: Option<&'static str>,
 }
 
 fn no_errors(_: &Value) -> Vec<FieldError> {
@@ -77,6 +80,7 @@ impl Strategy {
             create_on_update: false,
             default_orphan: false,
             prepare_create: None,
+            delete_finalizer: None,
         }
     }
 
@@ -116,6 +120,10 @@ impl Strategy {
         self.prepare_create = Some(f);
         self
     }
+    pub const fn delete_finalizer(mut self, f: &'static str) -> Self {
+        self.delete_finalizer = Some(f);
+        self
+    }
     pub const fn generation(mut self, g: GenerationPolicy) -> Self {
         self.generation = g;
         self
@@ -135,6 +143,7 @@ impl Strategy {
             create_on_update: false,
             default_orphan: false,
             prepare_create: None,
+            delete_finalizer: None,
         }
     }
 }

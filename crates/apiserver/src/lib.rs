@@ -9,6 +9,7 @@
 pub mod authn;
 pub mod bootstrap;
 pub mod config;
+pub mod crd;
 pub mod discovery;
 pub mod handlers;
 pub mod negotiation;

@@ -221,6 +221,8 @@ pub async fn serve(state: Arc<ApiState>) -> Result<(), ServeError> {
         .await
         .map_err(|source| ServeError::Listen { addr, source })?;
     let metrics = Arc::new(ServerMetrics::new());
+    // Post-start hook: the CRD controllers.
+    tokio::spawn(crate::crd::run(state.clone()));
     tracing::info!(%addr, "serving securely");
     loop {
         let (tcp, peer) = match listener.accept().await {

@@ -16,7 +16,15 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct EtcdBackend {
     client: Client,
+    /// The KV and watch clients with the response size limit raised: a
+    /// LIST or a watch-cache sync page can exceed gRPC's 4 MiB default
+    /// (upstream's client sets the limit to the maximum too).
+    kv: etcd_client::KvClient,
+    watch: etcd_client::WatchClient,
 }
+
+/// The largest etcd response accepted (upstream: math.MaxInt32).
+const MAX_RESPONSE_BYTES: usize = i32::MAX as usize;
 
 fn backend_err(e: etcd_client::Error) -> Error {
     let msg = e.to_string();
@@ -54,7 +62,9 @@ impl EtcdBackend {
         let client = Client::connect(endpoints, None)
             .await
             .map_err(backend_err)?;
-        Ok(Self { client })
+        let kv = client.kv_client().max_decoding_message_size(MAX_RESPONSE_BYTES);
+        let watch = client.watch_client().max_decoding_message_size(MAX_RESPONSE_BYTES);
+        Ok(Self { client, kv, watch })
     }
 
     async fn cas(&self, key: &str, expected: i64, op: TxnOp) -> Result<CasOutcome> {
@@ -68,8 +78,8 @@ impl EtcdBackend {
             .and_then(vec![op])
             .or_else(vec![TxnOp::get(key, None)]);
         let resp = self
-            .client
-            .kv_client()
+            .kv
+            .clone()
             .txn(txn)
             .await
             .map_err(backend_err)?;
@@ -108,8 +118,8 @@ impl Backend for EtcdBackend {
             opts = opts.with_count_only();
         }
         let resp = self
-            .client
-            .kv_client()
+            .kv
+            .clone()
             .get(key, Some(opts))
             .await
             .map_err(backend_err)?;
@@ -157,8 +167,8 @@ impl Backend for EtcdBackend {
             opts = opts.with_start_revision(from);
         }
         let stream = self
-            .client
-            .watch_client()
+            .watch
+            .clone()
             .watch(prefix, Some(opts))
             .await
             .map_err(backend_err)?;
@@ -207,8 +217,8 @@ impl Backend for EtcdBackend {
     }
 
     async fn compact(&self, revision: i64) -> Result<()> {
-        self.client
-            .kv_client()
+        self.kv
+            .clone()
             .compact(revision, None)
             .await
             .map_err(backend_err)?;
@@ -227,8 +237,8 @@ impl Backend for EtcdBackend {
 
     async fn current_revision(&self) -> Result<i64> {
         let resp = self
-            .client
-            .kv_client()
+            .kv
+            .clone()
             .get("/", Some(GetOptions::new().with_count_only().with_limit(1)))
             .await
             .map_err(backend_err)?;

@@ -424,3 +424,24 @@ async fn cacher_serves_lists_and_watches_with_resource_version_semantics() {
         );
     }
 }
+
+/// A list larger than gRPC's default 4 MiB message limit still works (the
+/// watch cache's initial sync and unpaginated LISTs depend on it).
+#[tokio::test]
+async fn lists_larger_than_four_mebibytes() {
+    for (name, backend, _etcd) in backends().await {
+        let store = Store::new(backend.clone());
+        let filler = "x".repeat(900 * 1024);
+        for i in 0..6 {
+            let mut p = pod(&format!("big{i}"), "default");
+            p["metadata"]["annotations"] = json!({"filler": filler});
+            store.create(&key(&format!("big{i}")), p, None).await.unwrap();
+        }
+        let all = |_: &Value| true;
+        let list = store
+            .list("/registry/pods/default/", &ListOptions::default(), &all)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: list of 5.4 MB: {e}"));
+        assert_eq!(list.items.len(), 6, "{name}");
+    }
+}

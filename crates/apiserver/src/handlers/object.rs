@@ -80,12 +80,12 @@ pub fn decode(ctx: &Ctx, def: &ResourceDef, obj: Value) -> Result<(Value, Vec<St
         )));
     }
     let mut warnings = Vec::new();
-    let Some(decode) = def.strategy.decode else {
-        // Custom resources are validated and pruned by their schema elsewhere.
-        return Ok((obj, warnings));
+    let decoded = match (def.strategy.decode, &def.custom) {
+        (Some(decode), _) => decode(obj)
+            .map_err(|e| ApiError::bad_request(format!("error decoding {}: {e}", def.kind)))?,
+        (None, Some(custom)) => decode_custom(def, custom, obj)?,
+        (None, None) => return Ok((obj, warnings)),
     };
-    let decoded = decode(obj)
-        .map_err(|e| ApiError::bad_request(format!("error decoding {}: {e}", def.kind)))?;
     if !decoded.unknown.is_empty() {
         match field_validation(ctx)? {
             FieldValidation::Strict => {
@@ -111,6 +111,30 @@ pub fn decode(ctx: &Ctx, def: &ResourceDef, obj: Value) -> Result<(Value, Vec<St
     Ok((decoded.value, warnings))
 }
 
+/// A custom resource: metadata through ObjectMeta, the rest pruned and
+/// defaulted by the version's schema, then stored in the storage version
+/// (None conversion: only apiVersion changes).
+fn decode_custom(
+    def: &ResourceDef,
+    custom: &api::custom::CustomResource,
+    mut obj: Value,
+) -> Result<api::decode::Decoded, ApiError> {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    let mut unknown = Vec::new();
+    if let Some(m) = obj.get("metadata").cloned() {
+        let d = api::decode::round_trip::<ObjectMeta>(m, api::decode::none)
+            .map_err(|e| ApiError::bad_request(format!("error decoding metadata: {e}")))?;
+        unknown.extend(d.unknown.iter().map(|f| format!("metadata.{f}")));
+        obj["metadata"] = d.value;
+    }
+    if let Some(schema) = &custom.schema {
+        unknown.extend(apiextensions::pruning::prune(schema, &mut obj));
+        apiextensions::defaulting::apply(schema, &mut obj);
+    }
+    obj["apiVersion"] = json!(custom.storage_api_version(&def.group));
+    Ok(api::decode::Decoded { value: obj, unknown })
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
@@ -127,6 +151,9 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Result<(
         None => (def.strategy.validate)(obj),
         Some(old) => (def.strategy.validate_update)(obj, old),
     });
+    if let Some(schema) = def.custom.as_ref().and_then(|c| c.schema.as_ref()) {
+        errs.extend(apiextensions::validation::validate(schema, obj, ""));
+    }
     if let Some(old) = old {
         for f in ["uid", "creationTimestamp"] {
             let (n, o) = (

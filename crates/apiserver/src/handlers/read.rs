@@ -92,12 +92,26 @@ async fn wait_fresh(
     Ok(())
 }
 
+/// An object's bytes in the version the request named (custom resources
+/// with several versions; others pass through untouched).
+fn served(def: &ResourceDef, bytes: Bytes) -> Bytes {
+    match api::custom::convert_bytes(def, &bytes) {
+        Some(b) => Bytes::from(b),
+        None => bytes,
+    }
+}
+
 fn respond_object(
     ctx: &Ctx,
     def: &ResourceDef,
     json_bytes: Bytes,
     value: Option<Value>,
 ) -> Result<Response<Body>, ApiError> {
+    let json_bytes = served(def, json_bytes);
+    let value = value.map(|mut v| {
+        api::custom::convert(def, &mut v);
+        v
+    });
     match negotiate(ctx.accept.as_deref(), true, false)? {
         Output::Table => {
             let v = match value {
@@ -121,7 +135,9 @@ pub async fn get(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiErro
         .state
         .object_key(def, &ctx.info.namespace, &ctx.info.name);
     let rv = ctx.query.get("resourceVersion").unwrap_or("");
-    if !rv.is_empty() {
+    // Until the watch cache has synced, reads go to etcd (upstream's
+    // ResilientWatchCacheInitialization).
+    if !rv.is_empty() && ctx.state.cacher.ready() {
         wait_fresh(ctx, def, parse_rv(rv)?, &ctx.info.name).await?;
         let (obj, _) = ctx.state.cacher.get(&key);
         let obj = obj.ok_or_else(|| ApiError::not_found(&def.group_resource(), &ctx.info.name))?;
@@ -199,13 +215,14 @@ pub async fn list(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiErr
     }
     // The watch cache serves resourceVersion=0 and NotOlderThan reads.
     let from_cache = cont.is_none()
+        && ctx.state.cacher.ready()
         && !rv.is_empty()
         && rv_match != "Exact"
         && (rv == "0" || limit == 0 || rv_match == "NotOlderThan");
     let (rv_out, cont_out, items): (i64, Option<String>, Vec<Bytes>) = if from_cache {
         wait_fresh(ctx, def, parse_rv(rv)?, "").await?;
         let (objs, rev) = ctx.state.cacher.list(&prefix, &|o| pred.matches_cached(o));
-        (rev, None, objs.iter().map(|o| o.json.clone()).collect())
+        (rev, None, objs.iter().map(|o| served(def, o.json.clone())).collect())
     } else {
         let revision = if rv_match == "Exact" {
             Some(parse_rv(rv)?)
@@ -227,7 +244,7 @@ pub async fn list(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiErr
         let items = res
             .items
             .iter()
-            .map(|o| Bytes::from(serde_json::to_vec(&o.value).unwrap_or_default()))
+            .map(|o| served(def, Bytes::from(serde_json::to_vec(&o.value).unwrap_or_default())))
             .collect();
         (res.revision, res.continue_token, items)
     };
@@ -280,6 +297,14 @@ pub async fn watch(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiEr
     let rv = ctx.query.get("resourceVersion").unwrap_or("");
     let send_initial = ctx.query.get("sendInitialEvents");
     let bookmarks = ctx.query.flag("allowWatchBookmarks");
+    if !ctx.state.cacher.ready() {
+        // Clients retry after the Retry-After the response carries.
+        let mut e = ApiError::too_many_requests("storage is (re)initializing", vec![]);
+        if let Some(d) = e.details.as_mut() {
+            d.retry_after_seconds = Some(1);
+        }
+        return Err(e);
+    }
     if send_initial.is_some()
         && !(bookmarks && ctx.query.get("resourceVersionMatch") == Some("NotOlderThan"))
     {
@@ -339,8 +364,9 @@ pub async fn watch(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiEr
     let single_key = single.map(|n| format!("{prefix}{n}"));
     tokio::spawn(async move {
         let render = |kind: &str, o: &CachedObject| -> Bytes {
+            let json = served(&def, o.json.clone());
             if table_out {
-                let v: Value = serde_json::from_slice(&o.json).unwrap_or(Value::Null);
+                let v: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
                 let t = table(
                     &def,
                     &[v],
@@ -349,7 +375,7 @@ pub async fn watch(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiEr
                 );
                 event_frame(kind, &serde_json::to_vec(&t).unwrap_or_default())
             } else {
-                event_frame(kind, &o.json)
+                event_frame(kind, &json)
             }
         };
         let wanted = |o: &CachedObject| {

@@ -32,8 +32,12 @@ fn respond(
     obj: &Value,
     warnings: &[String],
 ) -> Result<Response<Body>, ApiError> {
-    let _ = def;
     let _ = ctx;
+    if def.custom.is_some() {
+        let mut obj = obj.clone();
+        api::custom::convert(def, &mut obj);
+        return Ok(with_warnings(response::json(code, &obj), warnings));
+    }
     Ok(with_warnings(response::json(code, obj), warnings))
 }
 
@@ -311,7 +315,7 @@ async fn delete_one(
         "Foreground" => Some("foregroundDeletion"),
         _ => None,
     };
-    if let Some(f) = add {
+    for f in add.into_iter().chain(def.strategy.delete_finalizer) {
         if !finalizers.iter().any(|x| x == f) {
             finalizers.push(f.to_string());
         }
