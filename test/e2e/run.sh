@@ -19,6 +19,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/tokens.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/openapi.sh"
 # shellcheck source=test/e2e/crds.sh
 source "$(dirname "${BASH_SOURCE[0]}")/crds.sh"
+# shellcheck source=test/e2e/drain.sh
+source "$(dirname "${BASH_SOURCE[0]}")/drain.sh"
 
 # The oldest and newest supported kubectl: 1.27 sends JSON bodies, 1.33
 # protobuf ones for built-in kinds.
@@ -330,7 +332,7 @@ run_version() {
     label_annotate output_formats sort_by watch delete_configmap \
     empty_namespace namespace_isolation \
     deployment scale \
-    auth_whoami typed_creates service_account_token crd_lifecycle; do
+    auth_whoami typed_creates ephemeral_container service_account_token crd_lifecycle drain_with_budget; do
     e2e::run_case "${version} ${c//_/ }" "case_${c}"
   done
 }

@@ -63,3 +63,18 @@ case_typed_creates() {
     "$(e2e::ok get priorityclass "${pc}" -o jsonpath='{.value} {.description}')"
   e2e::ok delete priorityclass "${pc}" >/dev/null
 }
+
+# kubectl debug adds an ephemeral container through pods/ephemeralcontainers
+# (runs after typed_creates, which made the pod).
+case_ephemeral_container() {
+  local out
+  e2e::ok -n "${NS}" debug sleeper --image=busybox --container=dbg >/dev/null
+  e2e::assert_eq "the ephemeral container is in the pod" "dbg busybox File" \
+    "$(e2e::jp pod/sleeper '{.spec.ephemeralContainers[0].name} {.spec.ephemeralContainers[0].image} {.spec.ephemeralContainers[0].terminationMessagePolicy}')"
+  # Changing an existing ephemeral container is refused (PUT of the subresource).
+  local path="/api/v1/namespaces/${NS}/pods/sleeper/ephemeralcontainers" changed
+  changed="$(e2e::manifest ephemeral)"
+  e2e::ok get --raw "${path}" | jq '.spec.ephemeralContainers[0].image = "alpine"' >"${changed}"
+  out="$(e2e::expect_exit 1 replace --raw "${path}" -f "${changed}")"
+  e2e::assert_match "an existing ephemeral container may not change" 'existing ephemeral containers \"dbg\" may not be changed' "${out}"
+}

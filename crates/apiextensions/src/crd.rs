@@ -110,7 +110,7 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let name = s(crd, "/metadata/name");
     let want = format!("{}.{}", n.plural, n.group);
     if name != want {
-        errs.push(FieldError::invalid_str("metadata.name", name, format!("must be spec.names.plural+\".\"+spec.group")));
+        errs.push(FieldError::invalid_str("metadata.name", name, "must be spec.names.plural+\".\"+spec.group"));
     }
     lower_dns_label("spec.names.plural", &n.plural, &mut errs);
     lower_dns_label("spec.names.singular", &n.singular, &mut errs);

@@ -87,6 +87,59 @@ async fn ensure_namespace(ctx: &Ctx, ns: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A write to `pods/<name>/ephemeralcontainers` (upstream's
+/// EphemeralContainersStrategy): only `spec.ephemeralContainers` changes,
+/// existing ones stay as they are, and names stay unique in the pod.
+fn ephemeral_containers_update(current: &Value, requested: &Value) -> Result<Value, ApiError> {
+    use apimachinery::field::FieldError;
+    let list = |v: &Value, f: &str| v.pointer(&format!("/spec/{f}")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let old = list(current, "ephemeralContainers");
+    let mut new = list(requested, "ephemeralContainers");
+    for c in &mut new {
+        if let Some(m) = c.as_object_mut() {
+            m.entry("terminationMessagePath").or_insert(json!("/dev/termination-log"));
+            m.entry("terminationMessagePolicy").or_insert(json!("File"));
+            let image = m.get("image").and_then(Value::as_str).unwrap_or("");
+            let latest = !image.contains(':') || image.ends_with(":latest");
+            m.entry("imagePullPolicy").or_insert(json!(if latest { "Always" } else { "IfNotPresent" }));
+        }
+    }
+    let name = meta::name(current).to_string();
+    let mut errs = Vec::new();
+    for o in &old {
+        if !new.iter().any(|n| n == o) {
+            errs.push(FieldError::forbidden(
+                "spec.ephemeralContainers",
+                format!("existing ephemeral containers {} may not be changed", o["name"]),
+            ));
+        }
+    }
+    let mut names: Vec<String> = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|f| list(current, f))
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect();
+    for (i, c) in new.iter().enumerate() {
+        let n = c["name"].as_str().unwrap_or("");
+        if n.is_empty() {
+            errs.push(FieldError::required(format!("spec.ephemeralContainers[{i}].name"), ""));
+        } else if names.iter().any(|x| x == n) {
+            errs.push(FieldError::duplicate(format!("spec.ephemeralContainers[{i}].name"), &json!(n)));
+        } else {
+            names.push(n.to_string());
+        }
+        if c["image"].as_str().unwrap_or("").is_empty() {
+            errs.push(FieldError::required(format!("spec.ephemeralContainers[{i}].image"), ""));
+        }
+    }
+    if !errs.is_empty() {
+        return Err(ApiError::invalid("Pod", "", &name, &errs));
+    }
+    let mut out = current.clone();
+    out["spec"]["ephemeralContainers"] = json!(new);
+    Ok(out)
+}
+
 /// One write of an object through GuaranteedUpdate: `change` turns the
 /// current object into the requested one; the rest is upstream's update path.
 async fn write(
@@ -122,8 +175,15 @@ async fn write(
                 }
                 Some(cur) => {
                     check_resource_version(def, &obj, &cur.value)?;
-                    prepare_update(def, &mut obj, &cur.value, status_write);
-                    validate(def, &obj, Some(&cur.value))?;
+                    if ctx.info.subresource == "ephemeralcontainers" {
+                        // Only the ephemeral containers changed, checked above; the
+                        // pod's update rules (immutable spec) do not apply.
+                        obj = ephemeral_containers_update(&cur.value, &obj)?;
+                        validate(def, &obj, None)?;
+                    } else {
+                        prepare_update(def, &mut obj, &cur.value, status_write);
+                        validate(def, &obj, Some(&cur.value))?;
+                    }
                 }
             }
             if dry {
@@ -220,10 +280,10 @@ pub async fn patch(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiEr
 }
 
 /// What a DELETE asks (DeleteOptions from the body or the query).
-struct DeleteOptions {
-    grace: Option<i64>,
-    propagation: Option<String>,
-    preconditions: Preconditions,
+pub(super) struct DeleteOptions {
+    pub grace: Option<i64>,
+    pub propagation: Option<String>,
+    pub preconditions: Preconditions,
 }
 
 fn delete_options(ctx: &Ctx) -> Result<DeleteOptions, ApiError> {
@@ -232,6 +292,12 @@ fn delete_options(ctx: &Ctx) -> Result<DeleteOptions, ApiError> {
     } else {
         super::decode_yaml(&ctx.body)?
     };
+    delete_options_from(ctx, &body)
+}
+
+/// DeleteOptions from a body (a DeleteOptions, or an Eviction's
+/// `deleteOptions`) with the query's parameters as fallbacks.
+pub(super) fn delete_options_from(ctx: &Ctx, body: &Value) -> Result<DeleteOptions, ApiError> {
     let grace = body
         .get("gracePeriodSeconds")
         .and_then(Value::as_i64)
@@ -287,7 +353,7 @@ fn delete_options(ctx: &Ctx) -> Result<DeleteOptions, ApiError> {
 /// Deletes one object like upstream's generic store: finalizers (and the
 /// propagation policy's) and pod grace periods make it a deletionTimestamp
 /// update; otherwise it is removed.
-async fn delete_one(
+pub(super) async fn delete_one(
     ctx: &Ctx,
     def: &ResourceDef,
     ns: &str,
