@@ -18,6 +18,7 @@ pub mod continue_token;
 pub mod error;
 pub mod etcd3;
 pub mod memory;
+pub mod raw;
 pub mod store;
 pub mod testing;
 

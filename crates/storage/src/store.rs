@@ -72,8 +72,8 @@ pub struct ListOptions {
 
 /// One page of a list.
 #[derive(Debug, Clone, Default)]
-pub struct ListResult {
-    pub items: Vec<StoredObject>,
+pub struct ListResult<T = StoredObject> {
+    pub items: Vec<T>,
     /// The revision the list is consistent at.
     pub revision: i64,
     pub continue_token: Option<String>,
@@ -113,6 +113,18 @@ pub fn decode_bytes(key: &str, data: &[u8], revision: i64) -> Result<StoredObjec
     })?;
     set_revision(&mut value, revision);
     Ok(StoredObject { value, revision })
+}
+
+/// A stored value as the JSON a client is sent: with its resourceVersion,
+/// spliced into the bytes where possible.
+pub fn served_bytes(kv: &KeyValue) -> Result<Bytes> {
+    if let Some(b) = crate::raw::with_resource_version(&kv.value, kv.mod_revision) {
+        return Ok(Bytes::from(b));
+    }
+    let obj = decode(kv)?;
+    serde_json::to_vec(&obj.value)
+        .map(Bytes::from)
+        .map_err(|e| Error::Backend(format!("encoding object: {e}")))
 }
 
 /// Sets `metadata.resourceVersion` of a JSON object.
@@ -210,6 +222,14 @@ impl Store {
         }
     }
 
+    /// One object as the JSON a client is sent (see [`served_bytes`]).
+    pub async fn get_bytes(&self, key: &str) -> Result<Bytes> {
+        match self.get_kv(key).await? {
+            Some(kv) => served_bytes(&kv),
+            None => Err(Error::NotFound { key: key.to_string() }),
+        }
+    }
+
     /// Lists the objects under `prefix` (which ends in `/`), filtered, paginated.
     pub async fn list(
         &self,
@@ -217,6 +237,39 @@ impl Store {
         opts: &ListOptions,
         filter: Filter<'_>,
     ) -> Result<ListResult> {
+        self.list_with(prefix, opts, |kv| {
+            let obj = decode(kv)?;
+            Ok(filter(&obj.value).then_some(obj))
+        })
+        .await
+    }
+
+    /// Like [`Store::list`], with each item as the JSON a client is sent
+    /// (resourceVersion spliced into the stored bytes). Objects are parsed
+    /// only when a `filter` needs them or the bytes are unusual.
+    pub async fn list_bytes(
+        &self,
+        prefix: &str,
+        opts: &ListOptions,
+        filter: Option<Filter<'_>>,
+    ) -> Result<ListResult<Bytes>> {
+        self.list_with(prefix, opts, |kv| {
+            if let Some(f) = filter {
+                if !f(&decode(kv)?.value) {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(served_bytes(kv)?))
+        })
+        .await
+    }
+
+    async fn list_with<T>(
+        &self,
+        prefix: &str,
+        opts: &ListOptions,
+        mut take: impl FnMut(&KeyValue) -> Result<Option<T>>,
+    ) -> Result<ListResult<T>> {
         let (mut start, mut revision) = match &opts.continue_token {
             Some(t) => {
                 let (k, rev) = continue_token::decode(prefix, t)?;
@@ -246,9 +299,8 @@ impl Store {
             let mut last_key = None;
             for kv in &resp.kvs {
                 last_key = Some(kv.key.clone());
-                let obj = decode(kv)?;
-                if filter(&obj.value) {
-                    items.push(obj);
+                if let Some(item) = take(kv)? {
+                    items.push(item);
                     if opts.limit > 0 && items.len() as i64 == opts.limit {
                         break;
                     }

@@ -46,6 +46,11 @@ impl Predicate {
         Ok(Predicate { labels, fields })
     }
 
+    /// Whether the request has no selectors at all.
+    pub fn is_everything(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
     pub fn matches_cached(&self, o: &CachedObject) -> bool {
         self.labels.matches(&o.labels) && self.fields.matches(|f| o.field(f))
     }
@@ -143,14 +148,13 @@ pub async fn get(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiErro
         let obj = obj.ok_or_else(|| ApiError::not_found(&def.group_resource(), &ctx.info.name))?;
         return respond_object(ctx, def, obj.json.clone(), None);
     }
-    let obj = ctx
+    let bytes = ctx
         .state
         .store
-        .get(&key)
+        .get_bytes(&key)
         .await
         .map_err(|e| storage_error(def, &ctx.info.name, e))?;
-    let bytes = Bytes::from(serde_json::to_vec(&obj.value).unwrap_or_default());
-    respond_object(ctx, def, bytes, Some(obj.value))
+    respond_object(ctx, def, bytes, None)
 }
 
 /// Writes `{"kind":..,"apiVersion":..,"metadata":{..},"items":[` + items + `]}`
@@ -235,17 +239,15 @@ pub async fn list(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiErr
             continue_token: cont.map(str::to_string),
         };
         let filter = |v: &Value| pred.matches_value(def, v);
+        // Without selectors nothing needs parsing: stored bytes are served.
+        let filter: Option<storage::store::Filter<'_>> = (!pred.is_everything()).then_some(&filter);
         let res = ctx
             .state
             .store
-            .list(&prefix, &opts, &filter)
+            .list_bytes(&prefix, &opts, filter)
             .await
             .map_err(|e| storage_error(def, "", e))?;
-        let items = res
-            .items
-            .iter()
-            .map(|o| served(def, Bytes::from(serde_json::to_vec(&o.value).unwrap_or_default())))
-            .collect();
+        let items = res.items.into_iter().map(|b| served(def, b)).collect();
         (res.revision, res.continue_token, items)
     };
     match output {
