@@ -1,20 +1,24 @@
-//! Keeps `api/openapi-spec/` (swagger.json and v3/*_openapi.json) equal to
+//! Keeps `api/openapi-spec/` (swagger.json, its gnostic protobuf form
+//! swagger.pb, and v3/*_openapi.json) equal to
 //! what the code generates; `UPDATE_OPENAPI_SPEC=1` (hack/update-openapi-spec.sh)
 //! rewrites the files instead of failing.
 
 use std::path::{Path, PathBuf};
 
-fn pretty(v: &serde_json::Value) -> String {
+fn pretty(v: &serde_json::Value) -> Vec<u8> {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
     s.push('\n');
-    s
+    s.into_bytes()
 }
 
 #[test]
 fn openapi_spec_matches_the_code() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../api/openapi-spec");
     let docs = api::openapi::documents(&api::builtin_resources());
-    let mut want: Vec<(PathBuf, String)> = vec![(root.join("swagger.json"), pretty(&docs.v2))];
+    let mut want: Vec<(PathBuf, Vec<u8>)> = vec![
+        (root.join("swagger.json"), pretty(&docs.v2)),
+        (root.join("swagger.pb"), api::openapi::gnostic::encode(&docs.v2)),
+    ];
     for (key, doc) in &docs.v3 {
         want.push((
             root.join("v3").join(api::openapi::v3::file_name(key)),
@@ -41,7 +45,7 @@ fn openapi_spec_matches_the_code() {
     }
     let mut stale = Vec::new();
     for (path, text) in &want {
-        if std::fs::read_to_string(path).ok().as_deref() != Some(text.as_str()) {
+        if std::fs::read(path).ok().as_deref() != Some(text.as_slice()) {
             stale.push(path.display().to_string());
         }
     }
