@@ -18,7 +18,8 @@ pub fn round_trip<T: DeserializeOwned + Serialize>(
     input: Value,
     default: fn(&mut T),
 ) -> Result<Decoded, String> {
-    let mut typed: T = serde_json::from_value(input.clone()).map_err(|e| e.to_string())?;
+    // From a reference: no copy of the input tree.
+    let mut typed = T::deserialize(&input).map_err(|e| e.to_string())?;
     let plain = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
     let mut unknown = Vec::new();
     unknown_fields(&input, &plain, "", &mut unknown);

@@ -137,13 +137,13 @@ pub fn set_revision(value: &mut Value, revision: i64) {
     }
 }
 
-/// Encodes an object for storage, without its resourceVersion.
-pub fn encode(value: &Value) -> Result<Bytes> {
-    let mut v = value.clone();
-    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+/// Encodes an object for storage, without its resourceVersion (removed in
+/// place: the caller sets the new one after the write, so nothing is copied).
+pub fn encode(value: &mut Value) -> Result<Bytes> {
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
     }
-    serde_json::to_vec(&v)
+    serde_json::to_vec(value)
         .map(Bytes::from)
         .map_err(|e| Error::Backend(format!("encoding object: {e}")))
 }
@@ -183,8 +183,8 @@ impl Store {
     }
 
     /// Creates the object at `key`; fails with `AlreadyExists`.
-    pub async fn create(&self, key: &str, value: Value, ttl: Option<i64>) -> Result<StoredObject> {
-        let data = encode(&value)?;
+    pub async fn create(&self, key: &str, mut value: Value, ttl: Option<i64>) -> Result<StoredObject> {
+        let data = encode(&mut value)?;
         let lease = self.lease_for(ttl).await?;
         match self.backend.create(key, data, lease).await? {
             CasOutcome::Done(rev) => {
@@ -379,8 +379,8 @@ impl Store {
             if let Some(cur) = &current {
                 preconditions.check(key, cur)?;
             }
-            let new = try_update(current.as_ref())?;
-            let data = encode(&new)?;
+            let mut new = try_update(current.as_ref())?;
+            let data = encode(&mut new)?;
             let outcome = match (&kv, current) {
                 (Some(kv), Some(cur)) => {
                     if kv.value == data {
