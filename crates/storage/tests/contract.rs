@@ -469,3 +469,27 @@ async fn byte_reads_match_decoded_reads() {
         assert_eq!(got, store.get(&key("b1")).await.unwrap().value, "{name}");
     }
 }
+
+/// Keys written with a lease go when it expires: how Events honour
+/// `--event-ttl` (the store attaches a reused lease to every TTL'd write).
+#[tokio::test]
+async fn leased_keys_expire() {
+    for (name, backend, _etcd) in backends().await {
+        let lease = backend.grant_lease(2).await.unwrap();
+        assert!(lease != 0, "{name}");
+        let data = bytes::Bytes::from(serde_json::to_vec(&pod("ev", "default")).unwrap());
+        backend.create(&key("ev"), data.clone(), lease).await.unwrap();
+        backend.create(&key("kept"), data, 0).await.unwrap();
+        let store = Store::new(backend.clone());
+        assert!(store.get(&key("ev")).await.is_ok(), "{name}: present before expiry");
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            match store.get(&key("ev")).await {
+                Err(Error::NotFound { .. }) => break,
+                _ if std::time::Instant::now() > deadline => panic!("{name}: leased key still there after 15 s"),
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        assert!(store.get(&key("kept")).await.is_ok(), "{name}: a key without a lease stays");
+    }
+}
