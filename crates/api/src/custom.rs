@@ -1,4 +1,5 @@
-//! Custom resources: the `ResourceDef`s a CustomResourceDefinition serves
+//! Custom resources (and kinds stored in another form, see
+//! `ResourceDef::conversion`): the `ResourceDef`s a CustomResourceDefinition serves
 //! (one per served version, with its compiled schema, status and scale
 //! subresources and printer columns), and the CRD kind's own decoding and
 //! validation (upstream's `apiextensions-apiserver/pkg/registry`).
@@ -35,6 +36,10 @@ impl CustomResource {
 /// None conversion: an object read or written through `def` carries
 /// `def`'s apiVersion, whatever version it is stored in.
 pub fn convert(def: &ResourceDef, v: &mut Value) {
+    if let Some(c) = def.conversion {
+        *v = (c.from_storage)(std::mem::take(v));
+        return;
+    }
     if def.custom.is_some() {
         let want = def.api_version();
         if v.get("apiVersion").and_then(Value::as_str) != Some(want.as_str()) {
@@ -46,6 +51,10 @@ pub fn convert(def: &ResourceDef, v: &mut Value) {
 /// [`convert`] on serialised bytes; `None` when they are already right
 /// (always for built-ins and single-version CRDs, without parsing).
 pub fn convert_bytes(def: &ResourceDef, bytes: &[u8]) -> Option<Vec<u8>> {
+    if let Some(c) = def.conversion {
+        let v: Value = serde_json::from_slice(bytes).ok()?;
+        return serde_json::to_vec(&(c.from_storage)(v)).ok();
+    }
     let c = def.custom.as_ref()?;
     if c.served.len() < 2 && c.storage_version == def.version {
         return None;
@@ -102,6 +111,7 @@ pub fn resources_of(crd_obj: &Value) -> Vec<ResourceDef> {
                 strategy: Strategy::custom(policy),
                 scale,
                 printer_columns: v.printer_columns,
+                conversion: None,
                 custom: Some(Arc::new(CustomResource {
                     schema: v.schema,
                     storage_version: storage_version.clone(),

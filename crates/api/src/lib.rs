@@ -10,6 +10,7 @@ pub mod attrs;
 pub mod custom;
 pub mod decode;
 pub mod defaults;
+pub mod events;
 pub mod openapi;
 pub mod patch_meta;
 pub mod protobuf;

@@ -43,6 +43,16 @@ pub struct ResourceDef {
     pub printer_columns: Vec<Value>,
     /// What a custom resource adds (schema, versions); `None` for built-ins.
     pub custom: Option<std::sync::Arc<crate::custom::CustomResource>>,
+    /// Objects are stored in another kind's form (events.k8s.io Events as
+    /// core Events) and converted on the way in and out.
+    pub conversion: Option<Conversion>,
+}
+
+/// Conversion between a served form and the stored one.
+#[derive(Debug, Clone, Copy)]
+pub struct Conversion {
+    pub to_storage: fn(Value) -> Value,
+    pub from_storage: fn(Value) -> Value,
 }
 
 /// Where a kind keeps what the `scale` subresource reads and writes.
@@ -108,6 +118,7 @@ fn r(group: &str, version: &str, kind: &str, plural: &str, scope: Scope, strateg
         scale: None,
         printer_columns: vec![],
         custom: None,
+        conversion: None,
     })
 }
 
@@ -135,6 +146,10 @@ impl B {
             status_replicas: ".status.replicas".into(),
             label_selector: Some(".status.selector".into()),
         });
+        self
+    }
+    fn convert(mut self, to_storage: fn(Value) -> Value, from_storage: fn(Value) -> Value) -> Self {
+        self.0.conversion = Some(Conversion { to_storage, from_storage });
         self
     }
     fn review(mut self) -> Self {
@@ -237,6 +252,8 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
         r("batch", "v1", "CronJob", "cronjobs", Namespaced, sub(typed!(k::batch::v1::CronJob, d::cronjob)).on_create(clear_status)).short(&["cj"]).all().sub(&["status"]),
         // autoscaling/v2
         r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", Namespaced, sub(typed!(k::autoscaling::v2::HorizontalPodAutoscaler)).on_create(clear_status)).short(&["hpa"]).all().sub(&["status"]),
+        r("events.k8s.io", "v1", "Event", "events", Namespaced, whole(typed!(k::events::v1::Event)).attrs(attrs::event).ttl().validate(crate::events::validate_create))
+            .short(&["ev"]).convert(crate::events::to_core, crate::events::from_core),
         r("coordination.k8s.io", "v1", "Lease", "leases", Namespaced, whole(typed!(k::coordination::v1::Lease))),
         r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", Namespaced, whole(typed!(k::discovery::v1::EndpointSlice))),
         r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", Cluster, whole(typed!(k::rbac::v1::ClusterRole)).names(NameValidation::PathSegment)),

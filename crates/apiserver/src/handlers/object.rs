@@ -108,7 +108,11 @@ pub fn decode(ctx: &Ctx, def: &ResourceDef, obj: Value) -> Result<(Value, Vec<St
             FieldValidation::Ignore => {}
         }
     }
-    Ok((decoded.value, warnings))
+    let value = match def.conversion {
+        Some(c) => (c.to_storage)(decoded.value),
+        None => decoded.value,
+    };
+    Ok((value, warnings))
 }
 
 /// A custom resource: metadata through ObjectMeta, the rest pruned and

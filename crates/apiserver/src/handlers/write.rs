@@ -33,7 +33,7 @@ fn respond(
     warnings: &[String],
 ) -> Result<Response<Body>, ApiError> {
     let _ = ctx;
-    if def.custom.is_some() {
+    if def.custom.is_some() || def.conversion.is_some() {
         let mut obj = obj.clone();
         api::custom::convert(def, &mut obj);
         return Ok(with_warnings(response::json(code, &obj), warnings));
@@ -265,6 +265,8 @@ pub async fn patch(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiEr
     let (stored, created, warnings) = write(ctx, def, apply, &move |current| match current {
         Some(cur) => {
             let mut cur = cur.clone();
+            // The patch is written against the served form.
+            api::custom::convert(def, &mut cur);
             // A patch of the main resource never sees (or changes) status through it.
             let patched = crate::patch::apply(format, &cur, &body, ty)?;
             if let (Some(m), Some(p)) = (cur.as_object_mut(), patched.as_object()) {
@@ -464,7 +466,8 @@ pub(super) async fn delete_one(
 pub async fn delete(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
     let opts = delete_options(ctx)?;
     let dry = dry_run(ctx)?;
-    let (obj, gone) = delete_one(ctx, def, &ctx.info.namespace, &ctx.info.name, &opts, dry).await?;
+    let (mut obj, gone) = delete_one(ctx, def, &ctx.info.namespace, &ctx.info.name, &opts, dry).await?;
+    api::custom::convert(def, &mut obj);
     // Upstream answers 202 Accepted while a graceful deletion is pending.
     Ok(response::json(if gone { 200 } else { 202 }, &obj))
 }
