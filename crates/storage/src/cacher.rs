@@ -59,11 +59,21 @@ impl CachedObject {
             key: key.to_string(),
             message: e.to_string(),
         })?;
+        // The value is parsed for labels and fields; the bytes served are the
+        // stored ones with the resourceVersion spliced in, not re-serialised.
+        if let Some(json) = crate::raw::with_resource_version(data, revision) {
+            return Ok(Self::with_json(key, &value, Bytes::from(json), revision, attrs));
+        }
         set_revision(&mut value, revision);
         Ok(Self::from_value(key, &value, revision, attrs))
     }
 
     pub fn from_value(key: &str, value: &Value, revision: i64, attrs: Option<AttrsFunc>) -> Self {
+        let json = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
+        Self::with_json(key, value, json, revision, attrs)
+    }
+
+    fn with_json(key: &str, value: &Value, json: Bytes, revision: i64, attrs: Option<AttrsFunc>) -> Self {
         let meta = value.get("metadata");
         let s = |f: &str| {
             meta.and_then(|m| m.get(f))
@@ -82,7 +92,7 @@ impl CachedObject {
             .unwrap_or_default();
         CachedObject {
             key: key.to_string(),
-            json: Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+            json,
             revision,
             name: s("name"),
             namespace: s("namespace"),
