@@ -14,10 +14,20 @@ fn main() {
     let mut out = String::new();
     let swagger = spec.join("swagger.json");
     println!("cargo:rerun-if-changed={}", swagger.display());
-    writeln!(out, "pub const SWAGGER: &[u8] = include_bytes!({:?});", swagger.display().to_string()).ok();
+    writeln!(
+        out,
+        "pub const SWAGGER: &[u8] = include_bytes!({:?});",
+        swagger.display().to_string()
+    )
+    .ok();
     let proto = spec.join("swagger.pb");
     println!("cargo:rerun-if-changed={}", proto.display());
-    writeln!(out, "pub const SWAGGER_PB: &[u8] = include_bytes!({:?});", proto.display().to_string()).ok();
+    writeln!(
+        out,
+        "pub const SWAGGER_PB: &[u8] = include_bytes!({:?});",
+        proto.display().to_string()
+    )
+    .ok();
     let mut files: Vec<_> = std::fs::read_dir(spec.join("v3"))
         .expect("api/openapi-spec/v3")
         .flatten()
@@ -31,7 +41,12 @@ fn main() {
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         // `apis__apps__v1_openapi.json` → `apis/apps/v1`
         let key = name.trim_end_matches("_openapi.json").replace("__", "/");
-        writeln!(out, "    ({key:?}, include_bytes!({:?})),", f.display().to_string()).ok();
+        writeln!(
+            out,
+            "    ({key:?}, include_bytes!({:?})),",
+            f.display().to_string()
+        )
+        .ok();
     }
     out.push_str("];\n");
     let dest = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("openapi_spec.rs");

@@ -94,7 +94,11 @@ pub fn resources_of(crd_obj: &Value) -> Vec<ResourceDef> {
                     label_selector: selector.clone(),
                 }
             });
-            let policy = if v.status { StatusPolicy::Subresource } else { StatusPolicy::Whole };
+            let policy = if v.status {
+                StatusPolicy::Subresource
+            } else {
+                StatusPolicy::Whole
+            };
             ResourceDef {
                 group: names.group.clone(),
                 version: v.name.clone(),
@@ -104,7 +108,11 @@ pub fn resources_of(crd_obj: &Value) -> Vec<ResourceDef> {
                 singular: names.singular.clone(),
                 short_names: names.short_names.clone(),
                 categories: names.categories.clone(),
-                scope: if names.namespaced { Scope::Namespaced } else { Scope::Cluster },
+                scope: if names.namespaced {
+                    Scope::Namespaced
+                } else {
+                    Scope::Cluster
+                },
                 storage: format!("{}/{}", names.group, names.plural),
                 subresources,
                 verbs: ALL_VERBS.to_vec(),
@@ -155,13 +163,23 @@ mod tests {
         let defs = resources_of(&c);
         assert_eq!(defs.len(), 1);
         let d = &defs[0];
-        assert_eq!((d.api_version(), d.storage.as_str(), d.scope), ("example.com/v1".to_string(), "example.com/widgets", Scope::Cluster));
+        assert_eq!(
+            (d.api_version(), d.storage.as_str(), d.scope),
+            (
+                "example.com/v1".to_string(),
+                "example.com/widgets",
+                Scope::Cluster
+            )
+        );
         assert_eq!(d.list_kind, "WidgetList");
         assert_eq!(d.subresources, ["status"]);
         assert_eq!(d.strategy.status, StatusPolicy::Subresource);
         assert_eq!(d.categories, ["all"]);
         assert!(d.strategy.decode.is_none());
-        assert_eq!(d.custom.as_ref().unwrap().storage_api_version(&d.group), "example.com/v1");
+        assert_eq!(
+            d.custom.as_ref().unwrap().storage_api_version(&d.group),
+            "example.com/v1"
+        );
     }
 
     #[test]
@@ -176,7 +194,11 @@ mod tests {
         let defs = resources_of(&c);
         let stored = br#"{"apiVersion":"example.com/v1","kind":"Widget","spec":{"a":1}}"#;
         assert_eq!(convert_bytes(&defs[0], stored), None);
-        let beta: Value = serde_json::from_slice(&convert_bytes(&defs[1], stored).unwrap()).unwrap();
-        assert_eq!(beta, json!({"apiVersion": "example.com/v1beta1", "kind": "Widget", "spec": {"a": 1}}));
+        let beta: Value =
+            serde_json::from_slice(&convert_bytes(&defs[1], stored).unwrap()).unwrap();
+        assert_eq!(
+            beta,
+            json!({"apiVersion": "example.com/v1beta1", "kind": "Widget", "spec": {"a": 1}})
+        );
     }
 }

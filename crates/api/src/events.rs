@@ -17,7 +17,11 @@ const RENAMED: &[(&str, &str)] = &[
     ("deprecatedCount", "count"),
 ];
 
-fn rename(v: Value, api_version: &str, pairs: impl Iterator<Item = (&'static str, &'static str)>) -> Value {
+fn rename(
+    v: Value,
+    api_version: &str,
+    pairs: impl Iterator<Item = (&'static str, &'static str)>,
+) -> Value {
     let Value::Object(mut m) = v else { return v };
     let mut out = Map::new();
     for (from, to) in pairs {
@@ -51,13 +55,22 @@ pub fn validate_create(core: &Value) -> Vec<FieldError> {
         ("action", "action"),
         ("reason", "reason"),
     ] {
-        if core.get(core_field).and_then(Value::as_str).unwrap_or("").is_empty() {
+        if core
+            .get(core_field)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
             errs.push(FieldError::required(field, ""));
         }
     }
     match core.get("type").and_then(Value::as_str) {
         Some("Normal") | Some("Warning") => {}
-        other => errs.push(FieldError::not_supported("type", &Value::from(other.unwrap_or("")), &["Normal", "Warning"])),
+        other => errs.push(FieldError::not_supported(
+            "type",
+            &Value::from(other.unwrap_or("")),
+            &["Normal", "Warning"],
+        )),
     }
     errs
 }
@@ -82,7 +95,20 @@ mod tests {
         assert!(validate_create(&core).is_empty());
         assert_eq!(from_core(core), new);
         let bad = to_core(json!({"type": "Info"}));
-        let fields: Vec<String> = validate_create(&bad).iter().map(|e| e.field.clone()).collect();
-        assert_eq!(fields, ["eventTime", "reportingController", "reportingInstance", "action", "reason", "type"]);
+        let fields: Vec<String> = validate_create(&bad)
+            .iter()
+            .map(|e| e.field.clone())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "eventTime",
+                "reportingController",
+                "reportingInstance",
+                "action",
+                "reason",
+                "type"
+            ]
+        );
     }
 }

@@ -64,7 +64,9 @@ static DECODER: LazyLock<Result<Decoder, String>> = LazyLock::new(|| {
 
 /// Decodes a protobuf body into its JSON form; 400 on bad input.
 pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
-    let decoder = DECODER.as_ref().map_err(|e| ApiError::internal(e.clone()))?;
+    let decoder = DECODER
+        .as_ref()
+        .map_err(|e| ApiError::internal(e.clone()))?;
     decoder.decode(body).map_err(|e| match e {
         DecodeError::UnknownKind { .. } => ApiError::bad_request(e.to_string()),
         other => ApiError::bad_request(format!("error decoding protobuf body: {other}")),

@@ -149,7 +149,10 @@ impl B {
         self
     }
     fn convert(mut self, to_storage: fn(Value) -> Value, from_storage: fn(Value) -> Value) -> Self {
-        self.0.conversion = Some(Conversion { to_storage, from_storage });
+        self.0.conversion = Some(Conversion {
+            to_storage,
+            from_storage,
+        });
         self
     }
     fn review(mut self) -> Self {
@@ -221,67 +224,543 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
     let whole = Strategy::whole;
     let list: Vec<B> = vec![
         // core/v1
-        r("", "v1", "Pod", "pods", Namespaced, sub(typed!(k::core::v1::Pod, d::pod)).validate(v::pod).validate_update(v::pod_update).attrs(attrs::pod).on_create(pod_create).generation(GenerationPolicy::None))
-            .short(&["po"]).all().sub(&["status", "binding", "eviction", "ephemeralcontainers", "log", "exec", "attach", "portforward", "proxy"]),
-        r("", "v1", "Binding", "bindings", Namespaced, whole(typed!(k::core::v1::Binding))).review(),
-        r("", "v1", "Namespace", "namespaces", Cluster, sub(typed!(k::core::v1::Namespace, d::namespace)).attrs(attrs::namespace).names(NameValidation::Dns1123Label).on_create(namespace_create).generation(GenerationPolicy::None))
-            .short(&["ns"]).sub(&["status", "finalize"]),
-        r("", "v1", "Node", "nodes", Cluster, sub(typed!(k::core::v1::Node)).attrs(attrs::node).generation(GenerationPolicy::None)).short(&["no"]).storage("minions").sub(&["status", "proxy"]),
-        r("", "v1", "Service", "services", Namespaced, sub(typed!(k::core::v1::Service, d::service)).validate(v::service).attrs(attrs::service).generation(GenerationPolicy::None).on_create(clear_status))
-            .short(&["svc"]).all().storage("services/specs").sub(&["status", "proxy"]),
-        r("", "v1", "Endpoints", "endpoints", Namespaced, whole(typed!(k::core::v1::Endpoints))).short(&["ep"]).storage("services/endpoints"),
-        r("", "v1", "ConfigMap", "configmaps", Namespaced, whole(typed!(k::core::v1::ConfigMap))).short(&["cm"]),
-        r("", "v1", "Secret", "secrets", Namespaced, whole(typed!(k::core::v1::Secret, d::secret)).attrs(attrs::secret)),
-        r("", "v1", "ServiceAccount", "serviceaccounts", Namespaced, whole(typed!(k::core::v1::ServiceAccount))).short(&["sa"]).sub(&["token"]),
-        r("", "v1", "Event", "events", Namespaced, whole(typed!(k::core::v1::Event)).attrs(attrs::event).ttl()).short(&["ev"]),
-        r("", "v1", "PersistentVolume", "persistentvolumes", Cluster, sub(typed!(k::core::v1::PersistentVolume, d::pv)).generation(GenerationPolicy::None)).short(&["pv"]).sub(&["status"]),
-        r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", Namespaced, sub(typed!(k::core::v1::PersistentVolumeClaim, d::pvc)).generation(GenerationPolicy::None)).short(&["pvc"]).sub(&["status"]),
-        r("", "v1", "ReplicationController", "replicationcontrollers", Namespaced, sub(typed!(k::core::v1::ReplicationController, d::replication_controller)).on_create(clear_status))
-            .short(&["rc"]).all().storage("controllers").sub(&["status"]).scale(),
-        r("", "v1", "LimitRange", "limitranges", Namespaced, whole(typed!(k::core::v1::LimitRange))).short(&["limits"]),
-        r("", "v1", "ResourceQuota", "resourcequotas", Namespaced, sub(typed!(k::core::v1::ResourceQuota)).generation(GenerationPolicy::None)).short(&["quota"]).sub(&["status"]),
-        r("", "v1", "PodTemplate", "podtemplates", Namespaced, whole(typed!(k::core::v1::PodTemplate, d::pod_template))),
+        r(
+            "",
+            "v1",
+            "Pod",
+            "pods",
+            Namespaced,
+            sub(typed!(k::core::v1::Pod, d::pod))
+                .validate(v::pod)
+                .validate_update(v::pod_update)
+                .attrs(attrs::pod)
+                .on_create(pod_create)
+                .generation(GenerationPolicy::None),
+        )
+        .short(&["po"])
+        .all()
+        .sub(&[
+            "status",
+            "binding",
+            "eviction",
+            "ephemeralcontainers",
+            "log",
+            "exec",
+            "attach",
+            "portforward",
+            "proxy",
+        ]),
+        r(
+            "",
+            "v1",
+            "Binding",
+            "bindings",
+            Namespaced,
+            whole(typed!(k::core::v1::Binding)),
+        )
+        .review(),
+        r(
+            "",
+            "v1",
+            "Namespace",
+            "namespaces",
+            Cluster,
+            sub(typed!(k::core::v1::Namespace, d::namespace))
+                .attrs(attrs::namespace)
+                .names(NameValidation::Dns1123Label)
+                .on_create(namespace_create)
+                .generation(GenerationPolicy::None),
+        )
+        .short(&["ns"])
+        .sub(&["status", "finalize"]),
+        r(
+            "",
+            "v1",
+            "Node",
+            "nodes",
+            Cluster,
+            sub(typed!(k::core::v1::Node))
+                .attrs(attrs::node)
+                .generation(GenerationPolicy::None),
+        )
+        .short(&["no"])
+        .storage("minions")
+        .sub(&["status", "proxy"]),
+        r(
+            "",
+            "v1",
+            "Service",
+            "services",
+            Namespaced,
+            sub(typed!(k::core::v1::Service, d::service))
+                .validate(v::service)
+                .attrs(attrs::service)
+                .generation(GenerationPolicy::None)
+                .on_create(clear_status),
+        )
+        .short(&["svc"])
+        .all()
+        .storage("services/specs")
+        .sub(&["status", "proxy"]),
+        r(
+            "",
+            "v1",
+            "Endpoints",
+            "endpoints",
+            Namespaced,
+            whole(typed!(k::core::v1::Endpoints)),
+        )
+        .short(&["ep"])
+        .storage("services/endpoints"),
+        r(
+            "",
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            Namespaced,
+            whole(typed!(k::core::v1::ConfigMap)),
+        )
+        .short(&["cm"]),
+        r(
+            "",
+            "v1",
+            "Secret",
+            "secrets",
+            Namespaced,
+            whole(typed!(k::core::v1::Secret, d::secret)).attrs(attrs::secret),
+        ),
+        r(
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            Namespaced,
+            whole(typed!(k::core::v1::ServiceAccount)),
+        )
+        .short(&["sa"])
+        .sub(&["token"]),
+        r(
+            "",
+            "v1",
+            "Event",
+            "events",
+            Namespaced,
+            whole(typed!(k::core::v1::Event)).attrs(attrs::event).ttl(),
+        )
+        .short(&["ev"]),
+        r(
+            "",
+            "v1",
+            "PersistentVolume",
+            "persistentvolumes",
+            Cluster,
+            sub(typed!(k::core::v1::PersistentVolume, d::pv)).generation(GenerationPolicy::None),
+        )
+        .short(&["pv"])
+        .sub(&["status"]),
+        r(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            Namespaced,
+            sub(typed!(k::core::v1::PersistentVolumeClaim, d::pvc))
+                .generation(GenerationPolicy::None),
+        )
+        .short(&["pvc"])
+        .sub(&["status"]),
+        r(
+            "",
+            "v1",
+            "ReplicationController",
+            "replicationcontrollers",
+            Namespaced,
+            sub(typed!(
+                k::core::v1::ReplicationController,
+                d::replication_controller
+            ))
+            .on_create(clear_status),
+        )
+        .short(&["rc"])
+        .all()
+        .storage("controllers")
+        .sub(&["status"])
+        .scale(),
+        r(
+            "",
+            "v1",
+            "LimitRange",
+            "limitranges",
+            Namespaced,
+            whole(typed!(k::core::v1::LimitRange)),
+        )
+        .short(&["limits"]),
+        r(
+            "",
+            "v1",
+            "ResourceQuota",
+            "resourcequotas",
+            Namespaced,
+            sub(typed!(k::core::v1::ResourceQuota)).generation(GenerationPolicy::None),
+        )
+        .short(&["quota"])
+        .sub(&["status"]),
+        r(
+            "",
+            "v1",
+            "PodTemplate",
+            "podtemplates",
+            Namespaced,
+            whole(typed!(k::core::v1::PodTemplate, d::pod_template)),
+        ),
         // apps/v1
-        r("apps", "v1", "Deployment", "deployments", Namespaced, sub(typed!(k::apps::v1::Deployment, d::deployment)).validate(v::deployment).on_create(clear_status)).short(&["deploy"]).all().sub(&["status"]).scale(),
-        r("apps", "v1", "ReplicaSet", "replicasets", Namespaced, sub(typed!(k::apps::v1::ReplicaSet, d::replicaset)).validate(v::deployment).attrs(attrs::replicaset).on_create(clear_status)).short(&["rs"]).all().sub(&["status"]).scale(),
-        r("apps", "v1", "StatefulSet", "statefulsets", Namespaced, sub(typed!(k::apps::v1::StatefulSet, d::statefulset)).validate(v::deployment).on_create(clear_status)).short(&["sts"]).all().sub(&["status"]).scale(),
-        r("apps", "v1", "DaemonSet", "daemonsets", Namespaced, sub(typed!(k::apps::v1::DaemonSet, d::daemonset)).validate(v::deployment).on_create(clear_status)).short(&["ds"]).all().sub(&["status"]),
-        r("apps", "v1", "ControllerRevision", "controllerrevisions", Namespaced, whole(typed!(k::apps::v1::ControllerRevision))),
+        r(
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            Namespaced,
+            sub(typed!(k::apps::v1::Deployment, d::deployment))
+                .validate(v::deployment)
+                .on_create(clear_status),
+        )
+        .short(&["deploy"])
+        .all()
+        .sub(&["status"])
+        .scale(),
+        r(
+            "apps",
+            "v1",
+            "ReplicaSet",
+            "replicasets",
+            Namespaced,
+            sub(typed!(k::apps::v1::ReplicaSet, d::replicaset))
+                .validate(v::deployment)
+                .attrs(attrs::replicaset)
+                .on_create(clear_status),
+        )
+        .short(&["rs"])
+        .all()
+        .sub(&["status"])
+        .scale(),
+        r(
+            "apps",
+            "v1",
+            "StatefulSet",
+            "statefulsets",
+            Namespaced,
+            sub(typed!(k::apps::v1::StatefulSet, d::statefulset))
+                .validate(v::deployment)
+                .on_create(clear_status),
+        )
+        .short(&["sts"])
+        .all()
+        .sub(&["status"])
+        .scale(),
+        r(
+            "apps",
+            "v1",
+            "DaemonSet",
+            "daemonsets",
+            Namespaced,
+            sub(typed!(k::apps::v1::DaemonSet, d::daemonset))
+                .validate(v::deployment)
+                .on_create(clear_status),
+        )
+        .short(&["ds"])
+        .all()
+        .sub(&["status"]),
+        r(
+            "apps",
+            "v1",
+            "ControllerRevision",
+            "controllerrevisions",
+            Namespaced,
+            whole(typed!(k::apps::v1::ControllerRevision)),
+        ),
         // batch/v1
-        r("batch", "v1", "Job", "jobs", Namespaced, sub(typed!(k::batch::v1::Job, d::job)).validate(v::job).attrs(attrs::job).on_create(clear_status)).all().sub(&["status"]),
-        r("batch", "v1", "CronJob", "cronjobs", Namespaced, sub(typed!(k::batch::v1::CronJob, d::cronjob)).on_create(clear_status)).short(&["cj"]).all().sub(&["status"]),
+        r(
+            "batch",
+            "v1",
+            "Job",
+            "jobs",
+            Namespaced,
+            sub(typed!(k::batch::v1::Job, d::job))
+                .validate(v::job)
+                .attrs(attrs::job)
+                .on_create(clear_status),
+        )
+        .all()
+        .sub(&["status"]),
+        r(
+            "batch",
+            "v1",
+            "CronJob",
+            "cronjobs",
+            Namespaced,
+            sub(typed!(k::batch::v1::CronJob, d::cronjob)).on_create(clear_status),
+        )
+        .short(&["cj"])
+        .all()
+        .sub(&["status"]),
         // autoscaling/v2
-        r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", Namespaced, sub(typed!(k::autoscaling::v2::HorizontalPodAutoscaler)).on_create(clear_status)).short(&["hpa"]).all().sub(&["status"]),
-        r("events.k8s.io", "v1", "Event", "events", Namespaced, whole(typed!(k::events::v1::Event)).attrs(attrs::event).ttl().validate(crate::events::validate_create))
-            .short(&["ev"]).convert(crate::events::to_core, crate::events::from_core),
-        r("coordination.k8s.io", "v1", "Lease", "leases", Namespaced, whole(typed!(k::coordination::v1::Lease))),
-        r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", Namespaced, whole(typed!(k::discovery::v1::EndpointSlice))),
-        r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", Cluster, whole(typed!(k::rbac::v1::ClusterRole)).names(NameValidation::PathSegment)),
-        r("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", Cluster, whole(typed!(k::rbac::v1::ClusterRoleBinding)).names(NameValidation::PathSegment)),
-        r("rbac.authorization.k8s.io", "v1", "Role", "roles", Namespaced, whole(typed!(k::rbac::v1::Role)).names(NameValidation::PathSegment)),
-        r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", Namespaced, whole(typed!(k::rbac::v1::RoleBinding)).names(NameValidation::PathSegment)),
-        r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", Namespaced, sub(typed!(k::policy::v1::PodDisruptionBudget)).on_create(clear_status)).short(&["pdb"]).sub(&["status"]),
-        r("networking.k8s.io", "v1", "Ingress", "ingresses", Namespaced, sub(typed!(k::networking::v1::Ingress)).generation(GenerationPolicy::Spec).on_create(clear_status)).short(&["ing"]).storage("ingress").sub(&["status"]),
-        r("networking.k8s.io", "v1", "IngressClass", "ingressclasses", Cluster, whole(typed!(k::networking::v1::IngressClass))),
-        r("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", Namespaced, whole(typed!(k::networking::v1::NetworkPolicy)).generation(GenerationPolicy::Spec)).short(&["netpol"]),
-        r("storage.k8s.io", "v1", "StorageClass", "storageclasses", Cluster, whole(typed!(k::storage::v1::StorageClass))).short(&["sc"]),
-        r("storage.k8s.io", "v1", "CSIDriver", "csidrivers", Cluster, whole(typed!(k::storage::v1::CSIDriver))),
-        r("storage.k8s.io", "v1", "CSINode", "csinodes", Cluster, whole(typed!(k::storage::v1::CSINode))),
-        r("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", Cluster, sub(typed!(k::storage::v1::VolumeAttachment)).generation(GenerationPolicy::None)).sub(&["status"]),
-        r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", Cluster, whole(typed!(k::scheduling::v1::PriorityClass))).short(&["pc"]),
-        r("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", Cluster, whole(typed!(k::node::v1::RuntimeClass))),
-        r("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", Cluster, sub(typed!(k::certificates::v1::CertificateSigningRequest)).attrs(attrs::csr).generation(GenerationPolicy::None))
-            .short(&["csr"]).sub(&["status", "approval"]),
-        r("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", Cluster, whole(typed!(k::authentication::v1::TokenReview))).review(),
-        r("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", Cluster, whole(typed!(k::authentication::v1::SelfSubjectReview))).review(),
-        r("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", Cluster, whole(typed!(k::authorization::v1::SubjectAccessReview))).review(),
-        r("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", Cluster, whole(typed!(k::authorization::v1::SelfSubjectAccessReview))).review(),
-        r("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", Namespaced, whole(typed!(k::authorization::v1::LocalSubjectAccessReview))).review(),
-        r("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", Cluster, whole(typed!(k::authorization::v1::SelfSubjectRulesReview))).review(),
-        r("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", Cluster, sub(crate::custom::crd_decode).validate(crate::custom::crd_validate).validate_update(crate::custom::crd_validate_update).on_create(clear_status).delete_finalizer(apiextensions::crd::CLEANUP_FINALIZER))
-            .short(&["crd", "crds"]).storage("apiextensions.k8s.io/customresourcedefinitions").sub(&["status"]),
-        r("apiregistration.k8s.io", "v1", "APIService", "apiservices", Cluster, sub(typed!(k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService)).on_create(clear_status))
-            .storage("apiregistration.k8s.io/apiservices").sub(&["status"]),
+        r(
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+            Namespaced,
+            sub(typed!(k::autoscaling::v2::HorizontalPodAutoscaler)).on_create(clear_status),
+        )
+        .short(&["hpa"])
+        .all()
+        .sub(&["status"]),
+        r(
+            "events.k8s.io",
+            "v1",
+            "Event",
+            "events",
+            Namespaced,
+            whole(typed!(k::events::v1::Event))
+                .attrs(attrs::event)
+                .ttl()
+                .validate(crate::events::validate_create),
+        )
+        .short(&["ev"])
+        .convert(crate::events::to_core, crate::events::from_core),
+        r(
+            "coordination.k8s.io",
+            "v1",
+            "Lease",
+            "leases",
+            Namespaced,
+            whole(typed!(k::coordination::v1::Lease)),
+        ),
+        r(
+            "discovery.k8s.io",
+            "v1",
+            "EndpointSlice",
+            "endpointslices",
+            Namespaced,
+            whole(typed!(k::discovery::v1::EndpointSlice)),
+        ),
+        r(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            Cluster,
+            whole(typed!(k::rbac::v1::ClusterRole)).names(NameValidation::PathSegment),
+        ),
+        r(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            Cluster,
+            whole(typed!(k::rbac::v1::ClusterRoleBinding)).names(NameValidation::PathSegment),
+        ),
+        r(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "Role",
+            "roles",
+            Namespaced,
+            whole(typed!(k::rbac::v1::Role)).names(NameValidation::PathSegment),
+        ),
+        r(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            Namespaced,
+            whole(typed!(k::rbac::v1::RoleBinding)).names(NameValidation::PathSegment),
+        ),
+        r(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            Namespaced,
+            sub(typed!(k::policy::v1::PodDisruptionBudget)).on_create(clear_status),
+        )
+        .short(&["pdb"])
+        .sub(&["status"]),
+        r(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            Namespaced,
+            sub(typed!(k::networking::v1::Ingress))
+                .generation(GenerationPolicy::Spec)
+                .on_create(clear_status),
+        )
+        .short(&["ing"])
+        .storage("ingress")
+        .sub(&["status"]),
+        r(
+            "networking.k8s.io",
+            "v1",
+            "IngressClass",
+            "ingressclasses",
+            Cluster,
+            whole(typed!(k::networking::v1::IngressClass)),
+        ),
+        r(
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            "networkpolicies",
+            Namespaced,
+            whole(typed!(k::networking::v1::NetworkPolicy)).generation(GenerationPolicy::Spec),
+        )
+        .short(&["netpol"]),
+        r(
+            "storage.k8s.io",
+            "v1",
+            "StorageClass",
+            "storageclasses",
+            Cluster,
+            whole(typed!(k::storage::v1::StorageClass)),
+        )
+        .short(&["sc"]),
+        r(
+            "storage.k8s.io",
+            "v1",
+            "CSIDriver",
+            "csidrivers",
+            Cluster,
+            whole(typed!(k::storage::v1::CSIDriver)),
+        ),
+        r(
+            "storage.k8s.io",
+            "v1",
+            "CSINode",
+            "csinodes",
+            Cluster,
+            whole(typed!(k::storage::v1::CSINode)),
+        ),
+        r(
+            "storage.k8s.io",
+            "v1",
+            "VolumeAttachment",
+            "volumeattachments",
+            Cluster,
+            sub(typed!(k::storage::v1::VolumeAttachment)).generation(GenerationPolicy::None),
+        )
+        .sub(&["status"]),
+        r(
+            "scheduling.k8s.io",
+            "v1",
+            "PriorityClass",
+            "priorityclasses",
+            Cluster,
+            whole(typed!(k::scheduling::v1::PriorityClass)),
+        )
+        .short(&["pc"]),
+        r(
+            "node.k8s.io",
+            "v1",
+            "RuntimeClass",
+            "runtimeclasses",
+            Cluster,
+            whole(typed!(k::node::v1::RuntimeClass)),
+        ),
+        r(
+            "certificates.k8s.io",
+            "v1",
+            "CertificateSigningRequest",
+            "certificatesigningrequests",
+            Cluster,
+            sub(typed!(k::certificates::v1::CertificateSigningRequest))
+                .attrs(attrs::csr)
+                .generation(GenerationPolicy::None),
+        )
+        .short(&["csr"])
+        .sub(&["status", "approval"]),
+        r(
+            "authentication.k8s.io",
+            "v1",
+            "TokenReview",
+            "tokenreviews",
+            Cluster,
+            whole(typed!(k::authentication::v1::TokenReview)),
+        )
+        .review(),
+        r(
+            "authentication.k8s.io",
+            "v1",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+            Cluster,
+            whole(typed!(k::authentication::v1::SelfSubjectReview)),
+        )
+        .review(),
+        r(
+            "authorization.k8s.io",
+            "v1",
+            "SubjectAccessReview",
+            "subjectaccessreviews",
+            Cluster,
+            whole(typed!(k::authorization::v1::SubjectAccessReview)),
+        )
+        .review(),
+        r(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            Cluster,
+            whole(typed!(k::authorization::v1::SelfSubjectAccessReview)),
+        )
+        .review(),
+        r(
+            "authorization.k8s.io",
+            "v1",
+            "LocalSubjectAccessReview",
+            "localsubjectaccessreviews",
+            Namespaced,
+            whole(typed!(k::authorization::v1::LocalSubjectAccessReview)),
+        )
+        .review(),
+        r(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+            Cluster,
+            whole(typed!(k::authorization::v1::SelfSubjectRulesReview)),
+        )
+        .review(),
+        r(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            Cluster,
+            sub(crate::custom::crd_decode)
+                .validate(crate::custom::crd_validate)
+                .validate_update(crate::custom::crd_validate_update)
+                .on_create(clear_status)
+                .delete_finalizer(apiextensions::crd::CLEANUP_FINALIZER),
+        )
+        .short(&["crd", "crds"])
+        .storage("apiextensions.k8s.io/customresourcedefinitions")
+        .sub(&["status"]),
+        r(
+            "apiregistration.k8s.io",
+            "v1",
+            "APIService",
+            "apiservices",
+            Cluster,
+            sub(typed!(
+                k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService
+            ))
+            .on_create(clear_status),
+        )
+        .storage("apiregistration.k8s.io/apiservices")
+        .sub(&["status"]),
     ];
     let mut out: Vec<ResourceDef> = list.into_iter().map(|b| b.0).collect();
     // `subresources` named above that need no own storage stay; reviews keep no storage.

@@ -17,7 +17,10 @@ fn openapi_spec_matches_the_code() {
     let docs = api::openapi::documents(&api::builtin_resources());
     let mut want: Vec<(PathBuf, Vec<u8>)> = vec![
         (root.join("swagger.json"), pretty(&docs.v2)),
-        (root.join("swagger.pb"), api::openapi::gnostic::encode(&docs.v2)),
+        (
+            root.join("swagger.pb"),
+            api::openapi::gnostic::encode(&docs.v2),
+        ),
     ];
     for (key, doc) in &docs.v3 {
         want.push((

@@ -46,20 +46,30 @@ fn package_dirs() -> HashMap<String, (String, PathBuf)> {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run cargo metadata");
-    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata json");
     let mut dirs = HashMap::new();
     for p in meta["packages"].as_array().expect("packages") {
         let name = p["name"].as_str().unwrap_or_default().to_string();
         let version = p["version"].as_str().unwrap_or_default().to_string();
         let manifest = PathBuf::from(p["manifest_path"].as_str().unwrap_or_default());
-        dirs.insert(name, (version, manifest.parent().expect("dir").to_path_buf()));
+        dirs.insert(
+            name,
+            (version, manifest.parent().expect("dir").to_path_buf()),
+        );
     }
     dirs
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read_dir").flatten().collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .flatten()
+        .collect();
     entries.sort_by_key(|e| e.path());
     for e in entries {
         let p = e.path();
@@ -74,7 +84,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// `api/core/v1/mod.rs` → `["api", "core", "v1"]`.
 fn module_of(root: &Path, file: &Path) -> Vec<String> {
     let rel = file.strip_prefix(root).expect("under root");
-    let mut parts: Vec<String> = rel.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+    let mut parts: Vec<String> = rel
+        .iter()
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect();
     let last = parts.pop().unwrap_or_default();
     if last != "mod.rs" && last != "lib.rs" {
         parts.push(last.trim_end_matches(".rs").to_string());
@@ -123,19 +136,50 @@ fn scalar(kind: &str) -> String {
 }
 
 fn parse_attr(module: &[String], attr: &str, rust_name: &str, ty: &str) -> Option<Field> {
-    let tag = attr.split("tag = \"").nth(1)?.split('"').next()?.parse().ok()?;
+    let tag = attr
+        .split("tag = \"")
+        .nth(1)?
+        .split('"')
+        .next()?
+        .parse()
+        .ok()?;
     let inner = inner_types(ty);
     let message_ref = |i: usize| format!(".{}", resolve(module, inner.get(i).map_or("", |s| s)));
-    if let Some(kv) = attr.strip_prefix("btree_map = \"").or_else(|| attr.strip_prefix("map = \"")) {
+    if let Some(kv) = attr
+        .strip_prefix("btree_map = \"")
+        .or_else(|| attr.strip_prefix("map = \""))
+    {
         let kv = kv.split('"').next()?;
         let (k, v) = kv.split_once(',')?;
-        let v = if v.trim() == "message" { message_ref(1) } else { scalar(v) };
-        return Some(Field { tag, rust_name: rust_name.into(), card: "map", ty: format!("{} {v}", scalar(k)) });
+        let v = if v.trim() == "message" {
+            message_ref(1)
+        } else {
+            scalar(v)
+        };
+        return Some(Field {
+            tag,
+            rust_name: rust_name.into(),
+            card: "map",
+            ty: format!("{} {v}", scalar(k)),
+        });
     }
     let kind = attr.split(',').next()?.trim();
-    let card = if attr.contains(" repeated") { "rep" } else { "opt" };
-    let ty = if kind == "message" { message_ref(0) } else { scalar(kind) };
-    Some(Field { tag, rust_name: rust_name.into(), card, ty })
+    let card = if attr.contains(" repeated") {
+        "rep"
+    } else {
+        "opt"
+    };
+    let ty = if kind == "message" {
+        message_ref(0)
+    } else {
+        scalar(kind)
+    };
+    Some(Field {
+        tag,
+        rust_name: rust_name.into(),
+        card,
+        ty,
+    })
 }
 
 struct Parsed {
@@ -164,9 +208,17 @@ fn parse_k8s_pb(src: &Path) -> Parsed {
         let mut i = 0;
         while i < lines.len() {
             let line = lines[i];
-            if let Some(name) = line.strip_prefix("pub struct ").and_then(|r| r.strip_suffix(" {}")) {
-                parsed.messages.insert(format!("{}.{name}", module.join(".")), Vec::new());
-            } else if let Some(name) = line.strip_prefix("pub struct ").and_then(|r| r.strip_suffix(" {")) {
+            if let Some(name) = line
+                .strip_prefix("pub struct ")
+                .and_then(|r| r.strip_suffix(" {}"))
+            {
+                parsed
+                    .messages
+                    .insert(format!("{}.{name}", module.join(".")), Vec::new());
+            } else if let Some(name) = line
+                .strip_prefix("pub struct ")
+                .and_then(|r| r.strip_suffix(" {"))
+            {
                 let id = format!("{}.{name}", module.join("."));
                 parsed.messages.insert(id.clone(), Vec::new());
                 current = Some(id);
@@ -174,9 +226,14 @@ fn parse_k8s_pb(src: &Path) -> Parsed {
                 current = None;
                 if let Some((msg, Some(av), Some(kind))) = resource.take() {
                     parsed.versions.insert(av.clone(), module.join("."));
-                    parsed.kinds.insert((av, kind), format!("{}.{msg}", module.join(".")));
+                    parsed
+                        .kinds
+                        .insert((av, kind), format!("{}.{msg}", module.join(".")));
                 }
-            } else if let Some(attr) = line.strip_prefix("#[prost(").and_then(|r| r.strip_suffix(")]")) {
+            } else if let Some(attr) = line
+                .strip_prefix("#[prost(")
+                .and_then(|r| r.strip_suffix(")]"))
+            {
                 // The declaration may be wrapped over several lines by rustfmt.
                 let mut decl = String::new();
                 let mut j = i + 1;
@@ -223,16 +280,22 @@ fn parse_k8s_openapi(src: &Path) -> HashMap<String, Vec<String>> {
         let mut module = module_of(src, &file);
         module.pop(); // the file is named after the type
         let text = std::fs::read_to_string(&file).expect("read k8s-openapi source");
-        let Some(name) = text
-            .lines()
-            .find_map(|l| l.strip_prefix("pub struct ").and_then(|r| r.split([' ', '{', '(']).next()))
-        else {
+        let Some(name) = text.lines().find_map(|l| {
+            l.strip_prefix("pub struct ")
+                .and_then(|r| r.split([' ', '{', '(']).next())
+        }) else {
             continue;
         };
         let names: Vec<String> = text
             .lines()
             .filter(|l| l.contains("=> Field::Key_"))
-            .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next().map(str::to_string))
+            .filter_map(|l| {
+                l.trim()
+                    .strip_prefix('"')?
+                    .split('"')
+                    .next()
+                    .map(str::to_string)
+            })
             .collect();
         out.insert(format!("{}.{name}", module.join(".")), names);
     }
@@ -240,7 +303,10 @@ fn parse_k8s_openapi(src: &Path) -> HashMap<String, Vec<String>> {
 }
 
 fn normalize(s: &str) -> String {
-    s.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect()
+    s.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 fn lower_camel(snake: &str) -> String {
@@ -257,7 +323,10 @@ fn lower_camel(snake: &str) -> String {
 
 fn generate() -> String {
     let dirs = package_dirs();
-    let (pb_version, pb_dir) = dirs.get("k8s-pb").expect("k8s-pb in the dependency graph").clone();
+    let (pb_version, pb_dir) = dirs
+        .get("k8s-pb")
+        .expect("k8s-pb in the dependency graph")
+        .clone();
     let (oa_version, oa_dir) = dirs.get("k8s-openapi").expect("k8s-openapi").clone();
     let parsed = parse_k8s_pb(&pb_dir.join("src"));
     let json = parse_k8s_openapi(&oa_dir.join("src/v1_33"));
@@ -266,7 +335,9 @@ fn generate() -> String {
     // Go embedded structs such as EphemeralContainerCommon).
     let mut global: HashMap<String, Option<String>> = HashMap::new();
     for n in json.values().flatten() {
-        let e = global.entry(normalize(n)).or_insert_with(|| Some(n.clone()));
+        let e = global
+            .entry(normalize(n))
+            .or_insert_with(|| Some(n.clone()));
         if e.as_deref() != Some(n.as_str()) {
             *e = None;
         }
@@ -279,7 +350,10 @@ fn generate() -> String {
          # <tag> <json> opt|rep <type> | <tag> <json> map <key> <value> | <tag> - inline <message>\n"
     );
     let mut versions = parsed.versions.clone();
-    versions.insert("meta.k8s.io/v1".into(), "apimachinery.pkg.apis.meta.v1".into());
+    versions.insert(
+        "meta.k8s.io/v1".into(),
+        "apimachinery.pkg.apis.meta.v1".into(),
+    );
     for (av, module) in &versions {
         out.push_str(&format!("version {av} {module}\n"));
     }
@@ -293,7 +367,9 @@ fn generate() -> String {
         fields.sort_by_key(|f| f.tag);
         for f in fields {
             let want = normalize(&f.rust_name);
-            let found = names.and_then(|ns| ns.iter().find(|n| normalize(n) == want)).cloned();
+            let found = names
+                .and_then(|ns| ns.iter().find(|n| normalize(n) == want))
+                .cloned();
             // A message field that the JSON form does not name is a Go
             // embedded struct (`json:",inline"`): its fields join ours.
             let embedded = |ns: &Vec<String>| {
@@ -303,7 +379,10 @@ fn generate() -> String {
                 let ns: Vec<String> = ns.iter().map(|n| normalize(n)).collect();
                 // Most, not all: the embedded type may have gained fields
                 // after the k8s-openapi version we read names from.
-                let known = inner.iter().filter(|g| ns.contains(&normalize(&g.rust_name))).count();
+                let known = inner
+                    .iter()
+                    .filter(|g| ns.contains(&normalize(&g.rust_name)))
+                    .count();
                 known > 0 && known * 2 >= inner.len()
             };
             if found.is_none() && f.card == "opt" && names.is_some_and(embedded) {

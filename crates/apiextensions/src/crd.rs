@@ -44,7 +44,11 @@ fn s<'a>(v: &'a Value, p: &str) -> &'a str {
 fn strings(v: &Value, p: &str) -> Vec<String> {
     v.pointer(p)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -79,7 +83,8 @@ pub fn set_defaults(crd: &mut Value) {
             names.entry("singular").or_insert(json!(n.singular));
             names.entry("listKind").or_insert(json!(n.list_kind));
         }
-        spec.entry("conversion").or_insert(json!({"strategy": "None"}));
+        spec.entry("conversion")
+            .or_insert(json!({"strategy": "None"}));
     }
 }
 
@@ -104,13 +109,21 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
             errs.push(FieldError::invalid_str("spec.group", &n.group, msg));
         }
         if n.group.split('.').count() < 2 {
-            errs.push(FieldError::invalid_str("spec.group", &n.group, "should be a domain with at least one dot"));
+            errs.push(FieldError::invalid_str(
+                "spec.group",
+                &n.group,
+                "should be a domain with at least one dot",
+            ));
         }
     }
     let name = s(crd, "/metadata/name");
     let want = format!("{}.{}", n.plural, n.group);
     if name != want {
-        errs.push(FieldError::invalid_str("metadata.name", name, "must be spec.names.plural+\".\"+spec.group"));
+        errs.push(FieldError::invalid_str(
+            "metadata.name",
+            name,
+            "must be spec.names.plural+\".\"+spec.group",
+        ));
     }
     lower_dns_label("spec.names.plural", &n.plural, &mut errs);
     lower_dns_label("spec.names.singular", &n.singular, &mut errs);
@@ -118,7 +131,11 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
         errs.push(FieldError::required("spec.names.kind", ""));
     }
     if n.list_kind == n.kind && !n.kind.is_empty() {
-        errs.push(FieldError::invalid_str("spec.names.listKind", &n.list_kind, "kind and listKind may not be the same"));
+        errs.push(FieldError::invalid_str(
+            "spec.names.listKind",
+            &n.list_kind,
+            "kind and listKind may not be the same",
+        ));
     }
     for (i, sn) in n.short_names.iter().enumerate() {
         lower_dns_label(&format!("spec.names.shortNames[{i}]"), sn, &mut errs);
@@ -126,19 +143,38 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
     match s(crd, "/spec/scope") {
         "Namespaced" | "Cluster" => {}
         "" => errs.push(FieldError::required("spec.scope", "")),
-        other => errs.push(FieldError::not_supported("spec.scope", &json!(other), &["Cluster", "Namespaced"])),
+        other => errs.push(FieldError::not_supported(
+            "spec.scope",
+            &json!(other),
+            &["Cluster", "Namespaced"],
+        )),
     }
     if let Some(old) = old {
         let (a, b) = (s(crd, "/spec/scope"), s(old, "/spec/scope"));
         if a != b {
-            errs.push(FieldError::invalid_str("spec.scope", a, "field is immutable"));
+            errs.push(FieldError::invalid_str(
+                "spec.scope",
+                a,
+                "field is immutable",
+            ));
         }
     }
-    let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if versions.is_empty() {
-        errs.push(FieldError::invalid("spec.versions", &json!([]), "must have exactly one version marked as storage version"));
+        errs.push(FieldError::invalid(
+            "spec.versions",
+            &json!([]),
+            "must have exactly one version marked as storage version",
+        ));
     }
-    let storage = versions.iter().filter(|v| v["storage"].as_bool() == Some(true)).count();
+    let storage = versions
+        .iter()
+        .filter(|v| v["storage"].as_bool() == Some(true))
+        .count();
     if !versions.is_empty() && storage != 1 {
         errs.push(FieldError::invalid(
             "spec.versions",
@@ -156,10 +192,17 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
         }
         seen.push(vn);
         match v.pointer("/schema/openAPIV3Schema") {
-            None => errs.push(FieldError::required(format!("{field}.schema.openAPIV3Schema"), "schemas are required")),
+            None => errs.push(FieldError::required(
+                format!("{field}.schema.openAPIV3Schema"),
+                "schemas are required",
+            )),
             Some(schema) => {
                 if let Err(e) = Schema::compile(schema) {
-                    errs.push(FieldError::invalid(format!("{field}.schema.openAPIV3Schema"), &json!(""), e));
+                    errs.push(FieldError::invalid(
+                        format!("{field}.schema.openAPIV3Schema"),
+                        &json!(""),
+                        e,
+                    ));
                 } else if schema["type"] != "object" {
                     errs.push(FieldError::invalid(
                         format!("{field}.schema.openAPIV3Schema.type"),
@@ -171,32 +214,52 @@ pub fn validate(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
         }
     }
     if !versions.iter().any(|v| v["served"].as_bool() == Some(true)) && !versions.is_empty() {
-        errs.push(FieldError::invalid("spec.versions", &Value::Array(versions), "must have at least one version marked as served"));
+        errs.push(FieldError::invalid(
+            "spec.versions",
+            &Value::Array(versions),
+            "must have at least one version marked as served",
+        ));
     }
     errs
 }
 
 /// The versions the CRD serves, schemas compiled.
 pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
-    let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     versions
         .iter()
         .filter(|v| v["served"].as_bool() == Some(true))
         .map(|v| {
-            let scale = v.pointer("/subresources/scale").filter(|s| s.is_object()).map(|sc| {
-                (
-                    s(sc, "/specReplicasPath").to_string(),
-                    s(sc, "/statusReplicasPath").to_string(),
-                    sc.get("labelSelectorPath").and_then(Value::as_str).map(str::to_string),
-                )
-            });
+            let scale = v
+                .pointer("/subresources/scale")
+                .filter(|s| s.is_object())
+                .map(|sc| {
+                    (
+                        s(sc, "/specReplicasPath").to_string(),
+                        s(sc, "/statusReplicasPath").to_string(),
+                        sc.get("labelSelectorPath")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                    )
+                });
             ServedVersion {
                 name: v["name"].as_str().unwrap_or("").to_string(),
                 storage: v["storage"].as_bool() == Some(true),
-                schema: v.pointer("/schema/openAPIV3Schema").and_then(|s| Schema::compile(s).ok()),
-                status: v.pointer("/subresources/status").is_some_and(Value::is_object),
+                schema: v
+                    .pointer("/schema/openAPIV3Schema")
+                    .and_then(|s| Schema::compile(s).ok()),
+                status: v
+                    .pointer("/subresources/status")
+                    .is_some_and(Value::is_object),
                 scale,
-                printer_columns: v["additionalPrinterColumns"].as_array().cloned().unwrap_or_default(),
+                printer_columns: v["additionalPrinterColumns"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
             }
         })
         .collect()
@@ -207,7 +270,10 @@ pub fn is_established(crd: &Value) -> bool {
     let established = crd
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|c| c.iter().any(|c| c["type"] == "Established" && c["status"] == "True"));
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        });
     established && crd.pointer("/status/acceptedNames/plural") == crd.pointer("/spec/names/plural")
 }
 
@@ -269,8 +335,14 @@ mod tests {
         bad["metadata"]["name"] = json!("widgets");
         bad["spec"]["versions"][1]["storage"] = json!(true);
         bad["spec"]["scope"] = json!("Global");
-        let fields: Vec<String> = validate(&bad, Some(&c)).iter().map(|e| e.field.clone()).collect();
-        assert_eq!(fields, ["metadata.name", "spec.scope", "spec.scope", "spec.versions"]);
+        let fields: Vec<String> = validate(&bad, Some(&c))
+            .iter()
+            .map(|e| e.field.clone())
+            .collect();
+        assert_eq!(
+            fields,
+            ["metadata.name", "spec.scope", "spec.scope", "spec.versions"]
+        );
     }
 
     #[test]

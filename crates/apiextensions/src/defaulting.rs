@@ -55,6 +55,9 @@ mod tests {
         assert_eq!(v, json!({"spec": {"size": 3}}));
         let mut v = json!({"spec": {"size": 5, "ports": [{}, {"protocol": "UDP"}]}});
         apply(&s, &mut v);
-        assert_eq!(v, json!({"spec": {"size": 5, "ports": [{"protocol": "TCP"}, {"protocol": "UDP"}]}}));
+        assert_eq!(
+            v,
+            json!({"spec": {"size": 5, "ports": [{"protocol": "TCP"}, {"protocol": "UDP"}]}})
+        );
     }
 }

@@ -54,7 +54,13 @@ fn walk(s: &Schema, v: &mut Value, path: &str, resource: bool, dropped: &mut Vec
         Value::Array(items) => {
             if let Some(item) = &s.items {
                 for (i, val) in items.iter_mut().enumerate() {
-                    walk(item, val, &format!("{path}[{i}]"), item.embedded_resource, dropped);
+                    walk(
+                        item,
+                        val,
+                        &format!("{path}[{i}]"),
+                        item.embedded_resource,
+                        dropped,
+                    );
                 }
             }
         }
@@ -91,7 +97,10 @@ mod tests {
             "status": {"x": 1}
         });
         let dropped = prune(&s, &mut v);
-        assert_eq!(dropped, ["spec.bogus", "spec.items[0].b", "spec.pod.extra", "status"]);
+        assert_eq!(
+            dropped,
+            ["spec.bogus", "spec.items[0].b", "spec.pod.extra", "status"]
+        );
         assert_eq!(
             v,
             json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n"},

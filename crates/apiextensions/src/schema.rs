@@ -60,7 +60,10 @@ fn flag(v: &Value, k: &str) -> bool {
     v.get(k).and_then(Value::as_bool).unwrap_or(false)
 }
 fn string(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 impl Schema {
@@ -105,19 +108,24 @@ impl Schema {
         }
         if let Some(props) = v.get("properties").and_then(Value::as_object) {
             for (k, pv) in props {
-                s.properties.insert(k.clone(), sub(pv, &format!("{path}.properties[{k}]"))?);
+                s.properties
+                    .insert(k.clone(), sub(pv, &format!("{path}.properties[{k}]"))?);
             }
         }
         match v.get("additionalProperties") {
             Some(Value::Bool(b)) => s.additional_any = *b,
             Some(ap @ Value::Object(_)) => {
-                s.additional_properties = Some(Box::new(sub(ap, &format!("{path}.additionalProperties"))?))
+                s.additional_properties =
+                    Some(Box::new(sub(ap, &format!("{path}.additionalProperties"))?))
             }
             _ => {}
         }
         if let Some(items) = v.get("items") {
             let items = match items {
-                Value::Array(a) => a.first().cloned().unwrap_or(Value::Object(Default::default())),
+                Value::Array(a) => a
+                    .first()
+                    .cloned()
+                    .unwrap_or(Value::Object(Default::default())),
                 other => other.clone(),
             };
             s.items = Some(Box::new(sub(&items, &format!("{path}.items"))?));
@@ -125,13 +133,25 @@ impl Schema {
         let strings = |k: &str| -> Vec<String> {
             v.get(k)
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         s.required = strings("required");
         s.list_map_keys = strings("x-kubernetes-list-map-keys");
-        s.enum_ = v.get("enum").and_then(Value::as_array).cloned().unwrap_or_default();
-        for (k, out) in [("allOf", &mut s.all_of), ("anyOf", &mut s.any_of), ("oneOf", &mut s.one_of)] {
+        s.enum_ = v
+            .get("enum")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for (k, out) in [
+            ("allOf", &mut s.all_of),
+            ("anyOf", &mut s.any_of),
+            ("oneOf", &mut s.one_of),
+        ] {
             if let Some(list) = v.get(k).and_then(Value::as_array) {
                 for (i, x) in list.iter().enumerate() {
                     out.push(sub(x, &format!("{path}.{k}[{i}]"))?);
@@ -169,8 +189,20 @@ mod tests {
         let spec = &s.properties["spec"];
         assert_eq!(spec.required, ["size"]);
         assert_eq!(spec.properties["size"].maximum, Some(10.0));
-        assert!(spec.properties["name"].pattern.as_ref().unwrap().1.is_match("abc"));
-        assert_eq!(spec.properties["labels"].additional_properties.as_ref().unwrap().type_, "string");
+        assert!(spec.properties["name"]
+            .pattern
+            .as_ref()
+            .unwrap()
+            .1
+            .is_match("abc"));
+        assert_eq!(
+            spec.properties["labels"]
+                .additional_properties
+                .as_ref()
+                .unwrap()
+                .type_,
+            "string"
+        );
         assert_eq!(spec.properties["ports"].list_map_keys, ["port"]);
         assert!(spec.properties["any"].preserve_unknown_fields);
         assert!(Schema::compile(&json!({"type": "string", "pattern": "("})).is_err());

@@ -36,7 +36,11 @@ fn type_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0) => "integer",
+        Value::Number(n)
+            if n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0) =>
+        {
+            "integer"
+        }
         Value::Number(_) => "number",
         Value::String(_) => "string",
         Value::Array(_) => "array",
@@ -68,18 +72,39 @@ fn check(s: &Schema, v: &Value, path: &str, errs: &mut Vec<FieldError>) {
                 ErrorType::Invalid,
                 path.to_string(),
                 Some("\"null\"".into()),
-                format!("{} in body must be of type {}: \"null\"", name(path), s.type_),
+                format!(
+                    "{} in body must be of type {}: \"null\"",
+                    name(path),
+                    s.type_
+                ),
             ));
         }
         return;
     }
     if s.int_or_string {
         if !matches!(type_of(v), "integer" | "string") {
-            errs.push(invalid(path, v, format!("{} in body must be of type integer,string: {:?}", name(path), type_of(v))));
+            errs.push(invalid(
+                path,
+                v,
+                format!(
+                    "{} in body must be of type integer,string: {:?}",
+                    name(path),
+                    type_of(v)
+                ),
+            ));
             return;
         }
     } else if !s.type_.is_empty() && !type_matches(&s.type_, v) {
-        errs.push(invalid(path, v, format!("{} in body must be of type {}: {:?}", name(path), s.type_, type_of(v))));
+        errs.push(invalid(
+            path,
+            v,
+            format!(
+                "{} in body must be of type {}: {:?}",
+                name(path),
+                s.type_,
+                type_of(v)
+            ),
+        ));
         return;
     }
     if !s.enum_.is_empty() && !s.enum_.contains(v) {
@@ -104,22 +129,58 @@ fn check(s: &Schema, v: &Value, path: &str, errs: &mut Vec<FieldError>) {
 fn numeric(s: &Schema, v: &Value, n: f64, path: &str, errs: &mut Vec<FieldError>) {
     if let Some(max) = s.maximum {
         if s.exclusive_maximum && n >= max {
-            errs.push(invalid(path, v, format!("{} in body should be less than {}", name(path), number(max))));
+            errs.push(invalid(
+                path,
+                v,
+                format!("{} in body should be less than {}", name(path), number(max)),
+            ));
         } else if n > max {
-            errs.push(invalid(path, v, format!("{} in body should be less than or equal to {}", name(path), number(max))));
+            errs.push(invalid(
+                path,
+                v,
+                format!(
+                    "{} in body should be less than or equal to {}",
+                    name(path),
+                    number(max)
+                ),
+            ));
         }
     }
     if let Some(min) = s.minimum {
         if s.exclusive_minimum && n <= min {
-            errs.push(invalid(path, v, format!("{} in body should be greater than {}", name(path), number(min))));
+            errs.push(invalid(
+                path,
+                v,
+                format!(
+                    "{} in body should be greater than {}",
+                    name(path),
+                    number(min)
+                ),
+            ));
         } else if n < min {
-            errs.push(invalid(path, v, format!("{} in body should be greater than or equal to {}", name(path), number(min))));
+            errs.push(invalid(
+                path,
+                v,
+                format!(
+                    "{} in body should be greater than or equal to {}",
+                    name(path),
+                    number(min)
+                ),
+            ));
         }
     }
     if let Some(m) = s.multiple_of.filter(|m| *m > 0.0) {
         let q = n / m;
         if (q - q.round()).abs() > 1e-9 {
-            errs.push(invalid(path, v, format!("{} in body should be a multiple of {}", name(path), number(m))));
+            errs.push(invalid(
+                path,
+                v,
+                format!(
+                    "{} in body should be a multiple of {}",
+                    name(path),
+                    number(m)
+                ),
+            ));
         }
     }
 }
@@ -130,11 +191,19 @@ fn string(s: &Schema, v: &Value, st: &str, path: &str, errs: &mut Vec<FieldError
         errs.push(FieldError::too_long(path.to_string(), max as usize));
     }
     if let Some(min) = s.min_length.filter(|m| len < *m) {
-        errs.push(invalid(path, v, format!("{} in body should be at least {min} chars long", name(path))));
+        errs.push(invalid(
+            path,
+            v,
+            format!("{} in body should be at least {min} chars long", name(path)),
+        ));
     }
     if let Some((src, re)) = &s.pattern {
         if !re.is_match(st) {
-            errs.push(invalid(path, v, format!("{} in body should match '{src}'", name(path))));
+            errs.push(invalid(
+                path,
+                v,
+                format!("{} in body should match '{src}'", name(path)),
+            ));
         }
     }
 }
@@ -142,10 +211,19 @@ fn string(s: &Schema, v: &Value, st: &str, path: &str, errs: &mut Vec<FieldError
 fn array(s: &Schema, v: &Value, items: &[Value], path: &str, errs: &mut Vec<FieldError>) {
     let n = items.len() as u64;
     if let Some(max) = s.max_items.filter(|m| n > *m) {
-        errs.push(FieldError::new(ErrorType::TooMany, path.to_string(), None, format!("must have at most {max} items")));
+        errs.push(FieldError::new(
+            ErrorType::TooMany,
+            path.to_string(),
+            None,
+            format!("must have at most {max} items"),
+        ));
     }
     if let Some(min) = s.min_items.filter(|m| n < *m) {
-        errs.push(invalid(path, v, format!("{} in body should have at least {min} items", name(path))));
+        errs.push(invalid(
+            path,
+            v,
+            format!("{} in body should have at least {min} items", name(path)),
+        ));
     }
     if let Some(item_schema) = &s.items {
         for (i, item) in items.iter().enumerate() {
@@ -162,12 +240,19 @@ fn array(s: &Schema, v: &Value, items: &[Value], path: &str, errs: &mut Vec<Fiel
         }
         "map" if !s.list_map_keys.is_empty() => {
             let key = |item: &Value| -> Vec<Value> {
-                s.list_map_keys.iter().map(|k| item.get(k).cloned().unwrap_or(Value::Null)).collect()
+                s.list_map_keys
+                    .iter()
+                    .map(|k| item.get(k).cloned().unwrap_or(Value::Null))
+                    .collect()
             };
             for (i, item) in items.iter().enumerate() {
                 let k = key(item);
                 if items[..i].iter().any(|o| key(o) == k) {
-                    let shown = if k.len() == 1 { k[0].clone() } else { Value::Array(k) };
+                    let shown = if k.len() == 1 {
+                        k[0].clone()
+                    } else {
+                        Value::Array(k)
+                    };
                     errs.push(FieldError::duplicate(format!("{path}[{i}]"), &shown));
                 }
             }
@@ -176,7 +261,13 @@ fn array(s: &Schema, v: &Value, items: &[Value], path: &str, errs: &mut Vec<Fiel
     }
 }
 
-fn object(s: &Schema, v: &Value, map: &serde_json::Map<String, Value>, path: &str, errs: &mut Vec<FieldError>) {
+fn object(
+    s: &Schema,
+    v: &Value,
+    map: &serde_json::Map<String, Value>,
+    path: &str,
+    errs: &mut Vec<FieldError>,
+) {
     for r in &s.required {
         if !map.contains_key(r) {
             errs.push(FieldError::required(child(path, r), ""));
@@ -184,10 +275,22 @@ fn object(s: &Schema, v: &Value, map: &serde_json::Map<String, Value>, path: &st
     }
     let n = map.len() as u64;
     if let Some(max) = s.max_properties.filter(|m| n > *m) {
-        errs.push(FieldError::new(ErrorType::TooMany, path.to_string(), None, format!("must have at most {max} items")));
+        errs.push(FieldError::new(
+            ErrorType::TooMany,
+            path.to_string(),
+            None,
+            format!("must have at most {max} items"),
+        ));
     }
     if let Some(min) = s.min_properties.filter(|m| n < *m) {
-        errs.push(invalid(path, v, format!("{} in body should have at least {min} properties", name(path))));
+        errs.push(invalid(
+            path,
+            v,
+            format!(
+                "{} in body should have at least {min} properties",
+                name(path)
+            ),
+        ));
     }
     for (k, val) in map {
         // The root's metadata is ObjectMeta, checked by the generic validation.
@@ -208,14 +311,32 @@ fn combinators(s: &Schema, v: &Value, path: &str, errs: &mut Vec<FieldError>) {
     }
     let passes = |sub: &Schema| validate(sub, v, path).is_empty();
     if !s.any_of.is_empty() && !s.any_of.iter().any(passes) {
-        errs.push(invalid(path, v, format!("{} in body must validate at least one schema (anyOf)", name(path))));
+        errs.push(invalid(
+            path,
+            v,
+            format!(
+                "{} in body must validate at least one schema (anyOf)",
+                name(path)
+            ),
+        ));
     }
     if !s.one_of.is_empty() && s.one_of.iter().filter(|x| passes(x)).count() != 1 {
-        errs.push(invalid(path, v, format!("{} in body must validate one and only one schema (oneOf)", name(path))));
+        errs.push(invalid(
+            path,
+            v,
+            format!(
+                "{} in body must validate one and only one schema (oneOf)",
+                name(path)
+            ),
+        ));
     }
     if let Some(not) = &s.not {
         if passes(not) {
-            errs.push(invalid(path, v, format!("{} in body must not validate the schema (not)", name(path))));
+            errs.push(invalid(
+                path,
+                v,
+                format!("{} in body must not validate the schema (not)", name(path)),
+            ));
         }
     }
 }
@@ -243,7 +364,10 @@ mod tests {
     }
 
     fn messages(v: Value) -> Vec<String> {
-        validate(&schema(), &v, "").iter().map(|e| e.to_string()).collect()
+        validate(&schema(), &v, "")
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
     }
 
     #[test]
@@ -274,8 +398,14 @@ mod tests {
             messages(json!({"spec": {"size": 1, "tags": ["a", "a"]}})),
             ["spec.tags[1]: Duplicate value: \"a\""]
         );
-        assert_eq!(messages(json!({"spec": {"size": 1, "port": 8080}})), Vec::<String>::new());
-        assert_eq!(messages(json!({"spec": {"size": 1, "labels": {"a": 1}}})).len(), 1);
+        assert_eq!(
+            messages(json!({"spec": {"size": 1, "port": 8080}})),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            messages(json!({"spec": {"size": 1, "labels": {"a": 1}}})).len(),
+            1
+        );
         assert_eq!(messages(json!({"spec": {"size": 2.5}})).len(), 1);
     }
 }

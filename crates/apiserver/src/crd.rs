@@ -17,7 +17,10 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::state::ApiState;
 
 fn crd_prefix(state: &ApiState) -> String {
-    format!("{}apiextensions.k8s.io/customresourcedefinitions/", state.prefix)
+    format!(
+        "{}apiextensions.k8s.io/customresourcedefinitions/",
+        state.prefix
+    )
 }
 
 /// Runs until the watch cache closes.
@@ -115,11 +118,22 @@ async fn finalize(state: &ApiState, crd: &Value, key: &str) -> Result<(), storag
     let names = crd::names(crd);
     let prefix = format!("{}{}/{}/", state.prefix, names.group, names.plural);
     let all = |_: &Value| true;
-    let list = state.store.list(&prefix, &ListOptions::default(), &all).await?;
+    let list = state
+        .store
+        .list(&prefix, &ListOptions::default(), &all)
+        .await?;
     for o in list.items {
         let (ns, name) = (meta::namespace(&o.value), meta::name(&o.value));
-        let k = if ns.is_empty() { format!("{prefix}{name}") } else { format!("{prefix}{ns}/{name}") };
-        match state.store.delete(&k, &Preconditions::default(), |_| Ok(())).await {
+        let k = if ns.is_empty() {
+            format!("{prefix}{name}")
+        } else {
+            format!("{prefix}{ns}/{name}")
+        };
+        match state
+            .store
+            .delete(&k, &Preconditions::default(), |_| Ok(()))
+            .await
+        {
             Ok(_) | Err(storage::Error::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
@@ -139,7 +153,10 @@ async fn finalize(state: &ApiState, crd: &Value, key: &str) -> Result<(), storag
         })
         .await?;
     if meta::finalizers(&updated.value).is_empty() {
-        let pre = Preconditions { uid: None, resource_version: Some(updated.revision.to_string()) };
+        let pre = Preconditions {
+            uid: None,
+            resource_version: Some(updated.revision.to_string()),
+        };
         match state.store.delete(key, &pre, |_| Ok(())).await {
             Ok(_) | Err(storage::Error::NotFound { .. }) => {}
             Err(e) => return Err(e),

@@ -163,7 +163,9 @@ mod tests {
             BodyFormat::Protobuf
         );
         assert_eq!(
-            body_format(Some("application/vnd.kubernetes.protobuf"), true).unwrap_err().code,
+            body_format(Some("application/vnd.kubernetes.protobuf"), true)
+                .unwrap_err()
+                .code,
             415
         );
         assert_eq!(

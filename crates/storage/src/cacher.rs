@@ -62,7 +62,13 @@ impl CachedObject {
         // The value is parsed for labels and fields; the bytes served are the
         // stored ones with the resourceVersion spliced in, not re-serialised.
         if let Some(json) = crate::raw::with_resource_version(data, revision) {
-            return Ok(Self::with_json(key, &value, Bytes::from(json), revision, attrs));
+            return Ok(Self::with_json(
+                key,
+                &value,
+                Bytes::from(json),
+                revision,
+                attrs,
+            ));
         }
         set_revision(&mut value, revision);
         Ok(Self::from_value(key, &value, revision, attrs))
@@ -73,7 +79,13 @@ impl CachedObject {
         Self::with_json(key, value, json, revision, attrs)
     }
 
-    fn with_json(key: &str, value: &Value, json: Bytes, revision: i64, attrs: Option<AttrsFunc>) -> Self {
+    fn with_json(
+        key: &str,
+        value: &Value,
+        json: Bytes,
+        revision: i64,
+        attrs: Option<AttrsFunc>,
+    ) -> Self {
         let meta = value.get("metadata");
         let s = |f: &str| {
             meta.and_then(|m| m.get(f))

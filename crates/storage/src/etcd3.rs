@@ -62,8 +62,12 @@ impl EtcdBackend {
         let client = Client::connect(endpoints, None)
             .await
             .map_err(backend_err)?;
-        let kv = client.kv_client().max_decoding_message_size(MAX_RESPONSE_BYTES);
-        let watch = client.watch_client().max_decoding_message_size(MAX_RESPONSE_BYTES);
+        let kv = client
+            .kv_client()
+            .max_decoding_message_size(MAX_RESPONSE_BYTES);
+        let watch = client
+            .watch_client()
+            .max_decoding_message_size(MAX_RESPONSE_BYTES);
         Ok(Self { client, kv, watch })
     }
 
@@ -77,12 +81,7 @@ impl EtcdBackend {
             .when(vec![cmp])
             .and_then(vec![op])
             .or_else(vec![TxnOp::get(key, None)]);
-        let resp = self
-            .kv
-            .clone()
-            .txn(txn)
-            .await
-            .map_err(backend_err)?;
+        let resp = self.kv.clone().txn(txn).await.map_err(backend_err)?;
         let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
         if resp.succeeded() {
             return Ok(CasOutcome::Done(revision));

@@ -68,7 +68,8 @@ fn skip_value(d: &[u8], i: usize) -> Option<usize> {
         }
         _ => {
             let mut j = i;
-            while j < d.len() && !matches!(d[j], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+            while j < d.len() && !matches!(d[j], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+            {
                 j += 1;
             }
             Some(j)
@@ -114,25 +115,46 @@ mod tests {
     use serde_json::{json, Value};
 
     fn spliced(input: &str, rev: i64) -> Option<Value> {
-        with_resource_version(input.as_bytes(), rev).map(|b| serde_json::from_slice(&b).expect("valid JSON"))
+        with_resource_version(input.as_bytes(), rev)
+            .map(|b| serde_json::from_slice(&b).expect("valid JSON"))
     }
 
     #[test]
     fn adds_the_resource_version_to_the_top_level_metadata_only() {
         assert_eq!(
-            spliced(r#"{"aaa":{"metadata":{"x":1}},"kind":"K","metadata":{"name":"n"},"spec":{"s":"\"metadata\":{"}}"#, 7),
-            Some(json!({"aaa": {"metadata": {"x": 1}}, "kind": "K", "metadata": {"resourceVersion": "7", "name": "n"}, "spec": {"s": "\"metadata\":{"}}))
+            spliced(
+                r#"{"aaa":{"metadata":{"x":1}},"kind":"K","metadata":{"name":"n"},"spec":{"s":"\"metadata\":{"}}"#,
+                7
+            ),
+            Some(
+                json!({"aaa": {"metadata": {"x": 1}}, "kind": "K", "metadata": {"resourceVersion": "7", "name": "n"}, "spec": {"s": "\"metadata\":{"}})
+            )
         );
-        assert_eq!(spliced(r#" { "metadata" : { } } "#, 3), Some(json!({"metadata": {"resourceVersion": "3"}})));
         assert_eq!(
-            spliced(r#"{"a":[1,{"b":"}"}],"n":null,"t":true,"metadata":{"uid":"u"}}"#, 9),
-            Some(json!({"a": [1, {"b": "}"}], "n": null, "t": true, "metadata": {"resourceVersion": "9", "uid": "u"}}))
+            spliced(r#" { "metadata" : { } } "#, 3),
+            Some(json!({"metadata": {"resourceVersion": "3"}}))
+        );
+        assert_eq!(
+            spliced(
+                r#"{"a":[1,{"b":"}"}],"n":null,"t":true,"metadata":{"uid":"u"}}"#,
+                9
+            ),
+            Some(
+                json!({"a": [1, {"b": "}"}], "n": null, "t": true, "metadata": {"resourceVersion": "9", "uid": "u"}})
+            )
         );
     }
 
     #[test]
     fn anything_else_takes_the_slow_path() {
-        for bad in [r#"{"kind":"K"}"#, r#"{"metadata":null}"#, "[]", "", r#"{"metadata":{"#, r#"{"a":"unterminated"#] {
+        for bad in [
+            r#"{"kind":"K"}"#,
+            r#"{"metadata":null}"#,
+            "[]",
+            "",
+            r#"{"metadata":{"#,
+            r#"{"a":"unterminated"#,
+        ] {
             assert_eq!(with_resource_version(bad.as_bytes(), 1), None, "{bad}");
         }
     }

@@ -183,7 +183,12 @@ impl Store {
     }
 
     /// Creates the object at `key`; fails with `AlreadyExists`.
-    pub async fn create(&self, key: &str, mut value: Value, ttl: Option<i64>) -> Result<StoredObject> {
+    pub async fn create(
+        &self,
+        key: &str,
+        mut value: Value,
+        ttl: Option<i64>,
+    ) -> Result<StoredObject> {
         let data = encode(&mut value)?;
         let lease = self.lease_for(ttl).await?;
         match self.backend.create(key, data, lease).await? {
@@ -226,7 +231,9 @@ impl Store {
     pub async fn get_bytes(&self, key: &str) -> Result<Bytes> {
         match self.get_kv(key).await? {
             Some(kv) => served_bytes(&kv),
-            None => Err(Error::NotFound { key: key.to_string() }),
+            None => Err(Error::NotFound {
+                key: key.to_string(),
+            }),
         }
     }
 

@@ -435,7 +435,10 @@ async fn lists_larger_than_four_mebibytes() {
         for i in 0..6 {
             let mut p = pod(&format!("big{i}"), "default");
             p["metadata"]["annotations"] = json!({"filler": filler});
-            store.create(&key(&format!("big{i}")), p, None).await.unwrap();
+            store
+                .create(&key(&format!("big{i}")), p, None)
+                .await
+                .unwrap();
         }
         let all = |_: &Value| true;
         let list = store
@@ -453,19 +456,46 @@ async fn byte_reads_match_decoded_reads() {
     for (name, backend, _etcd) in backends().await {
         let store = Store::new(backend.clone());
         for i in 0..3 {
-            store.create(&key(&format!("b{i}")), pod(&format!("b{i}"), "default"), None).await.unwrap();
+            store
+                .create(
+                    &key(&format!("b{i}")),
+                    pod(&format!("b{i}"), "default"),
+                    None,
+                )
+                .await
+                .unwrap();
         }
         let all = |_: &Value| true;
-        let decoded = store.list("/registry/pods/default/", &ListOptions::default(), &all).await.unwrap();
-        let raw = store.list_bytes("/registry/pods/default/", &ListOptions::default(), None).await.unwrap();
-        let parsed: Vec<Value> = raw.items.iter().map(|b| serde_json::from_slice(b).unwrap()).collect();
+        let decoded = store
+            .list("/registry/pods/default/", &ListOptions::default(), &all)
+            .await
+            .unwrap();
+        let raw = store
+            .list_bytes("/registry/pods/default/", &ListOptions::default(), None)
+            .await
+            .unwrap();
+        let parsed: Vec<Value> = raw
+            .items
+            .iter()
+            .map(|b| serde_json::from_slice(b).unwrap())
+            .collect();
         let values: Vec<Value> = decoded.items.iter().map(|o| o.value.clone()).collect();
         assert_eq!(parsed, values, "{name}");
-        assert!(parsed.iter().all(|v| v["metadata"]["resourceVersion"].as_str().is_some_and(|r| !r.is_empty())));
+        assert!(parsed.iter().all(|v| v["metadata"]["resourceVersion"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())));
         let only_b1 = |v: &Value| v["metadata"]["name"] == "b1";
-        let one = store.list_bytes("/registry/pods/default/", &ListOptions::default(), Some(&only_b1)).await.unwrap();
+        let one = store
+            .list_bytes(
+                "/registry/pods/default/",
+                &ListOptions::default(),
+                Some(&only_b1),
+            )
+            .await
+            .unwrap();
         assert_eq!(one.items.len(), 1, "{name}");
-        let got: Value = serde_json::from_slice(&store.get_bytes(&key("b1")).await.unwrap()).unwrap();
+        let got: Value =
+            serde_json::from_slice(&store.get_bytes(&key("b1")).await.unwrap()).unwrap();
         assert_eq!(got, store.get(&key("b1")).await.unwrap().value, "{name}");
     }
 }
@@ -478,18 +508,29 @@ async fn leased_keys_expire() {
         let lease = backend.grant_lease(2).await.unwrap();
         assert!(lease != 0, "{name}");
         let data = bytes::Bytes::from(serde_json::to_vec(&pod("ev", "default")).unwrap());
-        backend.create(&key("ev"), data.clone(), lease).await.unwrap();
+        backend
+            .create(&key("ev"), data.clone(), lease)
+            .await
+            .unwrap();
         backend.create(&key("kept"), data, 0).await.unwrap();
         let store = Store::new(backend.clone());
-        assert!(store.get(&key("ev")).await.is_ok(), "{name}: present before expiry");
+        assert!(
+            store.get(&key("ev")).await.is_ok(),
+            "{name}: present before expiry"
+        );
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         loop {
             match store.get(&key("ev")).await {
                 Err(Error::NotFound { .. }) => break,
-                _ if std::time::Instant::now() > deadline => panic!("{name}: leased key still there after 15 s"),
+                _ if std::time::Instant::now() > deadline => {
+                    panic!("{name}: leased key still there after 15 s")
+                }
                 _ => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
-        assert!(store.get(&key("kept")).await.is_ok(), "{name}: a key without a lease stays");
+        assert!(
+            store.get(&key("kept")).await.is_ok(),
+            "{name}: a key without a lease stays"
+        );
     }
 }

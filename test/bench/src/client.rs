@@ -42,7 +42,9 @@ impl Api {
 
         let mut roots = rustls::RootCertStore::empty();
         for c in read_certs(ca)? {
-            roots.add(c).with_context(|| format!("adding CA from {ca}"))?;
+            roots
+                .add(c)
+                .with_context(|| format!("adding CA from {ca}"))?;
         }
         let chain = read_certs(cert)?;
         let key_pem = std::fs::read(key).with_context(|| format!("reading {key}"))?;

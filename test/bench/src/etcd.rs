@@ -39,8 +39,12 @@ pub async fn put(
     let barrier = Arc::new(Barrier::new(concurrency + 1));
     let mut tasks = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        let (mut kv, value, next, barrier) =
-            (client.kv_client(), value.clone(), next.clone(), barrier.clone());
+        let (mut kv, value, next, barrier) = (
+            client.kv_client(),
+            value.clone(),
+            next.clone(),
+            barrier.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             let mut lat = Vec::new();

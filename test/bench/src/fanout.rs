@@ -22,8 +22,15 @@ const TARGET: &str = "bench-fanout";
 
 /// What a watcher reports: one MODIFIED event (the n-th it saw) or its end.
 enum Seen {
-    Modified { watcher: usize, nth: usize, at: Instant },
-    Ended { watcher: usize, why: String },
+    Modified {
+        watcher: usize,
+        nth: usize,
+        at: Instant,
+    },
+    Ended {
+        watcher: usize,
+        why: String,
+    },
 }
 
 /// VmRSS of `pid` in KiB, from /proc.
@@ -57,7 +64,12 @@ pub async fn run(
     let a = ctl.post_json(&pods_path(), pod::body(TARGET)).await?;
     let rv = match a.status {
         StatusCode::CREATED => resource_version(&a.body)?,
-        StatusCode::CONFLICT => resource_version(&ctl.get(&item).await?.expect(StatusCode::OK, "reading the fan-out pod")?.body)?,
+        StatusCode::CONFLICT => resource_version(
+            &ctl.get(&item)
+                .await?
+                .expect(StatusCode::OK, "reading the fan-out pod")?
+                .body,
+        )?,
         _ => {
             a.expect(StatusCode::CREATED, "creating the fan-out pod")?;
             unreachable!("expect fails on any other status")
@@ -95,7 +107,9 @@ pub async fn run(
                         Some(Ok(f)) => f,
                     };
                     let at = Instant::now();
-                    let Some(data) = frame.data_ref() else { continue };
+                    let Some(data) = frame.data_ref() else {
+                        continue;
+                    };
                     buf.extend_from_slice(data);
                     while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                         let line: Vec<u8> = buf.drain(..=pos).collect();
@@ -105,7 +119,10 @@ pub async fn run(
                         } else if !line.starts_with(b"{\"type\":\"BOOKMARK\"") {
                             let _ = tx.send(Seen::Ended {
                                 watcher,
-                                why: format!("unexpected event: {}", String::from_utf8_lossy(&line[..line.len().min(200)])),
+                                why: format!(
+                                    "unexpected event: {}",
+                                    String::from_utf8_lossy(&line[..line.len().min(200)])
+                                ),
                             });
                         }
                     }
@@ -131,18 +148,28 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(300)).await;
         let patch = json!({"metadata": {"annotations": {"bench.k8s.io/round": round.to_string()}}});
         let t0 = Instant::now();
-        ctl.call(Method::PATCH, &item, Some("application/merge-patch+json"), Bytes::from(patch.to_string()))
-            .await?
-            .expect(StatusCode::OK, "patching the fan-out pod")?;
+        ctl.call(
+            Method::PATCH,
+            &item,
+            Some("application/merge-patch+json"),
+            Bytes::from(patch.to_string()),
+        )
+        .await?
+        .expect(StatusCode::OK, "patching the fan-out pod")?;
         let patched = t0.elapsed();
         patch_lat.push(patched);
         let mut lat = Vec::with_capacity(watchers);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while lat.len() < watchers {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Err(_) => bail!("round {round}: only {} of {watchers} watchers saw the update within 30s", lat.len()),
+                Err(_) => bail!(
+                    "round {round}: only {} of {watchers} watchers saw the update within 30s",
+                    lat.len()
+                ),
                 Ok(None) => bail!("round {round}: every watcher ended"),
-                Ok(Some(Seen::Ended { watcher, why })) => bail!("round {round}: watcher {watcher}: {why}"),
+                Ok(Some(Seen::Ended { watcher, why })) => {
+                    bail!("round {round}: watcher {watcher}: {why}")
+                }
                 Ok(Some(Seen::Modified { watcher, nth, at })) => {
                     if nth != round {
                         bail!("round {round}: watcher {watcher} saw event {nth}");
@@ -169,7 +196,10 @@ pub async fn run(
     out.insert("rounds".into(), json!(rounds));
     out.insert("namespace".into(), json!(NAMESPACE));
     out.insert("setup_secs".into(), json!(round3(setup_secs)));
-    out.insert("patch_p50_ms".into(), json!(round3(Latencies::new(patch_lat).pct_ms(50.0))));
+    out.insert(
+        "patch_p50_ms".into(),
+        json!(round3(Latencies::new(patch_lat).pct_ms(50.0))),
+    );
     if let Some(kib) = rss_watching {
         out.insert("server_rss_kib_watching".into(), json!(kib));
     }

@@ -65,12 +65,17 @@ async fn fetch(conn: &mut Conn, rv: ReadMode, limit: usize) -> Result<Fetched> {
         } else {
             format!("{}?{}", pods_path(), q.join("&"))
         };
-        let resp = conn.start(Method::GET, &path, None, bytes::Bytes::new()).await?;
+        let resp = conn
+            .start(Method::GET, &path, None, bytes::Bytes::new())
+            .await?;
         first_byte.get_or_insert_with(|| start.elapsed());
         let status = resp.status();
         let body = resp.into_body().collect().await?.to_bytes();
         if status != StatusCode::OK {
-            bail!("GET {path}: HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]));
+            bail!(
+                "GET {path}: HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            );
         }
         bytes += body.len();
         // Every client reads the continue token; skipping the items costs
@@ -126,10 +131,17 @@ pub async fn run(
     out.insert("limit".into(), json!(limit));
     out.insert("items".into(), json!(warm.items));
     out.insert("bytes".into(), json!(bytes));
-    out.insert("first_byte_p50_ms".into(), json!(round3(firsts.pct_ms(50.0))));
+    out.insert(
+        "first_byte_p50_ms".into(),
+        json!(round3(firsts.pct_ms(50.0))),
+    );
     out.insert(
         "mib_per_sec".into(),
-        json!(round3(if p50 > 0.0 { bytes as f64 / 1048576.0 / (p50 / 1000.0) } else { 0.0 })),
+        json!(round3(if p50 > 0.0 {
+            bytes as f64 / 1048576.0 / (p50 / 1000.0)
+        } else {
+            0.0
+        })),
     );
     totals.add_to(&mut out);
     emit(out);

@@ -174,9 +174,11 @@ fn run(cli: Cli) -> Result<()> {
                 etcd,
                 etcd_prefix,
             } => rest::setup(&api.api()?, &etcd.etcd, &etcd_prefix).await,
-            Cmd::CreatePods { api, n, concurrency } => {
-                rest::create_pods(&api.api()?, n, concurrency).await
-            }
+            Cmd::CreatePods {
+                api,
+                n,
+                concurrency,
+            } => rest::create_pods(&api.api()?, n, concurrency).await,
             Cmd::List {
                 api,
                 rv,

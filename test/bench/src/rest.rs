@@ -37,7 +37,10 @@ pub async fn setup(api: &Api, etcd_endpoint: &str, etcd_prefix: &str) -> Result<
     conn.post_json(&pods_path(), body.clone())
         .await?
         .expect(StatusCode::CREATED, "creating the probe pod")?;
-    let key = format!("{}/pods/{NAMESPACE}/{probe}", etcd_prefix.trim_end_matches('/'));
+    let key = format!(
+        "{}/pods/{NAMESPACE}/{probe}",
+        etcd_prefix.trim_end_matches('/')
+    );
     let mut etcd = crate::etcd::connect(etcd_endpoint).await?;
     let got = etcd.get(key.as_str(), None).await?;
     let stored = match got.kvs().first() {
@@ -67,7 +70,8 @@ pub async fn setup(api: &Api, etcd_endpoint: &str, etcd_prefix: &str) -> Result<
 pub async fn create_pods(api: &Api, n: usize, concurrency: usize) -> Result<()> {
     // Bodies are made before the clock starts: the server's cost is measured,
     // not the client's serialisation.
-    let bodies: Arc<Vec<Bytes>> = Arc::new((0..n).map(|i| pod::body(&format!("bench-{i}"))).collect());
+    let bodies: Arc<Vec<Bytes>> =
+        Arc::new((0..n).map(|i| pod::body(&format!("bench-{i}"))).collect());
     let path = Arc::new(pods_path());
     let next = Arc::new(AtomicUsize::new(0));
     let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
@@ -130,7 +134,10 @@ pub async fn create_pods(api: &Api, n: usize, concurrency: usize) -> Result<()> 
     out.insert("concurrency".into(), json!(concurrency));
     out.insert("errors".into(), json!(errors));
     out.insert("secs".into(), json!(round3(secs)));
-    out.insert("ops_per_sec".into(), json!(round3((n - errors) as f64 / secs)));
+    out.insert(
+        "ops_per_sec".into(),
+        json!(round3((n - errors) as f64 / secs)),
+    );
     Latencies::new(all).add_to(&mut out);
     emit(out);
     if errors > 0 {

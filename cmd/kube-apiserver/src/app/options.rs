@@ -178,7 +178,10 @@ impl Options {
             service_accounts: ServiceAccountConfig {
                 issuers: self.service_account_issuer.clone(),
                 key_files: if self.service_account_key_file.is_empty() {
-                    self.service_account_signing_key_file.iter().cloned().collect()
+                    self.service_account_signing_key_file
+                        .iter()
+                        .cloned()
+                        .collect()
                 } else {
                     self.service_account_key_file.clone()
                 },

@@ -18,8 +18,8 @@ use std::collections::HashSet;
 use base64::Engine;
 use serde_json::{Map, Number, Value};
 
-pub use schema::{Schema, SchemaError};
 use schema::{Field, Scalar, Shape, Type};
+pub use schema::{Schema, SchemaError};
 use wire::Reader;
 
 /// The prefix of every protobuf-encoded Kubernetes object.
@@ -56,7 +56,10 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(schema: Schema, keep_zero: &[&str]) -> Self {
-        Decoder { schema, keep_zero: keep_zero.iter().map(|s| s.to_string()).collect() }
+        Decoder {
+            schema,
+            keep_zero: keep_zero.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     /// Decodes a whole body: magic, `runtime.Unknown` envelope, object.
@@ -87,12 +90,17 @@ impl Decoder {
             }
         }
         if !encoding.is_empty() {
-            return Err(DecodeError::Malformed(format!("unsupported content encoding {encoding:?}")));
+            return Err(DecodeError::Malformed(format!(
+                "unsupported content encoding {encoding:?}"
+            )));
         }
         let id = self
             .schema
             .kind(&api_version, &kind)
-            .ok_or_else(|| DecodeError::UnknownKind { api_version: api_version.clone(), kind: kind.clone() })?;
+            .ok_or_else(|| DecodeError::UnknownKind {
+                api_version: api_version.clone(),
+                kind: kind.clone(),
+            })?;
         let mut obj = match self.message(id, raw, depth + 1)? {
             Some(Value::Object(m)) => m,
             _ => Map::new(),
@@ -104,7 +112,12 @@ impl Decoder {
 
     /// Transcodes one message; `None` for a value Go's JSON form omits
     /// (a zero `metav1.Time`).
-    pub fn message(&self, id: &str, buf: &[u8], depth: usize) -> Result<Option<Value>, DecodeError> {
+    pub fn message(
+        &self,
+        id: &str,
+        buf: &[u8],
+        depth: usize,
+    ) -> Result<Option<Value>, DecodeError> {
         if depth > MAX_DEPTH {
             return Err(DecodeError::TooDeep);
         }
@@ -112,10 +125,19 @@ impl Decoder {
             return Ok(v);
         }
         let Some(msg) = self.schema.messages.get(id) else {
-            return Err(DecodeError::Malformed(format!("no schema for message {id}")));
+            return Err(DecodeError::Malformed(format!(
+                "no schema for message {id}"
+            )));
         };
         // Go named slices (`metav1.Verbs`, `ExtraValue`) are `[]string` in JSON.
-        if let (1, Some(Field { json, shape: Shape::Repeated(Type::Scalar(s)) })) = (msg.fields.len(), msg.fields.get(&1)) {
+        if let (
+            1,
+            Some(Field {
+                json,
+                shape: Shape::Repeated(Type::Scalar(s)),
+            }),
+        ) = (msg.fields.len(), msg.fields.get(&1))
+        {
             if json == "items" {
                 let mut items = Vec::new();
                 let mut r = Reader::new(buf);
@@ -132,11 +154,19 @@ impl Decoder {
         Ok(Some(Value::Object(out)))
     }
 
-    fn fields(&self, msg: &schema::Message, buf: &[u8], depth: usize, out: &mut Map<String, Value>) -> Result<(), DecodeError> {
+    fn fields(
+        &self,
+        msg: &schema::Message,
+        buf: &[u8],
+        depth: usize,
+        out: &mut Map<String, Value>,
+    ) -> Result<(), DecodeError> {
         let mut r = Reader::new(buf);
         while let Some((tag, v)) = r.next_field()? {
             // Unknown fields are skipped, as gogo-protobuf's Unmarshal does.
-            let Some(field) = msg.fields.get(&tag) else { continue };
+            let Some(field) = msg.fields.get(&tag) else {
+                continue;
+            };
             match &field.shape {
                 Shape::Single(Type::Scalar(s)) => {
                     let value = scalar(*s, v)?;
@@ -155,28 +185,31 @@ impl Decoder {
                     }
                 },
                 Shape::Repeated(t) => {
-                    let entry = out.entry(field.json.clone()).or_insert_with(|| Value::Array(Vec::new()));
+                    let entry = out
+                        .entry(field.json.clone())
+                        .or_insert_with(|| Value::Array(Vec::new()));
                     let Value::Array(items) = entry else { continue };
                     match t {
                         Type::Scalar(s) => self.push_scalar(*s, v, items)?,
                         Type::Message(id) => {
-                            items.push(self.message(id, len(v)?, depth + 1)?.unwrap_or(Value::Null));
+                            items
+                                .push(self.message(id, len(v)?, depth + 1)?.unwrap_or(Value::Null));
                         }
                     }
                 }
                 Shape::Map(k, t) => {
                     let (key, value) = self.map_entry(*k, t, len(v)?, depth)?;
-                    let entry = out.entry(field.json.clone()).or_insert_with(|| Value::Object(Map::new()));
+                    let entry = out
+                        .entry(field.json.clone())
+                        .or_insert_with(|| Value::Object(Map::new()));
                     if let Value::Object(m) = entry {
                         m.insert(key, value);
                     }
                 }
                 Shape::Inline(id) => {
-                    let inner = self
-                        .schema
-                        .messages
-                        .get(id)
-                        .ok_or_else(|| DecodeError::Malformed(format!("no schema for message {id}")))?;
+                    let inner = self.schema.messages.get(id).ok_or_else(|| {
+                        DecodeError::Malformed(format!("no schema for message {id}"))
+                    })?;
                     if depth + 1 > MAX_DEPTH {
                         return Err(DecodeError::TooDeep);
                     }
@@ -187,10 +220,18 @@ impl Decoder {
         Ok(())
     }
 
-    fn push_scalar(&self, s: Scalar, v: wire::Value<'_>, items: &mut Vec<Value>) -> Result<(), DecodeError> {
+    fn push_scalar(
+        &self,
+        s: Scalar,
+        v: wire::Value<'_>,
+        items: &mut Vec<Value>,
+    ) -> Result<(), DecodeError> {
         match (s, v) {
             // Packed encoding of numeric repeated fields.
-            (Scalar::Int32 | Scalar::Int64 | Scalar::Uint32 | Scalar::Uint64 | Scalar::Bool, wire::Value::Len(b)) => {
+            (
+                Scalar::Int32 | Scalar::Int64 | Scalar::Uint32 | Scalar::Uint64 | Scalar::Bool,
+                wire::Value::Len(b),
+            ) => {
                 for n in wire::packed_varints(b)? {
                     items.push(scalar(s, wire::Value::Varint(n))?);
                 }
@@ -200,7 +241,13 @@ impl Decoder {
         Ok(())
     }
 
-    fn map_entry(&self, k: Scalar, t: &Type, buf: &[u8], depth: usize) -> Result<(String, Value), DecodeError> {
+    fn map_entry(
+        &self,
+        k: Scalar,
+        t: &Type,
+        buf: &[u8],
+        depth: usize,
+    ) -> Result<(String, Value), DecodeError> {
         let mut key = String::new();
         let mut value: Option<Value> = None;
         let mut r = Reader::new(buf);
@@ -234,7 +281,12 @@ impl Decoder {
     /// Types whose JSON form is not an object of their fields.
     /// `Ok(None)`: not special; `Ok(Some(v))`: transcoded.
     #[allow(clippy::type_complexity)]
-    fn special(&self, id: &str, buf: &[u8], depth: usize) -> Result<Option<Option<Value>>, DecodeError> {
+    fn special(
+        &self,
+        id: &str,
+        buf: &[u8],
+        depth: usize,
+    ) -> Result<Option<Option<Value>>, DecodeError> {
         let name = id.rsplit('.').next().unwrap_or(id);
         let v = match id {
             "apimachinery.pkg.apis.meta.v1.Time" => time(buf, false)?,
@@ -259,19 +311,36 @@ impl Decoder {
                     Some(raw) => Some(json(raw)?),
                 }
             }
-            _ if id.starts_with("apiextensions_apiserver.") && name == "Json" => match bytes_field(buf, 1)? {
-                None => None,
-                Some(raw) => Some(json(raw)?),
-            },
-            _ if id.starts_with("apiextensions_apiserver.") && name.starts_with("JsonSchemaPropsOr") => {
+            _ if id.starts_with("apiextensions_apiserver.") && name == "Json" => {
+                match bytes_field(buf, 1)? {
+                    None => None,
+                    Some(raw) => Some(json(raw)?),
+                }
+            }
+            _ if id.starts_with("apiextensions_apiserver.")
+                && name.starts_with("JsonSchemaPropsOr") =>
+            {
                 // {schema | jsonSchemas/property/allows}: the schema when
                 // present, the alternative otherwise.
-                let Some(msg) = self.schema.messages.get(id) else { return Ok(None) };
+                let Some(msg) = self.schema.messages.get(id) else {
+                    return Ok(None);
+                };
                 let mut out = Map::new();
                 self.fields(msg, buf, depth + 1, &mut out)?;
-                let schema_name = msg.fields.values().find(|f| f.json == "schema").map(|f| f.json.clone());
-                let other = msg.fields.values().find(|f| f.json != "schema").map(|f| f.json.clone());
-                match (schema_name.and_then(|n| out.remove(&n)), other.and_then(|n| out.remove(&n))) {
+                let schema_name = msg
+                    .fields
+                    .values()
+                    .find(|f| f.json == "schema")
+                    .map(|f| f.json.clone());
+                let other = msg
+                    .fields
+                    .values()
+                    .find(|f| f.json != "schema")
+                    .map(|f| f.json.clone());
+                match (
+                    schema_name.and_then(|n| out.remove(&n)),
+                    other.and_then(|n| out.remove(&n)),
+                ) {
                     (Some(s), _) => Some(s),
                     (None, Some(o)) => Some(o),
                     (None, None) if name.ends_with("OrBool") => Some(Value::Bool(false)),
@@ -287,12 +356,16 @@ impl Decoder {
 fn len<'a>(v: wire::Value<'a>) -> Result<&'a [u8], DecodeError> {
     match v {
         wire::Value::Len(b) => Ok(b),
-        other => Err(DecodeError::Malformed(format!("expected a length-delimited field, got {:?}", other.wire_type()))),
+        other => Err(DecodeError::Malformed(format!(
+            "expected a length-delimited field, got {:?}",
+            other.wire_type()
+        ))),
     }
 }
 
 fn utf8(b: &[u8]) -> Result<String, DecodeError> {
-    String::from_utf8(b.to_vec()).map_err(|_| DecodeError::Malformed("string field is not valid UTF-8".into()))
+    String::from_utf8(b.to_vec())
+        .map_err(|_| DecodeError::Malformed("string field is not valid UTF-8".into()))
 }
 
 fn json(raw: &[u8]) -> Result<Value, DecodeError> {
@@ -303,18 +376,25 @@ fn scalar(s: Scalar, v: wire::Value<'_>) -> Result<Value, DecodeError> {
     use wire::Value as W;
     Ok(match (s, v) {
         (Scalar::String, W::Len(b)) => Value::String(utf8(b)?),
-        (Scalar::Bytes, W::Len(b)) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        (Scalar::Bytes, W::Len(b)) => {
+            Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+        }
         (Scalar::Bool, W::Varint(n)) => Value::Bool(n != 0),
         (Scalar::Int32, W::Varint(n)) => Value::from(n as i64 as i32),
         (Scalar::Int64, W::Varint(n)) => Value::from(n as i64),
         (Scalar::Uint32, W::Varint(n)) => Value::from(n as u32),
         (Scalar::Uint64, W::Varint(n)) => Value::from(n),
-        (Scalar::Double, W::Fixed64(n)) => Number::from_f64(f64::from_bits(n)).map_or(Value::Null, Value::Number),
+        (Scalar::Double, W::Fixed64(n)) => {
+            Number::from_f64(f64::from_bits(n)).map_or(Value::Null, Value::Number)
+        }
         (Scalar::Float, W::Fixed32(n)) => {
             Number::from_f64(f64::from(f32::from_bits(n))).map_or(Value::Null, Value::Number)
         }
         (s, v) => {
-            return Err(DecodeError::Malformed(format!("{s:?} field with wire type {:?}", v.wire_type())))
+            return Err(DecodeError::Malformed(format!(
+                "{s:?} field with wire type {:?}",
+                v.wire_type()
+            )))
         }
     })
 }
@@ -364,7 +444,11 @@ fn time(buf: &[u8], micro: bool) -> Result<Option<Value>, DecodeError> {
     let (secs, nanos) = (int_field(buf, 1)?, int_field(buf, 2)? as u32);
     let t = chrono::DateTime::from_timestamp(secs, nanos)
         .ok_or_else(|| DecodeError::Malformed(format!("time {secs}s out of range")))?;
-    let fmt = if micro { "%Y-%m-%dT%H:%M:%S%.6fZ" } else { "%Y-%m-%dT%H:%M:%SZ" };
+    let fmt = if micro {
+        "%Y-%m-%dT%H:%M:%S%.6fZ"
+    } else {
+        "%Y-%m-%dT%H:%M:%SZ"
+    };
     Ok(Some(Value::String(t.format(fmt).to_string())))
 }
 

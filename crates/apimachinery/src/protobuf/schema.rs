@@ -93,7 +93,10 @@ impl Schema {
         let mut schema = Schema::default();
         let mut current: Option<String> = None;
         for (i, line) in text.lines().enumerate() {
-            let err = |message: &str| SchemaError { line: i + 1, message: message.to_string() };
+            let err = |message: &str| SchemaError {
+                line: i + 1,
+                message: message.to_string(),
+            };
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
                 [] => {}
@@ -102,7 +105,9 @@ impl Schema {
                     schema.versions.insert(av.to_string(), module.to_string());
                 }
                 ["kind", av, kind, id] => {
-                    schema.kinds.insert((av.to_string(), kind.to_string()), id.to_string());
+                    schema
+                        .kinds
+                        .insert((av.to_string(), kind.to_string()), id.to_string());
                 }
                 ["message", id] => {
                     schema.messages.insert(id.to_string(), Message::default());
@@ -118,13 +123,26 @@ impl Schema {
                             ty(v).ok_or_else(|| err("bad map value"))?,
                         ),
                         ("inline", [t]) => Shape::Inline(
-                            t.strip_prefix('.').ok_or_else(|| err("inline needs a message"))?.to_string(),
+                            t.strip_prefix('.')
+                                .ok_or_else(|| err("inline needs a message"))?
+                                .to_string(),
                         ),
                         _ => return Err(err("bad field shape")),
                     };
-                    let id = current.as_ref().ok_or_else(|| err("field outside a message"))?;
-                    let message = schema.messages.get_mut(id).ok_or_else(|| err("no message"))?;
-                    message.fields.insert(tag, Field { json: json.to_string(), shape });
+                    let id = current
+                        .as_ref()
+                        .ok_or_else(|| err("field outside a message"))?;
+                    let message = schema
+                        .messages
+                        .get_mut(id)
+                        .ok_or_else(|| err("no message"))?;
+                    message.fields.insert(
+                        tag,
+                        Field {
+                            json: json.to_string(),
+                            shape,
+                        },
+                    );
                 }
                 _ => return Err(err("unrecognised line")),
             }
@@ -160,8 +178,14 @@ mod tests {
         assert_eq!(s.kind("v1", "Scale"), Some("api.core.v1.Scale"));
         assert_eq!(s.kind("v1", "Nope"), None);
         let pod = &s.messages["api.core.v1.Pod"];
-        assert_eq!(pod.fields[&1].shape, Shape::Single(Type::Message("meta.ObjectMeta".into())));
-        assert_eq!(pod.fields[&2].shape, Shape::Map(Scalar::String, Type::Scalar(Scalar::String)));
+        assert_eq!(
+            pod.fields[&1].shape,
+            Shape::Single(Type::Message("meta.ObjectMeta".into()))
+        );
+        assert_eq!(
+            pod.fields[&2].shape,
+            Shape::Map(Scalar::String, Type::Scalar(Scalar::String))
+        );
         assert_eq!(pod.fields[&3].shape, Shape::Inline("x.Y".into()));
         assert!(Schema::parse("message a\n1 x opt nonsense\n").is_err());
         assert!(Schema::parse("1 x opt string\n").is_err());

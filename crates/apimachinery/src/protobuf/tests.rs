@@ -91,9 +91,13 @@ fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
 fn transcodes_an_object_like_the_json_serializer() {
     let raw = Enc::default()
         .msg(1, |m| {
-            m.str(1, "web").str(2, "").int(7, 0).msg(8, |_| {}).msg(11, |e| {
-                e.str(1, "app").str(2, "web");
-            });
+            m.str(1, "web")
+                .str(2, "")
+                .int(7, 0)
+                .msg(8, |_| {})
+                .msg(11, |e| {
+                    e.str(1, "app").str(2, "web");
+                });
         })
         .msg(2, |s| {
             s.int(1, 0)
@@ -123,7 +127,9 @@ fn transcodes_an_object_like_the_json_serializer() {
             s.0.extend_from_slice(&0.5f64.to_le_bytes());
         })
         .done();
-    let got = decoder().decode(&envelope("apps/v1", "Deployment", &raw)).unwrap();
+    let got = decoder()
+        .decode(&envelope("apps/v1", "Deployment", &raw))
+        .unwrap();
     assert_eq!(
         got,
         json!({
@@ -158,21 +164,28 @@ fn times_and_int_or_string_numbers() {
             });
         })
         .done();
-    let got = decoder().decode(&envelope("apps/v1", "Deployment", &raw)).unwrap();
+    let got = decoder()
+        .decode(&envelope("apps/v1", "Deployment", &raw))
+        .unwrap();
     assert_eq!(got["metadata"]["creationTimestamp"], "2023-11-14T22:13:20Z");
     assert_eq!(got["spec"]["targetPort"], 8080);
 }
 
 #[test]
 fn kinds_without_a_resource_are_found_in_their_version() {
-    let got = decoder().decode(&envelope("apps/v1", "Eviction", &[])).unwrap();
+    let got = decoder()
+        .decode(&envelope("apps/v1", "Eviction", &[]))
+        .unwrap();
     assert_eq!(got, json!({"apiVersion": "apps/v1", "kind": "Eviction"}));
 }
 
 #[test]
 fn bad_input_is_an_error() {
     let d = decoder();
-    assert!(matches!(d.decode(b"{\"json\":1}"), Err(DecodeError::NotProtobuf)));
+    assert!(matches!(
+        d.decode(b"{\"json\":1}"),
+        Err(DecodeError::NotProtobuf)
+    ));
     assert!(matches!(
         d.decode(&envelope("v9", "Thing", &[])),
         Err(DecodeError::UnknownKind { .. })

@@ -60,8 +60,9 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let key = self.varint()?;
-        let tag = u32::try_from(key >> 3)
-            .map_err(|_| DecodeError::Malformed(format!("field number {} out of range", key >> 3)))?;
+        let tag = u32::try_from(key >> 3).map_err(|_| {
+            DecodeError::Malformed(format!("field number {} out of range", key >> 3))
+        })?;
         if tag == 0 {
             return Err(DecodeError::Malformed("field number 0".into()));
         }
@@ -69,7 +70,9 @@ impl<'a> Reader<'a> {
             0 => Value::Varint(self.varint()?),
             1 => {
                 let b = self.take(8)?;
-                Value::Fixed64(u64::from_le_bytes(b.try_into().map_err(|_| DecodeError::Truncated)?))
+                Value::Fixed64(u64::from_le_bytes(
+                    b.try_into().map_err(|_| DecodeError::Truncated)?,
+                ))
             }
             2 => {
                 let n = usize::try_from(self.varint()?).map_err(|_| DecodeError::Truncated)?;
@@ -77,7 +80,9 @@ impl<'a> Reader<'a> {
             }
             5 => {
                 let b = self.take(4)?;
-                Value::Fixed32(u32::from_le_bytes(b.try_into().map_err(|_| DecodeError::Truncated)?))
+                Value::Fixed32(u32::from_le_bytes(
+                    b.try_into().map_err(|_| DecodeError::Truncated)?,
+                ))
             }
             w => return Err(DecodeError::Malformed(format!("unsupported wire type {w}"))),
         };
@@ -117,19 +122,33 @@ mod tests {
         buf.extend_from_slice(&1.5f64.to_le_bytes());
         buf.extend_from_slice(&[0x25, 1, 0, 0, 0]);
         let mut r = Reader::new(&buf);
-        assert!(matches!(r.next_field().unwrap(), Some((1, Value::Varint(150)))));
-        assert!(matches!(r.next_field().unwrap(), Some((2, Value::Len(b"hi")))));
+        assert!(matches!(
+            r.next_field().unwrap(),
+            Some((1, Value::Varint(150)))
+        ));
+        assert!(matches!(
+            r.next_field().unwrap(),
+            Some((2, Value::Len(b"hi")))
+        ));
         match r.next_field().unwrap() {
             Some((3, Value::Fixed64(v))) => assert_eq!(f64::from_bits(v), 1.5),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(r.next_field().unwrap(), Some((4, Value::Fixed32(1)))));
+        assert!(matches!(
+            r.next_field().unwrap(),
+            Some((4, Value::Fixed32(1)))
+        ));
         assert!(r.next_field().unwrap().is_none());
     }
 
     #[test]
     fn truncated_input_is_an_error_not_a_panic() {
-        for bad in [&[0x12u8, 0x05, b'a'][..], &[0x08, 0x80], &[0x19, 1, 2], &[0x0b]] {
+        for bad in [
+            &[0x12u8, 0x05, b'a'][..],
+            &[0x08, 0x80],
+            &[0x19, 1, 2],
+            &[0x0b],
+        ] {
             assert!(Reader::new(bad).next_field().is_err(), "{bad:?}");
         }
         assert!(packed_varints(&[0x80]).is_err());

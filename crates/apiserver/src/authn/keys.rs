@@ -50,7 +50,11 @@ fn der_len(n: usize, out: &mut Vec<u8>) {
     if n < 0x80 {
         out.push(n as u8);
     } else {
-        let bytes: Vec<u8> = n.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }
@@ -66,7 +70,12 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
 /// PKIX `SubjectPublicKeyInfo` DER of a PKCS#1 `RSAPublicKey`.
 fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
     // SEQUENCE { OID 1.2.840.113549.1.1.1, NULL }
-    let alg = der(0x30, &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00]);
+    let alg = der(
+        0x30,
+        &[
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+        ],
+    );
     let mut bits = vec![0u8];
     bits.extend_from_slice(pkcs1);
     let mut content = alg;
@@ -80,8 +89,8 @@ fn p256_spki(point: &[u8]) -> Vec<u8> {
     let alg = der(
         0x30,
         &[
-            0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03,
-            0x01, 0x07,
+            0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+            0xce, 0x3d, 0x03, 0x01, 0x07,
         ],
     );
     let mut bits = vec![0u8];
@@ -96,16 +105,30 @@ fn kid(spki: &[u8]) -> String {
 }
 
 fn invalid(path: &Path, message: impl Into<String>) -> KeyError {
-    KeyError::Invalid { path: path.display().to_string(), message: message.into() }
+    KeyError::Invalid {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
 }
 
 fn verifying_key(path: &Path, spki: &[u8]) -> Result<VerifyingKey, KeyError> {
-    let (_, info) = SubjectPublicKeyInfo::from_der(spki).map_err(|e| invalid(path, e.to_string()))?;
+    let (_, info) =
+        SubjectPublicKeyInfo::from_der(spki).map_err(|e| invalid(path, e.to_string()))?;
     let kid = kid(spki);
     match info.parsed().map_err(|e| invalid(path, e.to_string()))? {
         PublicKey::RSA(rsa) => {
-            let n = rsa.modulus.iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
-            let e = rsa.exponent.iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
+            let n = rsa
+                .modulus
+                .iter()
+                .skip_while(|b| **b == 0)
+                .copied()
+                .collect::<Vec<u8>>();
+            let e = rsa
+                .exponent
+                .iter()
+                .skip_while(|b| **b == 0)
+                .copied()
+                .collect::<Vec<u8>>();
             Ok(VerifyingKey {
                 jwk: serde_json::json!({"use": "sig", "kty": "RSA", "kid": kid, "alg": "RS256", "n": b64url(&n), "e": b64url(&e)}),
                 kid,
@@ -128,8 +151,13 @@ fn verifying_key(path: &Path, spki: &[u8]) -> Result<VerifyingKey, KeyError> {
 }
 
 fn read_items(path: &Path) -> Result<Vec<Item>, KeyError> {
-    let data = std::fs::read(path).map_err(|source| KeyError::Read { path: path.display().to_string(), source })?;
-    let items: Vec<Item> = rustls_pemfile::read_all(&mut data.as_slice()).filter_map(Result::ok).collect();
+    let data = std::fs::read(path).map_err(|source| KeyError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let items: Vec<Item> = rustls_pemfile::read_all(&mut data.as_slice())
+        .filter_map(Result::ok)
+        .collect();
     if items.is_empty() {
         return Err(invalid(path, "no PEM keys or certificates"));
     }
@@ -156,7 +184,8 @@ pub fn load_verifying_keys(path: &Path) -> Result<Vec<VerifyingKey>, KeyError> {
         let spki = match &item {
             Item::SubjectPublicKeyInfo(k) => k.as_ref().to_vec(),
             Item::X509Certificate(c) => {
-                let (_, cert) = x509_parser::parse_x509_certificate(c).map_err(|e| invalid(path, e.to_string()))?;
+                let (_, cert) = x509_parser::parse_x509_certificate(c)
+                    .map_err(|e| invalid(path, e.to_string()))?;
                 cert.public_key().raw.to_vec()
             }
             other => match (rsa_pair(path, other)?, other) {
@@ -164,7 +193,8 @@ pub fn load_verifying_keys(path: &Path) -> Result<Vec<VerifyingKey>, KeyError> {
                 (None, Item::Pkcs8Key(k)) => {
                     let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
                     let rng = ring::rand::SystemRandom::new();
-                    match ring::signature::EcdsaKeyPair::from_pkcs8(alg, k.secret_pkcs8_der(), &rng) {
+                    match ring::signature::EcdsaKeyPair::from_pkcs8(alg, k.secret_pkcs8_der(), &rng)
+                    {
                         Ok(pair) => p256_spki(pair.public_key().as_ref()),
                         Err(_) => continue,
                     }
@@ -183,20 +213,36 @@ pub fn load_verifying_keys(path: &Path) -> Result<Vec<VerifyingKey>, KeyError> {
 /// Reads the `--service-account-signing-key-file`: an RSA (RS256) or
 /// P-256 ECDSA (ES256) private key.
 pub fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
-    let data = std::fs::read(path).map_err(|source| KeyError::Read { path: path.display().to_string(), source })?;
+    let data = std::fs::read(path).map_err(|source| KeyError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
     for item in read_items(path)? {
         if let Some(pair) = rsa_pair(path, &item)? {
             let key = EncodingKey::from_rsa_pem(&data).map_err(|e| invalid(path, e.to_string()))?;
-            return Ok(SigningKey { kid: kid(&rsa_spki(pair.public_key().as_ref())), alg: Algorithm::RS256, key });
+            return Ok(SigningKey {
+                kid: kid(&rsa_spki(pair.public_key().as_ref())),
+                alg: Algorithm::RS256,
+                key,
+            });
         }
         if let Item::Pkcs8Key(k) = &item {
             let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
             let rng = ring::rand::SystemRandom::new();
-            if let Ok(pair) = ring::signature::EcdsaKeyPair::from_pkcs8(alg, k.secret_pkcs8_der(), &rng) {
+            if let Ok(pair) =
+                ring::signature::EcdsaKeyPair::from_pkcs8(alg, k.secret_pkcs8_der(), &rng)
+            {
                 let key = EncodingKey::from_ec_der(k.secret_pkcs8_der());
-                return Ok(SigningKey { kid: kid(&p256_spki(pair.public_key().as_ref())), alg: Algorithm::ES256, key });
+                return Ok(SigningKey {
+                    kid: kid(&p256_spki(pair.public_key().as_ref())),
+                    alg: Algorithm::ES256,
+                    key,
+                });
             }
         }
     }
-    Err(invalid(path, "no RSA or P-256 ECDSA private key in PKCS#8 or PKCS#1 form"))
+    Err(invalid(
+        path,
+        "no RSA or P-256 ECDSA private key in PKCS#8 or PKCS#1 form",
+    ))
 }

@@ -23,12 +23,19 @@ pub enum Outcome {
 }
 
 /// Authenticates one request from its certificate user and headers.
-pub async fn authenticate(state: &ApiState, cert_user: Option<User>, authorization: Option<&str>) -> Outcome {
+pub async fn authenticate(
+    state: &ApiState,
+    cert_user: Option<User>,
+    authorization: Option<&str>,
+) -> Outcome {
     if let Some(user) = cert_user {
         return Outcome::User(user);
     }
     let Some(token) = authorization
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
     else {
@@ -45,7 +52,11 @@ pub async fn authenticate(state: &ApiState, cert_user: Option<User>, authorizati
 
 /// Verifies a bearer token for these audiences (the server's when empty)
 /// and checks that what it is bound to still exists.
-pub async fn authenticate_token(state: &ApiState, token: &str, audiences: &[String]) -> Result<User, TokenError> {
+pub async fn authenticate_token(
+    state: &ApiState,
+    token: &str,
+    audiences: &[String],
+) -> Result<User, TokenError> {
     let tokens = state.tokens.as_ref().ok_or(TokenError::Invalid)?;
     let claims = tokens.verify(token, audiences)?;
     if tokens.config.lookup {
@@ -75,7 +86,9 @@ async fn still_exists(
     namespace: &str,
     want: &serviceaccount::Ref,
 ) -> Result<(), TokenError> {
-    let def = state.resource("", "v1", resource).ok_or(TokenError::Invalidated)?;
+    let def = state
+        .resource("", "v1", resource)
+        .ok_or(TokenError::Invalidated)?;
     let key = state.object_key(&def, namespace, &want.name);
     // The watch cache first, then storage (a just-created object may not
     // have reached the cache yet).
@@ -90,7 +103,9 @@ async fn still_exists(
         return Err(TokenError::Invalidated);
     }
     if let Some(ts) = apimachinery::meta::deletion_timestamp(&obj) {
-        let deleted = chrono::DateTime::parse_from_rfc3339(ts).map(|t| t.timestamp()).unwrap_or(0);
+        let deleted = chrono::DateTime::parse_from_rfc3339(ts)
+            .map(|t| t.timestamp())
+            .unwrap_or(0);
         if deleted + DELETION_GRACE_SECONDS < chrono::Utc::now().timestamp() {
             return Err(TokenError::Invalidated);
         }

@@ -88,11 +88,19 @@ impl Tokens {
         for f in &config.key_files {
             verifying.extend(keys::load_verifying_keys(f)?);
         }
-        let signing = config.signing_key_file.as_deref().map(keys::load_signing_key).transpose()?;
+        let signing = config
+            .signing_key_file
+            .as_deref()
+            .map(keys::load_signing_key)
+            .transpose()?;
         if verifying.is_empty() && signing.is_none() {
             return Ok(None);
         }
-        Ok(Some(Tokens { config, signing, verifying }))
+        Ok(Some(Tokens {
+            config,
+            signing,
+            verifying,
+        }))
     }
 
     /// The audiences a token gets when its request names none.
@@ -110,7 +118,10 @@ impl Tokens {
 
     /// Signs a token for these claims.
     pub fn sign(&self, claims: &Claims) -> Result<String, String> {
-        let key = self.signing.as_ref().ok_or("no --service-account-signing-key-file is configured")?;
+        let key = self
+            .signing
+            .as_ref()
+            .ok_or("no --service-account-signing-key-file is configured")?;
         let mut header = Header::new(key.alg);
         header.kid = Some(key.kid.clone());
         jsonwebtoken::encode(&header, claims, &key.key).map_err(|e| e.to_string())
@@ -125,7 +136,11 @@ impl Tokens {
     /// accepts, or `audiences` for a TokenReview that names them).
     pub fn verify(&self, token: &str, audiences: &[String]) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
-        let wanted = if audiences.is_empty() { self.default_audiences() } else { audiences.to_vec() };
+        let wanted = if audiences.is_empty() {
+            self.default_audiences()
+        } else {
+            audiences.to_vec()
+        };
         for key in self.verifying.iter().filter(|k| k.alg == header.alg) {
             if header.kid.as_ref().is_some_and(|kid| kid != &key.kid) {
                 continue;
@@ -169,18 +184,36 @@ pub fn user(claims: &Claims) -> User {
     let k = &claims.kubernetes;
     let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
     if let Some(pod) = &k.pod {
-        extra.insert("authentication.kubernetes.io/pod-name".into(), vec![pod.name.clone()]);
-        extra.insert("authentication.kubernetes.io/pod-uid".into(), vec![pod.uid.clone()]);
+        extra.insert(
+            "authentication.kubernetes.io/pod-name".into(),
+            vec![pod.name.clone()],
+        );
+        extra.insert(
+            "authentication.kubernetes.io/pod-uid".into(),
+            vec![pod.uid.clone()],
+        );
     }
     if let Some(node) = &k.node {
-        extra.insert("authentication.kubernetes.io/node-name".into(), vec![node.name.clone()]);
-        extra.insert("authentication.kubernetes.io/node-uid".into(), vec![node.uid.clone()]);
+        extra.insert(
+            "authentication.kubernetes.io/node-name".into(),
+            vec![node.name.clone()],
+        );
+        extra.insert(
+            "authentication.kubernetes.io/node-uid".into(),
+            vec![node.uid.clone()],
+        );
     }
     if !claims.jti.is_empty() {
-        extra.insert("authentication.kubernetes.io/credential-id".into(), vec![format!("JTI={}", claims.jti)]);
+        extra.insert(
+            "authentication.kubernetes.io/credential-id".into(),
+            vec![format!("JTI={}", claims.jti)],
+        );
     }
     User {
-        name: format!("system:serviceaccount:{}:{}", k.namespace, k.serviceaccount.name),
+        name: format!(
+            "system:serviceaccount:{}:{}",
+            k.namespace, k.serviceaccount.name
+        ),
         uid: k.serviceaccount.uid.clone(),
         groups: vec![
             "system:serviceaccounts".into(),

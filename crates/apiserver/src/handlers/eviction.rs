@@ -23,19 +23,29 @@ const VIOLATION: &str = "Cannot evict pod as it would violate the pod's disrupti
 fn budget_error(cause: String) -> ApiError {
     ApiError::too_many_requests(
         VIOLATION,
-        vec![StatusCause { reason: "DisruptionBudget".into(), message: cause, field: String::new() }],
+        vec![StatusCause {
+            reason: "DisruptionBudget".into(),
+            message: cause,
+            field: String::new(),
+        }],
     )
 }
 
 fn condition_true(pod: &Value, kind: &str) -> bool {
     pod.pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == kind && c["status"] == "True"))
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == kind && c["status"] == "True")
+        })
 }
 
 /// Pods a budget need not protect: finished, pending, or already going.
 fn can_ignore_budget(pod: &Value) -> bool {
-    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     matches!(phase, "Succeeded" | "Failed" | "Pending") || meta::deletion_timestamp(pod).is_some()
 }
 
@@ -47,7 +57,10 @@ fn int(v: &Value, p: &str) -> i64 {
 pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
     let eviction = decode_body(body_format(ctx.content_type.as_deref(), false)?, &ctx.body)?;
     let (ns, name) = (ctx.info.namespace.clone(), ctx.info.name.clone());
-    let named = eviction.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let named = eviction
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if !named.is_empty() && named != name {
         return Err(ApiError::bad_request(format!(
             "name in URL does not match name in Eviction object: {name} != {named}"
@@ -56,17 +69,32 @@ pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
     let opts = delete_options_from(ctx, eviction.get("deleteOptions").unwrap_or(&json!({})))?;
     let dry = super::object::dry_run(ctx)?;
     let key = ctx.state.object_key(def, &ns, &name);
-    let pod = ctx.state.store.get(&key).await.map_err(|e| storage_error(def, &name, e))?.value;
+    let pod = ctx
+        .state
+        .store
+        .get(&key)
+        .await
+        .map_err(|e| storage_error(def, &name, e))?
+        .value;
 
     if !can_ignore_budget(&pod) {
         spend_budget(ctx, &ns, &name, &pod, dry).await?;
     }
     delete_one(ctx, def, &ns, &name, &opts, dry).await?;
-    Ok(response::json(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})))
+    Ok(response::json(
+        201,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+    ))
 }
 
 /// Finds the one budget covering the pod and takes a disruption from it.
-async fn spend_budget(ctx: &Ctx, ns: &str, name: &str, pod: &Value, dry: bool) -> Result<(), ApiError> {
+async fn spend_budget(
+    ctx: &Ctx,
+    ns: &str,
+    name: &str,
+    pod: &Value,
+    dry: bool,
+) -> Result<(), ApiError> {
     let pdb_def = ctx
         .state
         .resource("policy", "v1", "poddisruptionbudgets")
@@ -79,13 +107,20 @@ async fn spend_budget(ctx: &Ctx, ns: &str, name: &str, pod: &Value, dry: bool) -
         .list(&prefix, &ListOptions::default(), &all)
         .await
         .map_err(|e| storage_error(&pdb_def, "", e))?;
-    let labels = pod.pointer("/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default();
+    let labels = pod
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let matching: Vec<&Value> = list
         .items
         .iter()
         .map(|o| &o.value)
         .filter(|pdb| {
-            let sel = pdb.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
+            let sel = pdb
+                .pointer("/spec/selector")
+                .cloned()
+                .unwrap_or(Value::Null);
             Selector::from_label_selector(&sel).is_ok_and(|s| !s.is_empty() && s.matches(&labels))
         })
         .collect();
@@ -102,7 +137,10 @@ async fn spend_budget(ctx: &Ctx, ns: &str, name: &str, pod: &Value, dry: bool) -
     // An unready pod may go while the budget is healthy (IfHealthyBudget),
     // or always (AlwaysAllow), without spending a disruption.
     if !condition_true(pod, "Ready") {
-        let policy = pdb.pointer("/spec/unhealthyPodEvictionPolicy").and_then(Value::as_str).unwrap_or("IfHealthyBudget");
+        let policy = pdb
+            .pointer("/spec/unhealthyPodEvictionPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("IfHealthyBudget");
         if policy == "AlwaysAllow"
             || (int(&pdb, "/status/currentHealthy") >= int(&pdb, "/status/desiredHealthy")
                 && int(&pdb, "/status/desiredHealthy") > 0)
@@ -136,7 +174,9 @@ async fn spend_budget(ctx: &Ctx, ns: &str, name: &str, pod: &Value, dry: bool) -
 fn check_budget(pdb: &Value) -> Result<i64, ApiError> {
     let name = meta::name(pdb);
     if int(pdb, "/status/observedGeneration") < meta::generation(pdb) {
-        return Err(budget_error(format!("The disruption budget {name} is still being processed by the server.")));
+        return Err(budget_error(format!(
+            "The disruption budget {name} is still being processed by the server."
+        )));
     }
     let allowed = int(pdb, "/status/disruptionsAllowed");
     if allowed < 0 {

@@ -236,9 +236,17 @@ fn non_resource(
         "/version" => return Ok(response::json(200, &discovery::version())),
         // Service-account issuer discovery (upstream's ServiceAccountIssuerDiscovery).
         "/.well-known/openid-configuration" | "/openid/v1/jwks" => {
-            let tokens = state.tokens.as_ref().filter(|t| t.can_issue()).ok_or_else(ApiError::not_found_path)?;
+            let tokens = state
+                .tokens
+                .as_ref()
+                .filter(|t| t.can_issue())
+                .ok_or_else(ApiError::not_found_path)?;
             return Ok(if path.starts_with("/openid") {
-                response::json_bytes(200, serde_json::to_vec(&tokens.jwks()).unwrap_or_default(), "application/jwk-set+json")
+                response::json_bytes(
+                    200,
+                    serde_json::to_vec(&tokens.jwks()).unwrap_or_default(),
+                    "application/jwk-set+json",
+                )
             } else {
                 response::json(200, &tokens.openid_configuration())
             });

@@ -136,7 +136,10 @@ fn decode_custom(
         apiextensions::defaulting::apply(schema, &mut obj);
     }
     obj["apiVersion"] = json!(custom.storage_api_version(&def.group));
-    Ok(api::decode::Decoded { value: obj, unknown })
+    Ok(api::decode::Decoded {
+        value: obj,
+        unknown,
+    })
 }
 
 fn truncate(s: &str) -> String {

@@ -226,7 +226,11 @@ pub async fn list(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiErr
     let (rv_out, cont_out, items): (i64, Option<String>, Vec<Bytes>) = if from_cache {
         wait_fresh(ctx, def, parse_rv(rv)?, "").await?;
         let (objs, rev) = ctx.state.cacher.list(&prefix, &|o| pred.matches_cached(o));
-        (rev, None, objs.iter().map(|o| served(def, o.json.clone())).collect())
+        (
+            rev,
+            None,
+            objs.iter().map(|o| served(def, o.json.clone())).collect(),
+        )
     } else {
         let revision = if rv_match == "Exact" {
             Some(parse_rv(rv)?)

@@ -37,16 +37,29 @@ pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
             out["status"] = json!({"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}], "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}], "incomplete": false})
         }
         "TokenReview" => {
-            let token = body.pointer("/spec/token").and_then(Value::as_str).unwrap_or_default();
+            let token = body
+                .pointer("/spec/token")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let audiences: Vec<String> = body
                 .pointer("/spec/audiences")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
-            out["status"] = match crate::authn::authenticate_token(&ctx.state, token, &audiences).await {
+            out["status"] = match crate::authn::authenticate_token(&ctx.state, token, &audiences)
+                .await
+            {
                 Ok(u) => {
                     let audiences = if audiences.is_empty() {
-                        ctx.state.tokens.as_ref().map(|t| t.default_audiences()).unwrap_or_default()
+                        ctx.state
+                            .tokens
+                            .as_ref()
+                            .map(|t| t.default_audiences())
+                            .unwrap_or_default()
                     } else {
                         audiences
                     };

@@ -24,14 +24,25 @@ fn invalid(name: &str, errs: &[FieldError]) -> ApiError {
 }
 
 async fn get(ctx: &Ctx, resource: &str, namespace: &str, name: &str) -> Result<Value, ApiError> {
-    let def = ctx.state.resource("", "v1", resource).ok_or_else(ApiError::not_found_path)?;
+    let def = ctx
+        .state
+        .resource("", "v1", resource)
+        .ok_or_else(ApiError::not_found_path)?;
     let key = ctx.state.object_key(&def, namespace, name);
-    let obj = ctx.state.store.get(&key).await.map_err(|e| storage_error(&def, name, e))?;
+    let obj = ctx
+        .state
+        .store
+        .get(&key)
+        .await
+        .map_err(|e| storage_error(&def, name, e))?;
     Ok(obj.value)
 }
 
 fn reference(obj: &Value) -> Ref {
-    Ref { name: meta::name(obj).to_string(), uid: meta::uid(obj).to_string() }
+    Ref {
+        name: meta::name(obj).to_string(),
+        uid: meta::uid(obj).to_string(),
+    }
 }
 
 /// Creates a TokenRequest: 201 with `status.token` and `expirationTimestamp`.
@@ -44,13 +55,29 @@ pub async fn create(ctx: &Ctx, _def: &ResourceDef) -> Result<Response<Body>, Api
         .ok_or_else(|| ApiError::new(404, "NotFound", "the server is not configured to issue service account tokens (--service-account-issuer and --service-account-signing-key-file)"))?;
     let mut req = decode_body(body_format(ctx.content_type.as_deref(), false)?, &ctx.body)?;
     let (ns, name) = (ctx.info.namespace.clone(), ctx.info.name.clone());
-    let requested = req.pointer("/spec/expirationSeconds").and_then(Value::as_i64);
+    let requested = req
+        .pointer("/spec/expirationSeconds")
+        .and_then(Value::as_i64);
     let mut expiration = requested.unwrap_or(DEFAULT_EXPIRATION_SECONDS);
     if expiration < MIN_EXPIRATION_SECONDS {
-        return Err(invalid(&name, &[FieldError::invalid("spec.expirationSeconds", &json!(expiration), "may not specify a duration less than 10 minutes")]));
+        return Err(invalid(
+            &name,
+            &[FieldError::invalid(
+                "spec.expirationSeconds",
+                &json!(expiration),
+                "may not specify a duration less than 10 minutes",
+            )],
+        ));
     }
     if expiration > MAX_EXPIRATION_SECONDS {
-        return Err(invalid(&name, &[FieldError::invalid("spec.expirationSeconds", &json!(expiration), "may not specify a duration larger than 2^32 seconds")]));
+        return Err(invalid(
+            &name,
+            &[FieldError::invalid(
+                "spec.expirationSeconds",
+                &json!(expiration),
+                "may not specify a duration larger than 2^32 seconds",
+            )],
+        ));
     }
     if let Some(max) = tokens.config.max_token_expiration {
         expiration = expiration.min(max.as_secs() as i64);
@@ -58,7 +85,11 @@ pub async fn create(ctx: &Ctx, _def: &ResourceDef) -> Result<Response<Body>, Api
     let audiences: Vec<String> = req
         .pointer("/spec/audiences")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .filter(|a: &Vec<String>| !a.is_empty())
         .unwrap_or_else(|| tokens.default_audiences());
 
@@ -70,7 +101,10 @@ pub async fn create(ctx: &Ctx, _def: &ResourceDef) -> Result<Response<Body>, Api
         secret: None,
         node: None,
     };
-    if let Some(bound) = req.pointer("/spec/boundObjectRef").filter(|b| b.is_object()) {
+    if let Some(bound) = req
+        .pointer("/spec/boundObjectRef")
+        .filter(|b| b.is_object())
+    {
         let kind = bound["kind"].as_str().unwrap_or_default();
         let api_version = bound["apiVersion"].as_str().unwrap_or("v1");
         let obj_name = bound["name"].as_str().unwrap_or_default();
@@ -78,12 +112,19 @@ pub async fn create(ctx: &Ctx, _def: &ResourceDef) -> Result<Response<Body>, Api
             ("v1", "Pod") => ("pods", ns.as_str()),
             ("v1", "Secret") => ("secrets", ns.as_str()),
             ("v1", "Node") => ("nodes", ""),
-            _ => return Err(ApiError::bad_request(format!("cannot bind token for object of type {api_version}, Kind={kind}"))),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "cannot bind token for object of type {api_version}, Kind={kind}"
+                )))
+            }
         };
         let obj = get(ctx, resource, namespace, obj_name).await?;
         let want_uid = bound["uid"].as_str().unwrap_or_default();
         if !want_uid.is_empty() && want_uid != meta::uid(&obj) {
-            let gr = apimachinery::resource::GroupResource { group: String::new(), resource: kind.to_string() };
+            let gr = apimachinery::resource::GroupResource {
+                group: String::new(),
+                resource: kind.to_string(),
+            };
             return Err(ApiError::conflict(
                 &gr,
                 obj_name,
@@ -93,13 +134,20 @@ pub async fn create(ctx: &Ctx, _def: &ResourceDef) -> Result<Response<Body>, Api
         let r = reference(&obj);
         match kind {
             "Pod" => {
-                let pod_sa = obj.pointer("/spec/serviceAccountName").and_then(Value::as_str).unwrap_or("default");
+                let pod_sa = obj
+                    .pointer("/spec/serviceAccountName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default");
                 if pod_sa != name {
                     return Err(ApiError::bad_request(format!("cannot bind token for serviceaccount {name:?} to pod running with different serviceaccount name.")));
                 }
                 // The node a bound pod runs on rides along (upstream's
                 // ServiceAccountTokenPodNodeInfo).
-                if let Some(node) = obj.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+                if let Some(node) = obj
+                    .pointer("/spec/nodeName")
+                    .and_then(Value::as_str)
+                    .filter(|n| !n.is_empty())
+                {
                     if let Ok(n) = get(ctx, "nodes", "", node).await {
                         claims.node = Some(reference(&n));
                     }
@@ -132,7 +180,8 @@ pub async fn create(ctx: &Ctx, _def: &ResourceDef) -> Result<Response<Body>, Api
     };
     req["apiVersion"] = json!("authentication.k8s.io/v1");
     req["kind"] = json!("TokenRequest");
-    req["metadata"] = json!({"name": name, "namespace": ns, "creationTimestamp": meta::now_rfc3339()});
+    req["metadata"] =
+        json!({"name": name, "namespace": ns, "creationTimestamp": meta::now_rfc3339()});
     req["spec"]["audiences"] = json!(audiences);
     req["spec"]["expirationSeconds"] = json!(expiration);
     let expires = chrono::DateTime::from_timestamp(exp, 0).unwrap_or(now);

@@ -92,16 +92,26 @@ async fn ensure_namespace(ctx: &Ctx, ns: &str) -> Result<(), ApiError> {
 /// existing ones stay as they are, and names stay unique in the pod.
 fn ephemeral_containers_update(current: &Value, requested: &Value) -> Result<Value, ApiError> {
     use apimachinery::field::FieldError;
-    let list = |v: &Value, f: &str| v.pointer(&format!("/spec/{f}")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = |v: &Value, f: &str| {
+        v.pointer(&format!("/spec/{f}"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
     let old = list(current, "ephemeralContainers");
     let mut new = list(requested, "ephemeralContainers");
     for c in &mut new {
         if let Some(m) = c.as_object_mut() {
-            m.entry("terminationMessagePath").or_insert(json!("/dev/termination-log"));
+            m.entry("terminationMessagePath")
+                .or_insert(json!("/dev/termination-log"));
             m.entry("terminationMessagePolicy").or_insert(json!("File"));
             let image = m.get("image").and_then(Value::as_str).unwrap_or("");
             let latest = !image.contains(':') || image.ends_with(":latest");
-            m.entry("imagePullPolicy").or_insert(json!(if latest { "Always" } else { "IfNotPresent" }));
+            m.entry("imagePullPolicy").or_insert(json!(if latest {
+                "Always"
+            } else {
+                "IfNotPresent"
+            }));
         }
     }
     let name = meta::name(current).to_string();
@@ -110,7 +120,10 @@ fn ephemeral_containers_update(current: &Value, requested: &Value) -> Result<Val
         if !new.iter().any(|n| n == o) {
             errs.push(FieldError::forbidden(
                 "spec.ephemeralContainers",
-                format!("existing ephemeral containers {} may not be changed", o["name"]),
+                format!(
+                    "existing ephemeral containers {} may not be changed",
+                    o["name"]
+                ),
             ));
         }
     }
@@ -122,14 +135,23 @@ fn ephemeral_containers_update(current: &Value, requested: &Value) -> Result<Val
     for (i, c) in new.iter().enumerate() {
         let n = c["name"].as_str().unwrap_or("");
         if n.is_empty() {
-            errs.push(FieldError::required(format!("spec.ephemeralContainers[{i}].name"), ""));
+            errs.push(FieldError::required(
+                format!("spec.ephemeralContainers[{i}].name"),
+                "",
+            ));
         } else if names.iter().any(|x| x == n) {
-            errs.push(FieldError::duplicate(format!("spec.ephemeralContainers[{i}].name"), &json!(n)));
+            errs.push(FieldError::duplicate(
+                format!("spec.ephemeralContainers[{i}].name"),
+                &json!(n),
+            ));
         } else {
             names.push(n.to_string());
         }
         if c["image"].as_str().unwrap_or("").is_empty() {
-            errs.push(FieldError::required(format!("spec.ephemeralContainers[{i}].image"), ""));
+            errs.push(FieldError::required(
+                format!("spec.ephemeralContainers[{i}].image"),
+                "",
+            ));
         }
     }
     if !errs.is_empty() {
@@ -466,7 +488,8 @@ pub(super) async fn delete_one(
 pub async fn delete(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
     let opts = delete_options(ctx)?;
     let dry = dry_run(ctx)?;
-    let (mut obj, gone) = delete_one(ctx, def, &ctx.info.namespace, &ctx.info.name, &opts, dry).await?;
+    let (mut obj, gone) =
+        delete_one(ctx, def, &ctx.info.namespace, &ctx.info.name, &opts, dry).await?;
     api::custom::convert(def, &mut obj);
     // Upstream answers 202 Accepted while a graceful deletion is pending.
     Ok(response::json(if gone { 200 } else { 202 }, &obj))

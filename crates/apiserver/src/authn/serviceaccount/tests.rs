@@ -33,8 +33,14 @@ fn claims(aud: &str, exp_in: i64) -> Claims {
         jti: "j-1".into(),
         kubernetes: KubernetesClaims {
             namespace: "ns1".into(),
-            serviceaccount: Ref { name: "robot".into(), uid: "u-1".into() },
-            pod: Some(Ref { name: "p".into(), uid: "u-2".into() }),
+            serviceaccount: Ref {
+                name: "robot".into(),
+                uid: "u-1".into(),
+            },
+            pod: Some(Ref {
+                name: "p".into(),
+                uid: "u-2".into(),
+            }),
             secret: None,
             node: None,
         },
@@ -52,13 +58,26 @@ fn signs_and_verifies_with_audiences_and_issuer() {
     assert_eq!(got.kubernetes.serviceaccount.name, "robot");
     let u = user(&got);
     assert_eq!(u.name, "system:serviceaccount:ns1:robot");
-    assert_eq!(u.groups, ["system:serviceaccounts", "system:serviceaccounts:ns1", "system:authenticated"]);
+    assert_eq!(
+        u.groups,
+        [
+            "system:serviceaccounts",
+            "system:serviceaccounts:ns1",
+            "system:authenticated"
+        ]
+    );
     assert_eq!(u.extra["authentication.kubernetes.io/pod-name"], ["p"]);
-    assert_eq!(u.extra["authentication.kubernetes.io/credential-id"], ["JTI=j-1"]);
+    assert_eq!(
+        u.extra["authentication.kubernetes.io/credential-id"],
+        ["JTI=j-1"]
+    );
 
     // Another audience is refused, unless a TokenReview asks for it.
     let other = t.sign(&claims("vault", 600)).unwrap();
-    assert!(matches!(t.verify(&other, &[]), Err(TokenError::Audience(..))));
+    assert!(matches!(
+        t.verify(&other, &[]),
+        Err(TokenError::Audience(..))
+    ));
     assert!(t.verify(&other, &["vault".to_string()]).is_ok());
 }
 
@@ -73,11 +92,19 @@ fn refuses_expired_tampered_and_foreign_tokens() {
     let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
     let mut c = claims("api", 600);
     c.kubernetes.serviceaccount.name = "admin".into();
-    parts[1] = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, serde_json::to_vec(&c).unwrap());
-    assert_eq!(t.verify(&parts.join("."), &[]).unwrap_err(), TokenError::Invalid);
+    parts[1] = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        serde_json::to_vec(&c).unwrap(),
+    );
+    assert_eq!(
+        t.verify(&parts.join("."), &[]).unwrap_err(),
+        TokenError::Invalid
+    );
 
     let other_dir = tempfile::tempdir().unwrap();
-    let stranger = tokens(other_dir.path(), &["api"]).sign(&claims("api", 600)).unwrap();
+    let stranger = tokens(other_dir.path(), &["api"])
+        .sign(&claims("api", 600))
+        .unwrap();
     assert_eq!(t.verify(&stranger, &[]).unwrap_err(), TokenError::Invalid);
     assert_eq!(t.verify("not-a-jwt", &[]).unwrap_err(), TokenError::Invalid);
 }
@@ -86,9 +113,15 @@ fn refuses_expired_tampered_and_foreign_tokens() {
 fn serves_the_issuer_discovery_documents() {
     let dir = tempfile::tempdir().unwrap();
     let t = tokens(dir.path(), &[]);
-    assert_eq!(t.default_audiences(), ["https://kubernetes.default.svc.cluster.local"]);
+    assert_eq!(
+        t.default_audiences(),
+        ["https://kubernetes.default.svc.cluster.local"]
+    );
     let conf = t.openid_configuration();
-    assert_eq!(conf["jwks_uri"], "https://kubernetes.default.svc.cluster.local/openid/v1/jwks");
+    assert_eq!(
+        conf["jwks_uri"],
+        "https://kubernetes.default.svc.cluster.local/openid/v1/jwks"
+    );
     let jwks = t.jwks();
     let key = &jwks["keys"][0];
     assert_eq!(key["kty"], "EC");
