@@ -5,7 +5,8 @@
 # Every step runs even if an earlier one failed; a summary follows, and the
 # exit status is non-zero if any step failed.
 #
-# Usage: hack/test.sh [STEP...]     steps: unit e2e lint (default: unit e2e)
+# Usage: hack/test.sh [STEP...]     steps: fmt unit e2e lint (default: fmt unit e2e)
+#   fmt   cargo fmt --all -- --check
 #   unit  cargo test --workspace --locked
 #   e2e   test/e2e/run.sh (knobs: test/e2e/lib.sh)
 #   lint  shellcheck over the scripts (needs the shellcheck package)
@@ -54,6 +55,13 @@ in_root() {
   (cd "${KUBE_ROOT}" && "$@")
 }
 
+step_fmt() {
+  if ! cargo fmt --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
+    rustup component add rustfmt >/dev/null 2>&1 || true
+  fi
+  run_step fmt "cargo fmt --all -- --check" in_root cargo fmt --all -- --check
+}
+
 step_unit() {
   local -a locked=()
   # --locked: CI must test the dependency versions that are committed.
@@ -88,13 +96,13 @@ step_lint() {
 
 main() {
   local -a steps=("$@")
-  (( ${#steps[@]} > 0 )) || steps=(unit e2e)
+  (( ${#steps[@]} > 0 )) || steps=(fmt unit e2e)
   local step
   for step in "${steps[@]}"; do
     case "${step}" in
-      unit | e2e | lint) ;;
+      fmt | unit | e2e | lint) ;;
       *)
-        echo "unknown step '${step}'; steps: unit e2e lint" >&2
+        echo "unknown step '${step}'; steps: fmt unit e2e lint" >&2
         exit 2
         ;;
     esac
