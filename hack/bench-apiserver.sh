@@ -159,17 +159,8 @@ fi
 
 BENCH_TMP="$(mktemp -d "${TMPDIR:-/tmp}/kube-bench.XXXXXX")"
 trap bench::cleanup EXIT
-export CERT_DIR="${BENCH_TMP}/certs"
-export LOG_DIR="${BENCH_TMP}/logs"
-export KUBE_PID_DIR="${BENCH_TMP}/run"
-export ETCD_DIR="${BENCH_TMP}/etcd"
-export ETCD_PID_FILE="${KUBE_PID_DIR}/etcd.pid"
-export ETCD_LOGFILE="${LOG_DIR}/etcd.log"
-export APISERVER_LOG="${LOG_DIR}/kube-apiserver.log"
-export APISERVER_PID_FILE="${KUBE_PID_DIR}/kube-apiserver.pid"
-export API_BIND_ADDR=127.0.0.1
+kube::util::private_cluster_dirs "${BENCH_TMP}"
 export ADVERTISE_ADDRESS=127.0.0.1
-mkdir -p "${LOG_DIR}" "${KUBE_PID_DIR}"
 
 ETCD_PORT="$(kube::util::free_port)"
 ETCD_PEER_PORT="$(kube::util::free_port "${ETCD_PORT}")"

@@ -279,3 +279,20 @@ kube::util::stop_process() {
   fi
   rm -f "${pidfile}"
 }
+
+# kube::util::private_cluster_dirs DIR: points every path a cluster writes
+# (certs, logs, pid files, etcd data) under DIR and creates it, for the
+# private clusters of the e2e suite and the benchmark; binds to loopback.
+kube::util::private_cluster_dirs() {
+  local dir=$1
+  export CERT_DIR="${dir}/certs"
+  export LOG_DIR="${dir}/logs"
+  export KUBE_PID_DIR="${dir}/run"
+  export ETCD_DIR="${dir}/etcd"
+  export ETCD_PID_FILE="${KUBE_PID_DIR}/etcd.pid"
+  export ETCD_LOGFILE="${LOG_DIR}/etcd.log"
+  export APISERVER_LOG="${LOG_DIR}/kube-apiserver.log"
+  export APISERVER_PID_FILE="${KUBE_PID_DIR}/kube-apiserver.pid"
+  export API_BIND_ADDR=127.0.0.1
+  mkdir -p "${LOG_DIR}" "${KUBE_PID_DIR}"
+}

@@ -56,20 +56,11 @@ e2e::pick_ports() {
 # E2E_KUBECONFIG. Sets E2E_TMP.
 e2e::setup_cluster() {
   E2E_TMP="$(mktemp -d "${TMPDIR:-/tmp}/kube-e2e.XXXXXX")" || return 1
-  export CERT_DIR="${E2E_TMP}/certs"
-  export LOG_DIR="${E2E_TMP}/logs"
-  export KUBE_PID_DIR="${E2E_TMP}/run"
-  export ETCD_DIR="${E2E_TMP}/etcd"
-  export ETCD_PID_FILE="${KUBE_PID_DIR}/etcd.pid"
-  export ETCD_LOGFILE="${LOG_DIR}/etcd.log"
-  export APISERVER_LOG="${LOG_DIR}/kube-apiserver.log"
-  export APISERVER_PID_FILE="${KUBE_PID_DIR}/kube-apiserver.pid"
   # Loopback only: the suite's server is nobody else's business. It still
   # advertises the machine's address, as a real one would.
-  export API_BIND_ADDR=127.0.0.1
+  kube::util::private_cluster_dirs "${E2E_TMP}" || return 1
   export ADVERTISE_ADDRESS="${ADVERTISE_ADDRESS:-$(kube::util::primary_ipv4)}"
   export LOG_LEVEL="${LOG_LEVEL:-3}"
-  mkdir -p "${LOG_DIR}" "${KUBE_PID_DIR}" || return 1
 
   e2e::pick_ports || return 1
   kube::certs::generate "${ADVERTISE_ADDRESS}" || return 1
