@@ -122,5 +122,13 @@ case_crd_lifecycle() {
   e2e::wait_until "the re-created CRD to serve widgets" 10 crd_serves "${group}"
   out="$(e2e::ok -n "${NS}" get "widgets.${group}" 2>&1)"
   e2e::assert_eq "old widgets went with the old CRD" "No resources found in ${NS} namespace." "${out}"
+
+  # A CRD naming a built-in resource is never served, and deleting it
+  # deletes none of the built-in's objects (here: the other CRDs).
+  printf '{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition","metadata":{"name":"customresourcedefinitions.apiextensions.k8s.io"},"spec":{"group":"apiextensions.k8s.io","scope":"Cluster","names":{"plural":"customresourcedefinitions","kind":"Clash"},"versions":[{"name":"v9","served":true,"storage":true,"schema":{"openAPIV3Schema":{"type":"object"}}}]}}' |
+    e2e::ok create --validate=false -f - >/dev/null
+  e2e::ok delete crd customresourcedefinitions.apiextensions.k8s.io --wait=true --timeout=30s >/dev/null
+  e2e::assert_eq "deleting the clashing CRD left the others" "widgets.${group}" \
+    "$(e2e::ok get crd "widgets.${group}" -o jsonpath='{.metadata.name}')"
   e2e::ok delete crd "widgets.${group}" --wait=true --timeout=30s >/dev/null
 }

@@ -63,18 +63,37 @@ async fn handle(state: &ApiState, kind: EventType, object: &storage::CachedObjec
         }
         return;
     }
-    install(state, &crd);
-    if !crd::is_established(&crd) {
+    if install(state, &crd) && !crd::is_established(&crd) {
         if let Err(e) = establish(state, &object.key).await {
             tracing::warn!(crd = meta::name(&crd), error = %e, "marking CRD established");
         }
     }
 }
 
+/// Whether a built-in resource already has these names (a CRD may never
+/// replace one).
+fn clashes_with_builtin(state: &ApiState, group: &str, plural: &str) -> bool {
+    let resources = state.resources.read().unwrap_or_else(|p| p.into_inner());
+    resources
+        .list
+        .iter()
+        .any(|d| d.group == group && d.plural == plural && d.custom.is_none())
+}
+
 /// Serves the CRD's versions (replacing what an earlier generation served).
-fn install(state: &ApiState, crd: &Value) {
+/// Returns false when it cannot be served.
+fn install(state: &ApiState, crd: &Value) -> bool {
     let defs = api::custom::resources_of(crd);
-    let Some(first) = defs.first() else { return };
+    let Some(first) = defs.first() else {
+        return false;
+    };
+    if clashes_with_builtin(state, &first.group, &first.plural) {
+        tracing::warn!(
+            crd = meta::name(crd),
+            "CRD names a built-in resource; not served"
+        );
+        return false;
+    }
     state
         .cacher
         .register(&format!("{}{}/", state.prefix, first.storage), None);
@@ -84,9 +103,13 @@ fn install(state: &ApiState, crd: &Value) {
         tracing::debug!(group = %d.group, version = %d.version, resource = %d.plural, "serving custom resource");
         resources.add(d);
     }
+    true
 }
 
 fn uninstall(state: &ApiState, group: &str, plural: &str) {
+    if clashes_with_builtin(state, group, plural) {
+        return;
+    }
     state
         .resources
         .write()
@@ -117,12 +140,21 @@ async fn finalize(state: &ApiState, crd: &Value, key: &str) -> Result<(), storag
     }
     let names = crd::names(crd);
     let prefix = format!("{}{}/{}/", state.prefix, names.group, names.plural);
+    // A CRD that names a built-in resource never served anything; the keys
+    // under its prefix (apiextensions.k8s.io/customresourcedefinitions …)
+    // belong to the built-in and are left alone.
+    let owned = !clashes_with_builtin(state, &names.group, &names.plural);
     let all = |_: &Value| true;
-    let list = state
-        .store
-        .list(&prefix, &ListOptions::default(), &all)
-        .await?;
-    for o in list.items {
+    let items = if owned {
+        state
+            .store
+            .list(&prefix, &ListOptions::default(), &all)
+            .await?
+            .items
+    } else {
+        Vec::new()
+    };
+    for o in items {
         let (ns, name) = (meta::namespace(&o.value), meta::name(&o.value));
         let k = if ns.is_empty() {
             format!("{prefix}{name}")
