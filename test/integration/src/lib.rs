@@ -1,0 +1,159 @@
+//! Upstream's `test/integration/framework` in small: [`TestApiServer::start`]
+//! runs a real kube-apiserver in this process on a real etcd (Debian's
+//! `etcd-server`), with fresh certificates, and hands out a kube-rs
+//! [`kube::Client`] plus an admin kubeconfig file so other components (the
+//! scheduler, the controller manager) can be started against it in tests.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair,
+};
+use storage::etcd3::EtcdBackend;
+use storage::testing::EtcdProcess;
+use storage::{Cacher, Store};
+
+pub use apiserver::authn::ServiceAccountConfig;
+
+/// A running API server; everything is torn down on drop (etcd killed, its
+/// data and the certificates removed).
+pub struct TestApiServer {
+    pub client: kube::Client,
+    /// `https://127.0.0.1:<port>`
+    pub url: String,
+    /// An admin kubeconfig (user `admin`, group `system:masters`).
+    pub kubeconfig: PathBuf,
+    /// The CA that signs the serving and client certificates (PEM file).
+    pub ca_file: PathBuf,
+    pub etcd_endpoint: String,
+    _etcd: EtcdProcess,
+    dir: tempfile::TempDir,
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+impl TestApiServer {
+    /// Starts etcd and the API server and waits until `/version` answers.
+    /// Panics with a message naming what failed: this is test set-up.
+    pub async fn start() -> Self {
+        match Self::try_start().await {
+            Ok(s) => s,
+            Err(e) => panic!("test apiserver did not start: {e}"),
+        }
+    }
+
+    pub async fn try_start() -> Result<Self, Error> {
+        let etcd = EtcdProcess::start()?;
+        let dir = tempfile::tempdir()?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "integration-ca");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+        let server_key = KeyPair::generate()?;
+        let mut sp = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])?;
+        sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server = sp.signed_by(&server_key, &ca)?;
+        let client_key = KeyPair::generate()?;
+        let mut cp = CertificateParams::new(Vec::<String>::new())?;
+        cp.distinguished_name.push(DnType::CommonName, "admin");
+        cp.distinguished_name
+            .push(DnType::OrganizationName, "system:masters");
+        cp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = cp.signed_by(&client_key, &ca)?;
+        let sa_key = KeyPair::generate()?;
+        let write = |name: &str, text: String| -> std::io::Result<PathBuf> {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text)?;
+            Ok(p)
+        };
+        let ca_file = write("ca.crt", ca.pem())?;
+        let sa_key_file = write("sa.key", sa_key.serialize_pem())?;
+        let port = free_port()?;
+        let url = format!("https://127.0.0.1:{port}");
+        let config = apiserver::Config {
+            bind: format!("127.0.0.1:{port}").parse()?,
+            advertise_address: "127.0.0.1".parse()?,
+            tls_cert_file: write("server.crt", server.pem())?,
+            tls_key_file: write("server.key", server_key.serialize_pem())?,
+            client_ca_file: Some(ca_file.clone()),
+            etcd_servers: vec![etcd.endpoint.clone()],
+            etcd_prefix: "/registry".into(),
+            service_cluster_ip_range: "10.0.0.0/24".into(),
+            service_node_port_range: (30000, 32767),
+            compaction_interval: Duration::ZERO,
+            event_ttl: Duration::from_secs(3600),
+            max_request_body: 3 * 1024 * 1024,
+            watch_cache_history: 1000,
+            service_accounts: ServiceAccountConfig {
+                issuers: vec!["https://kubernetes.default.svc.cluster.local".into()],
+                key_files: vec![sa_key_file.clone()],
+                signing_key_file: Some(sa_key_file),
+                ..Default::default()
+            },
+        };
+        let backend = EtcdBackend::connect(&config.etcd_servers).await?;
+        let store = Store::new(Arc::new(backend));
+        let cacher = Cacher::new(store.clone(), "/registry/", config.watch_cache_history);
+        let state = apiserver::ApiState::new(config, store, cacher.clone())?;
+        tokio::spawn(cacher.clone().run());
+        cacher.wait_ready().await;
+        apiserver::bootstrap::run(&state).await?;
+        tokio::spawn(apiserver::serve(state));
+
+        let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+        let kubeconfig_text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: integration\n  cluster:\n    server: {url}\n    certificate-authority-data: {}\nusers:\n- name: admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: integration\n  context: {{cluster: integration, user: admin}}\ncurrent-context: integration\n",
+            b64(ca.pem()),
+            b64(client_cert.pem()),
+            b64(client_key.serialize_pem())
+        );
+        let kubeconfig = write("admin.kubeconfig", kubeconfig_text.clone())?;
+        let client = client_from_kubeconfig_text(&kubeconfig_text).await?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match tokio::time::timeout(Duration::from_secs(2), client.apiserver_version()).await {
+                Ok(Ok(_)) => break,
+                Ok(Err(e)) if Instant::now() >= deadline => return Err(e.into()),
+                Err(e) if Instant::now() >= deadline => return Err(e.into()),
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        Ok(Self {
+            client,
+            url,
+            kubeconfig,
+            ca_file,
+            etcd_endpoint: etcd.endpoint.clone(),
+            _etcd: etcd,
+            dir,
+        })
+    }
+
+    /// The directory holding the certificates and the kubeconfig; files a
+    /// test writes here are removed with the server.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A fresh client (own connection pool) for the same admin user.
+    pub async fn new_client(&self) -> Result<kube::Client, Error> {
+        client_from_kubeconfig_text(&std::fs::read_to_string(&self.kubeconfig)?).await
+    }
+}
+
+async fn client_from_kubeconfig_text(text: &str) -> Result<kube::Client, Error> {
+    let kc = kube::config::Kubeconfig::from_yaml(text)?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    Ok(kube::Client::try_from(cfg)?)
+}
