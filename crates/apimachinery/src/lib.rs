@@ -4,6 +4,7 @@
 //!
 //! Invariant: this crate knows nothing about HTTP, async or storage.
 
+pub mod duration;
 pub mod field;
 pub mod fields;
 pub mod labels;

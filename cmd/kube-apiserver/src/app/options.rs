@@ -83,39 +83,9 @@ pub struct Options {
     pub v: u8,
 }
 
-/// Parses Go-style durations: `90s`, `5m`, `1h`, `1h30m`, `0`.
+/// Parses Go-style durations (`90s`, `5m`, `1h30m`, `0`) for a flag.
 pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push(chars.next().unwrap_or('s'));
-        }
-        let n: f64 = num
-            .parse()
-            .with_context(|| format!("invalid duration {s:?}"))?;
-        num.clear();
-        total += n * match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => bail!("invalid duration {s:?}: unknown unit {unit:?}"),
-        };
-    }
-    if !num.is_empty() {
-        bail!("invalid duration {s:?}: missing unit");
-    }
-    Ok(Duration::from_secs_f64(total))
+    Ok(apimachinery::duration::parse_go_duration(s)?)
 }
 
 fn primary_ip() -> IpAddr {
