@@ -23,6 +23,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/crds.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/drain.sh"
 # shellcheck source=test/e2e/events.sh
 source "$(dirname "${BASH_SOURCE[0]}")/events.sh"
+# shellcheck source=test/e2e/ssa.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ssa.sh"
 
 # The oldest and newest supported kubectl: 1.27 sends JSON bodies, 1.33
 # protobuf ones for built-in kinds.
@@ -334,7 +336,8 @@ run_version() {
     label_annotate output_formats sort_by watch delete_configmap \
     empty_namespace namespace_isolation \
     deployment scale \
-    auth_whoami typed_creates ephemeral_container service_account_token crd_lifecycle drain_with_budget events_two_versions; do
+    auth_whoami typed_creates ephemeral_container service_account_token crd_lifecycle drain_with_budget events_two_versions \
+    server_side_apply; do
     e2e::run_case "${version} ${c//_/ }" "case_${c}"
   done
 }

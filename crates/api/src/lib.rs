@@ -11,6 +11,7 @@ pub mod custom;
 pub mod decode;
 pub mod defaults;
 pub mod events;
+pub mod field_schema;
 pub mod openapi;
 pub mod patch_meta;
 pub mod protobuf;

@@ -108,7 +108,11 @@ pub const LISTS: &[ListMeta] = &[
         &["type"],
     ),
     m("io.k8s.api.core.v1.Container", "env", &["name"]),
-    m("io.k8s.api.core.v1.Container", "ports", &["containerPort"]),
+    m(
+        "io.k8s.api.core.v1.Container",
+        "ports",
+        &["containerPort", "protocol"],
+    ),
     m(
         "io.k8s.api.core.v1.Container",
         "volumeDevices",
@@ -133,7 +137,7 @@ pub const LISTS: &[ListMeta] = &[
     m(
         "io.k8s.api.core.v1.EphemeralContainer",
         "ports",
-        &["containerPort"],
+        &["containerPort", "protocol"],
     ),
     m(
         "io.k8s.api.core.v1.EphemeralContainer",

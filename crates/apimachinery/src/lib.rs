@@ -8,6 +8,7 @@ pub mod duration;
 pub mod field;
 pub mod fields;
 pub mod labels;
+pub mod managedfields;
 pub mod meta;
 pub mod protobuf;
 pub mod resource;

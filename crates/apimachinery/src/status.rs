@@ -229,6 +229,14 @@ impl ApiError {
         })
     }
 
+    /// 409 Conflict of a server-side apply, one `FieldManagerConflict` cause per field.
+    pub fn apply_conflict(message: impl Into<String>, causes: Vec<StatusCause>) -> Self {
+        Self::new(409, "Conflict", message).with_details(StatusDetails {
+            causes,
+            ..Default::default()
+        })
+    }
+
     /// The Status object as JSON.
     pub fn to_status(&self) -> Value {
         let mut v = json!({

@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod crd;
 pub mod discovery;
+pub mod fieldmanager;
 pub mod handlers;
 pub mod negotiation;
 pub mod openapi;

@@ -565,3 +565,120 @@ async fn crud_watch_and_errors_like_upstream() {
         "{e:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_tracks_owners_and_conflicts() {
+    let c = start().await;
+    let deploys: Api<Deployment> = Api::namespaced(c.client.clone(), "default");
+    let config = |replicas: i32, image: &str| -> Deployment {
+        serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "ssa", "labels": {"team": "a"}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "ssa"}},
+                "template": {"metadata": {"labels": {"app": "ssa"}},
+                    "spec": {"containers": [{"name": "web", "image": image}]}}}
+        }))
+        .unwrap()
+    };
+    let pp = |m: &str| PatchParams::apply(m);
+    // Create by apply: the applier owns what it sent, with an Apply entry.
+    let d = deploys
+        .patch("ssa", &pp("alice"), &Patch::Apply(config(1, "nginx")))
+        .await
+        .unwrap();
+    let mf = d.metadata.managed_fields.clone().unwrap();
+    assert_eq!(mf.len(), 1);
+    assert_eq!(mf[0].manager.as_deref(), Some("alice"));
+    assert_eq!(mf[0].operation.as_deref(), Some("Apply"));
+    let fields = serde_json::to_value(&mf[0].fields_v1).unwrap();
+    assert_eq!(fields["f:spec"]["f:replicas"], json!({}));
+    assert!(fields["f:spec"]["f:template"]["f:spec"]["f:containers"]
+        .get("k:{\"name\":\"web\"}")
+        .is_some());
+    // Defaulted fields belong to nobody.
+    assert!(fields["f:spec"].get("f:strategy").is_none());
+
+    // Another applier changing replicas conflicts, naming owner and field.
+    let e = deploys
+        .patch("ssa", &pp("bob"), &Patch::Apply(config(3, "nginx")))
+        .await
+        .unwrap_err();
+    let kube::Error::Api(s) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
+    assert_eq!(
+        s.message,
+        "Apply failed with 1 conflict: conflict with \"alice\": .spec.replicas"
+    );
+    // Same values are shared without conflict; force takes a field over.
+    deploys
+        .patch("ssa", &pp("bob").force(), &Patch::Apply(config(3, "nginx")))
+        .await
+        .unwrap();
+    let d = deploys.get("ssa").await.unwrap();
+    assert_eq!(d.spec.as_ref().unwrap().replicas, Some(3));
+    let owners = |d: &Deployment, m: &str| -> Value {
+        let e = d
+            .metadata
+            .managed_fields
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|e| e.manager.as_deref() == Some(m))
+            .cloned()
+            .unwrap();
+        serde_json::to_value(e.fields_v1).unwrap()
+    };
+    assert!(owners(&d, "alice")["f:spec"].get("f:replicas").is_none());
+    assert_eq!(owners(&d, "bob")["f:spec"]["f:replicas"], json!({}));
+
+    // An update by "editor" moves the image it changed to editor.
+    let mut edited = d.clone();
+    edited
+        .spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers[0]
+        .image = Some("nginx:2".into());
+    let d = deploys
+        .replace(
+            "ssa",
+            &PostParams {
+                field_manager: Some("editor".into()),
+                ..Default::default()
+            },
+            &edited,
+        )
+        .await
+        .unwrap();
+    let editor = owners(&d, "editor");
+    assert_eq!(
+        editor["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"]["f:image"],
+        json!({})
+    );
+    let mf = d.metadata.managed_fields.as_ref().unwrap();
+    assert!(mf.iter().any(
+        |e| e.manager.as_deref() == Some("editor") && e.operation.as_deref() == Some("Update")
+    ));
+
+    // An applier dropping a field nobody else owns removes it.
+    let mut without_label = config(3, "nginx");
+    without_label.metadata.labels = None;
+    let mut only_alice: Deployment = without_label.clone();
+    only_alice.spec.as_mut().unwrap().replicas = None;
+    deploys
+        .patch("ssa", &pp("bob").force(), &Patch::Apply(without_label))
+        .await
+        .unwrap();
+    let d = deploys
+        .patch("ssa", &pp("alice").force(), &Patch::Apply(only_alice))
+        .await
+        .unwrap();
+    assert!(d.metadata.labels.unwrap_or_default().get("team").is_none());
+    assert_eq!(d.spec.unwrap().replicas, Some(3), "bob still owns replicas");
+}

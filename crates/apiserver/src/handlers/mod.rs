@@ -67,6 +67,7 @@ pub struct Ctx {
     pub user: User,
     pub accept: Option<String>,
     pub content_type: Option<String>,
+    pub user_agent: Option<String>,
     pub body: Bytes,
 }
 
@@ -150,6 +151,7 @@ async fn route(
     };
     let accept = header(http::header::ACCEPT);
     let content_type = header(http::header::CONTENT_TYPE);
+    let user_agent = header(http::header::USER_AGENT);
     let info = request_info::parse(parts.method.as_str(), &path, query.flag("watch"));
     if !info.is_resource {
         if parts.method != Method::GET && parts.method != Method::HEAD {
@@ -172,6 +174,7 @@ async fn route(
         user,
         accept,
         content_type,
+        user_agent,
         body,
     };
     resource(ctx).await

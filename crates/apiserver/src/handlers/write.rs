@@ -47,6 +47,7 @@ pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
     let (mut obj, warnings) = object::decode(ctx, def, body)?;
     object::prepare_create(def, &mut obj, &ctx.info.namespace)?;
     validate(def, &obj, None)?;
+    crate::fieldmanager::track_update(ctx, def, None, &mut obj);
     let name = meta::name(&obj).to_string();
     if def.namespaced() && def.plural != "namespaces" {
         ensure_namespace(ctx, &ctx.info.namespace).await?;
@@ -162,12 +163,22 @@ fn ephemeral_containers_update(current: &Value, requested: &Value) -> Result<Val
     Ok(out)
 }
 
+/// How a write records field ownership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tracking {
+    /// The change moves the fields it touched to the writer.
+    Update,
+    /// The change is a server-side apply that set managedFields itself.
+    Applied,
+}
+
 /// One write of an object through GuaranteedUpdate: `change` turns the
 /// current object into the requested one; the rest is upstream's update path.
 async fn write(
     ctx: &Ctx,
     def: &ResourceDef,
     create_if_missing: bool,
+    tracking: Tracking,
     change: &(dyn Fn(Option<&Value>) -> Result<Value, ApiError> + Send + Sync),
 ) -> Result<(StoredObject, bool, Vec<String>), ApiError> {
     let name = ctx.info.name.clone();
@@ -207,6 +218,9 @@ async fn write(
                         validate(def, &obj, Some(&cur.value))?;
                     }
                 }
+            }
+            if tracking == Tracking::Update {
+                crate::fieldmanager::track_update(ctx, def, current.map(|c| &c.value), &mut obj);
             }
             if dry {
                 dry_result = Some(obj);
@@ -264,7 +278,8 @@ pub async fn update(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
     let format = body_format(ctx.content_type.as_deref(), false)?;
     let body = decode_body(format, &ctx.body)?;
     let create_ok = def.strategy.create_on_update && ctx.info.subresource.is_empty();
-    let (stored, created, warnings) = write(ctx, def, create_ok, &|_| Ok(body.clone())).await?;
+    let (stored, created, warnings) =
+        write(ctx, def, create_ok, Tracking::Update, &|_| Ok(body.clone())).await?;
     let value = finish_deletion(ctx, def, stored).await?;
     respond(ctx, def, if created { 201 } else { 200 }, &value, &warnings)
 }
@@ -284,19 +299,37 @@ pub async fn patch(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiEr
     }
     let body = ctx.body.clone();
     let ty = crate::patch::kind_type(&def.group, &def.version, &def.kind);
-    let (stored, created, warnings) = write(ctx, def, apply, &move |current| match current {
-        Some(cur) => {
-            let mut cur = cur.clone();
-            // The patch is written against the served form.
-            api::custom::convert(def, &mut cur);
-            // A patch of the main resource never sees (or changes) status through it.
-            let patched = crate::patch::apply(format, &cur, &body, ty)?;
-            if let (Some(m), Some(p)) = (cur.as_object_mut(), patched.as_object()) {
-                *m = p.clone();
-            }
-            Ok(cur)
+    let config = if apply {
+        Some(super::decode_yaml(&body)?)
+    } else {
+        None
+    };
+    let tracking = if apply {
+        Tracking::Applied
+    } else {
+        Tracking::Update
+    };
+    let (stored, created, warnings) = write(ctx, def, apply, tracking, &move |current| {
+        // The patch is written against the served form.
+        let served = current.map(|c| {
+            let mut c = c.clone();
+            api::custom::convert(def, &mut c);
+            c
+        });
+        if let Some(config) = &config {
+            return crate::fieldmanager::apply(ctx, def, served.as_ref(), config);
         }
-        None => crate::patch::apply(format, &json!({}), &body, ty),
+        match served {
+            Some(mut cur) => {
+                // A patch of the main resource never sees (or changes) status through it.
+                let patched = crate::patch::apply(format, &cur, &body, ty)?;
+                if let (Some(m), Some(p)) = (cur.as_object_mut(), patched.as_object()) {
+                    *m = p.clone();
+                }
+                Ok(cur)
+            }
+            None => crate::patch::apply(format, &json!({}), &body, ty),
+        }
     })
     .await?;
     let value = finish_deletion(ctx, def, stored).await?;
