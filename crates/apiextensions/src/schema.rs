@@ -48,6 +48,8 @@ pub struct Schema {
     /// `x-kubernetes-list-type`: `atomic`, `set` or `map`.
     pub list_type: String,
     pub list_map_keys: Vec<String>,
+    /// `x-kubernetes-map-type`: `granular` (default) or `atomic`.
+    pub map_type: String,
 }
 
 fn num(v: &Value, k: &str) -> Option<f64> {
@@ -100,6 +102,7 @@ impl Schema {
             embedded_resource: flag(v, "x-kubernetes-embedded-resource"),
             int_or_string: flag(v, "x-kubernetes-int-or-string"),
             list_type: string(v, "x-kubernetes-list-type"),
+            map_type: string(v, "x-kubernetes-map-type"),
             ..Schema::default()
         };
         if let Some(p) = v.get("pattern").and_then(Value::as_str) {

@@ -11,7 +11,7 @@
 //! carrying managedFields different from the stored ones replaces them
 //! (`[{}]` strips them; `[]` is ignored, so unaware clients lose nothing).
 
-use api::field_schema::{BuiltinSchema, Node};
+use api::field_schema::KindSchema;
 use api::strategy::StatusPolicy;
 use api::ResourceDef;
 use apimachinery::managedfields::{self, Conflict, Managed, Set, Writer};
@@ -60,10 +60,6 @@ fn api_version(def: &ResourceDef) -> String {
     } else {
         format!("{}/{}", def.group, def.version)
     }
-}
-
-fn root(def: &ResourceDef) -> Node {
-    BuiltinSchema::root(&def.group, &def.version, &def.kind)
 }
 
 /// The part of an object whose fields are tracked for this subresource.
@@ -185,14 +181,8 @@ pub fn track_update(ctx: &Ctx, def: &ResourceDef, old: Option<&Value>, new: &mut
     };
     let old_t = old.map(|o| tracked(def, o, sub));
     let new_t = tracked(def, new, sub);
-    managedfields::update(
-        &BuiltinSchema,
-        &root(def),
-        &mut managers,
-        old_t.as_ref(),
-        &new_t,
-        &who,
-    );
+    let (schema, root) = KindSchema::of(def);
+    managedfields::update(&schema, &root, &mut managers, old_t.as_ref(), &new_t, &who);
     set_managed_fields(new, &managers);
 }
 
@@ -233,9 +223,10 @@ pub fn apply(
     let force = ctx.query.flag("force");
     let live_t = live.map(|l| tracked(def, l, sub));
     let config_t = tracked(def, config, sub);
+    let (schema, root) = KindSchema::of(def);
     let merged_t = managedfields::apply(
-        &BuiltinSchema,
-        &root(def),
+        &schema,
+        &root,
         &mut managers,
         live_t.as_ref(),
         &config_t,

@@ -33,8 +33,8 @@ impl Schema for Toy {
     }
     fn list_kind(&self, list: &&'static str) -> ListKind {
         match *list {
-            "containers" => ListKind::Map(vec!["name"]),
-            "ports" => ListKind::Map(vec!["containerPort", "protocol"]),
+            "containers" => ListKind::Map(vec!["name".into()]),
+            "ports" => ListKind::Map(vec!["containerPort".into(), "protocol".into()]),
             "finalizers" => ListKind::Set,
             _ => ListKind::Atomic,
         }

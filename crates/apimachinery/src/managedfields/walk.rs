@@ -14,7 +14,7 @@ pub enum ListKind {
     /// Unique scalars, each owned on its own.
     Set,
     /// Items identified by these key fields, each owned on its own.
-    Map(Vec<&'static str>),
+    Map(Vec<String>),
 }
 
 /// What the walks need to know of a type. `Node` describes the value at one
@@ -49,11 +49,11 @@ pub fn item_element<S: Schema>(
         ListKind::Map(keys) => {
             let mut owned = Vec::new();
             for k in keys {
-                match item.get(*k).filter(|v| !v.is_null()) {
-                    Some(v) => owned.push((*k, v.clone())),
+                match item.get(k.as_str()).filter(|v| !v.is_null()) {
+                    Some(v) => owned.push((k.as_str(), v.clone())),
                     None => {
                         if let Some(d) = schema.key_default(list, k) {
-                            owned.push((*k, d));
+                            owned.push((k.as_str(), d));
                         }
                     }
                 }
