@@ -20,11 +20,12 @@ pub fn round_trip<T: DeserializeOwned + Serialize>(
 ) -> Result<Decoded, String> {
     // From a reference: no copy of the input tree.
     let mut typed = T::deserialize(&input).map_err(|e| e.to_string())?;
-    let plain = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
-    let mut unknown = Vec::new();
-    unknown_fields(&input, &plain, "", &mut unknown);
+    // Defaults only add fields, so what the input has and the defaulted
+    // object lacks is what the type does not know: one encoding, not two.
     default(&mut typed);
     let value = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
+    let mut unknown = Vec::new();
+    unknown_fields(&input, &value, "", &mut unknown);
     Ok(Decoded { value, unknown })
 }
 

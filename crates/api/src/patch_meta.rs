@@ -247,7 +247,16 @@ pub const LISTS: &[ListMeta] = &[
 
 /// The merge behaviour of `field` in definition `ty`, when not atomic.
 pub fn list_meta(ty: &str, field: &str) -> Option<&'static ListMeta> {
-    LISTS.iter().find(|l| l.ty == ty && l.field == field)
+    static BY_TYPE: std::sync::LazyLock<
+        std::collections::HashMap<&'static str, Vec<&'static ListMeta>>,
+    > = std::sync::LazyLock::new(|| {
+        let mut m: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
+        for l in LISTS {
+            m.entry(l.ty).or_default().push(l);
+        }
+        m
+    });
+    BY_TYPE.get(ty)?.iter().find(|l| l.field == field).copied()
 }
 
 /// The key strategic merge patch merges `ty.field`'s items by.

@@ -11,10 +11,11 @@
 //! carrying managedFields different from the stored ones replaces them
 //! (`[{}]` strips them; `[]` is ignored, so unaware clients lose nothing).
 
-use api::field_schema::KindSchema;
+use api::field_schema::{KindNode, KindSchema};
 use api::strategy::StatusPolicy;
 use api::ResourceDef;
 use apimachinery::managedfields::{self, Conflict, Managed, Set, Writer};
+use apimachinery::managedfields::{ListKind, Schema};
 use apimachinery::status::StatusCause;
 use apimachinery::ApiError;
 use serde_json::{json, Map, Value};
@@ -89,6 +90,70 @@ fn tracked(def: &ResourceDef, v: &Value, subresource: &str) -> Value {
         }
     }
     out
+}
+
+/// A resource's schema with the untracked fields skipped, so updates walk
+/// the objects in place instead of stripped copies.
+struct Tracked<'a> {
+    inner: KindSchema<'a>,
+    /// The reset half: `status` for the main resource of a kind with a
+    /// status subresource, `spec` for its status writes.
+    reset: Option<&'static str>,
+}
+
+#[derive(Clone, Copy)]
+enum Level {
+    Root,
+    Metadata,
+    Inner,
+}
+
+impl<'a> Tracked<'a> {
+    fn of(def: &'a ResourceDef, subresource: &str) -> (Self, (KindNode<'a>, Level)) {
+        let (inner, root) = KindSchema::of(def);
+        let reset = (def.strategy.status == StatusPolicy::Subresource).then_some(
+            if subresource == "status" {
+                "spec"
+            } else {
+                "status"
+            },
+        );
+        (Tracked { inner, reset }, (root, Level::Root))
+    }
+}
+
+impl<'a> Schema for Tracked<'a> {
+    type Node = (KindNode<'a>, Level);
+
+    fn field(&self, parent: &Self::Node, name: &str) -> Self::Node {
+        let level = match (parent.1, name) {
+            (Level::Root, "metadata") => Level::Metadata,
+            _ => Level::Inner,
+        };
+        (self.inner.field(&parent.0, name), level)
+    }
+    fn item(&self, list: &Self::Node) -> Self::Node {
+        (self.inner.item(&list.0), Level::Inner)
+    }
+    fn list_kind(&self, list: &Self::Node) -> ListKind {
+        self.inner.list_kind(&list.0)
+    }
+    fn atomic_map(&self, node: &Self::Node) -> bool {
+        self.inner.atomic_map(&node.0)
+    }
+    fn is_struct(&self, node: &Self::Node) -> bool {
+        self.inner.is_struct(&node.0)
+    }
+    fn key_default(&self, list: &Self::Node, key: &str) -> Option<Value> {
+        self.inner.key_default(&list.0, key)
+    }
+    fn skip(&self, parent: &Self::Node, key: &str) -> bool {
+        match parent.1 {
+            Level::Root => key == "apiVersion" || key == "kind" || Some(key) == self.reset,
+            Level::Metadata => IDENTITY.contains(&key),
+            Level::Inner => false,
+        }
+    }
 }
 
 fn decode_entries(v: Option<&Value>) -> Vec<Managed> {
@@ -179,10 +244,8 @@ pub fn track_update(ctx: &Ctx, def: &ResourceDef, old: Option<&Value>, new: &mut
         subresource: sub,
         now: &now,
     };
-    let old_t = old.map(|o| tracked(def, o, sub));
-    let new_t = tracked(def, new, sub);
-    let (schema, root) = KindSchema::of(def);
-    managedfields::update(&schema, &root, &mut managers, old_t.as_ref(), &new_t, &who);
+    let (schema, root) = Tracked::of(def, sub);
+    managedfields::update(&schema, &root, &mut managers, old, new, &who);
     set_managed_fields(new, &managers);
 }
 

@@ -183,22 +183,49 @@ impl Store {
     }
 
     /// Creates the object at `key`; fails with `AlreadyExists`.
-    pub async fn create(
+    pub async fn create(&self, key: &str, value: Value, ttl: Option<i64>) -> Result<StoredObject> {
+        Ok(self.create_encoded(key, value, ttl).await?.0)
+    }
+
+    /// Like [`Self::create`], also returning the JSON a client is sent (the
+    /// stored bytes with the new resourceVersion spliced in), so a create
+    /// response needs no second serialisation.
+    pub async fn create_served(
+        &self,
+        key: &str,
+        value: Value,
+        ttl: Option<i64>,
+    ) -> Result<(StoredObject, Bytes)> {
+        let (stored, data) = self.create_encoded(key, value, ttl).await?;
+        let served = match crate::raw::with_resource_version(&data, stored.revision) {
+            Some(b) => Bytes::from(b),
+            None => Bytes::from(
+                serde_json::to_vec(&stored.value)
+                    .map_err(|e| Error::Backend(format!("encoding object: {e}")))?,
+            ),
+        };
+        Ok((stored, served))
+    }
+
+    async fn create_encoded(
         &self,
         key: &str,
         mut value: Value,
         ttl: Option<i64>,
-    ) -> Result<StoredObject> {
+    ) -> Result<(StoredObject, Bytes)> {
         let data = encode(&mut value)?;
         let lease = self.lease_for(ttl).await?;
-        match self.backend.create(key, data, lease).await? {
+        match self.backend.create(key, data.clone(), lease).await? {
             CasOutcome::Done(rev) => {
                 let mut value = value;
                 set_revision(&mut value, rev);
-                Ok(StoredObject {
-                    value,
-                    revision: rev,
-                })
+                Ok((
+                    StoredObject {
+                        value,
+                        revision: rev,
+                    },
+                    data,
+                ))
             }
             CasOutcome::Mismatch(_) => Err(Error::AlreadyExists {
                 key: key.to_string(),

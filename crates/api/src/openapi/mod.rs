@@ -183,7 +183,8 @@ pub fn for_each_ref(v: &Value, f: &mut impl FnMut(&str)) {
 /// array items or as map values): how strategic merge patch finds the type
 /// of a nested object. Built once, from the same schemas as the documents.
 pub struct FieldTypes {
-    fields: HashMap<(String, String), String>,
+    /// Definition → field → definition; looked up by `&str` without allocating.
+    fields: HashMap<String, HashMap<String, String>>,
     kinds: HashMap<(String, String, String), String>,
 }
 
@@ -200,7 +201,10 @@ impl FieldTypes {
                     .into_iter()
                     .find_map(ref_name);
                 if let Some(t) = target {
-                    fields.insert((name.clone(), field.clone()), t);
+                    fields
+                        .entry(name.clone())
+                        .or_insert_with(HashMap::new)
+                        .insert(field.clone(), t);
                 }
             }
         }
@@ -220,9 +224,7 @@ impl FieldTypes {
 
     /// The definition of `ty.field`'s objects.
     pub fn field(&self, ty: &str, field: &str) -> Option<&str> {
-        self.fields
-            .get(&(ty.to_string(), field.to_string()))
-            .map(String::as_str)
+        self.fields.get(ty)?.get(field).map(String::as_str)
     }
 
     /// The definition of a served kind.

@@ -33,6 +33,11 @@ pub trait Schema {
     fn is_struct(&self, node: &Self::Node) -> bool;
     /// The default of a key field an item may omit (ports' `protocol`).
     fn key_default(&self, list: &Self::Node, key: &str) -> Option<Value>;
+    /// Fields of `parent` nobody owns (identity fields, reset fields): the
+    /// walks skip them, so callers need not copy objects to strip them.
+    fn skip(&self, _parent: &Self::Node, _key: &str) -> bool {
+        false
+    }
 }
 
 /// The element of list item `item` in a list of `kind`, `None` for atomic
@@ -88,6 +93,9 @@ fn walk_set<S: Schema>(
                 return;
             }
             for (k, child) in m {
+                if schema.skip(node, k) {
+                    continue;
+                }
                 path.push(set::field(k));
                 walk_set(schema, &schema.field(node, k), child, path, out);
                 if child.is_null() || child.as_object().is_some_and(|c| c.is_empty()) {
@@ -154,7 +162,7 @@ fn walk_compare<S: Schema>(
         (None, Some(n)) => {
             match n {
                 Value::Object(m) if !schema.atomic_map(node) => {
-                    for (k, child) in m {
+                    for (k, child) in m.iter().filter(|(k, _)| !schema.skip(node, k)) {
                         path.push(set::field(k));
                         walk_compare(schema, &schema.field(node, k), None, Some(child), path, c);
                         path.pop();
@@ -181,7 +189,7 @@ fn walk_compare<S: Schema>(
             let mut keys: Vec<&String> = o.keys().chain(n.keys()).collect();
             keys.sort();
             keys.dedup();
-            for k in keys {
+            for k in keys.into_iter().filter(|k| !schema.skip(node, k)) {
                 path.push(set::field(k));
                 walk_compare(schema, &schema.field(node, k), o.get(k), n.get(k), path, c);
                 path.pop();

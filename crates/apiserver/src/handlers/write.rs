@@ -59,13 +59,19 @@ pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
         services::allocate(&ctx.state, &mut obj).await?;
     }
     let key = ctx.state.object_key(def, &ctx.info.namespace, &name);
-    let stored = ctx
+    let (stored, served) = ctx
         .state
         .store
-        .create(&key, obj, ttl(ctx, def))
+        .create_served(&key, obj, ttl(ctx, def))
         .await
         .map_err(|e| storage_error(def, &name, e))?;
-    respond(ctx, def, 201, &stored.value, &warnings)
+    if def.custom.is_some() || def.conversion.is_some() {
+        return respond(ctx, def, 201, &stored.value, &warnings);
+    }
+    Ok(with_warnings(
+        response::json_bytes(201, served, "application/json"),
+        &warnings,
+    ))
 }
 
 /// Creating in a namespace that does not exist, or is terminating, fails like upstream's NamespaceLifecycle.
