@@ -25,6 +25,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/drain.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/events.sh"
 # shellcheck source=test/e2e/ssa.sh
 source "$(dirname "${BASH_SOURCE[0]}")/ssa.sh"
+# shellcheck source=test/e2e/aggregation.sh
+source "$(dirname "${BASH_SOURCE[0]}")/aggregation.sh"
 
 # The oldest and newest supported kubectl: 1.27 sends JSON bodies, 1.33
 # protobuf ones for built-in kinds.
@@ -337,7 +339,7 @@ run_version() {
     empty_namespace namespace_isolation \
     deployment scale \
     auth_whoami typed_creates ephemeral_container service_account_token crd_lifecycle drain_with_budget events_two_versions \
-    server_side_apply; do
+    server_side_apply apiservices; do
     e2e::run_case "${version} ${c//_/ }" "case_${c}"
   done
 }

@@ -21,4 +21,5 @@ pub struct Config {
     pub max_request_body: usize,
     pub watch_cache_history: usize,
     pub service_accounts: crate::authn::ServiceAccountConfig,
+    pub aggregator: crate::aggregator::AggregatorConfig,
 }

@@ -6,6 +6,7 @@
 //! Request path, in order: TLS (client certificate) → panic recovery →
 //! authentication → request info → handler (`handlers::dispatch`).
 
+pub mod aggregator;
 pub mod authn;
 pub mod bootstrap;
 pub mod config;

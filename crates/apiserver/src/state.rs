@@ -71,12 +71,23 @@ pub struct ApiState {
     pub service_net: (Ipv4Addr, u8),
     /// Service-account tokens, when keys are configured.
     pub tokens: Option<Tokens>,
+    /// The aggregated group/versions (APIServices with a service).
+    pub aggregator: crate::aggregator::Registry,
+    /// `--proxy-client-cert-file`/`--proxy-client-key-file`, loaded.
+    pub proxy_identity: Option<crate::aggregator::client::Identity>,
 }
 
 impl ApiState {
     /// Fails when the service-account key files cannot be used.
     pub fn new(config: Config, store: Store, cacher: Cacher) -> Result<Arc<Self>, KeyError> {
         let tokens = Tokens::load(config.service_accounts.clone())?;
+        let proxy_identity =
+            crate::aggregator::client::load_identity(&config.aggregator).map_err(|message| {
+                KeyError::Invalid {
+                    path: "--proxy-client-cert-file".into(),
+                    message,
+                }
+            })?;
         let mut resources = Resources::default();
         let prefix = format!("{}/", config.etcd_prefix.trim_end_matches('/'));
         for def in api::builtin_resources() {
@@ -102,6 +113,8 @@ impl ApiState {
             service_ips: Mutex::new(()),
             service_net,
             tokens,
+            aggregator: Default::default(),
+            proxy_identity,
         }))
     }
 

@@ -76,6 +76,7 @@ async fn start() -> Cluster {
         max_request_body: 3 * 1024 * 1024,
         watch_cache_history: 50,
         service_accounts: Default::default(),
+        aggregator: Default::default(),
     };
     let backend = EtcdBackend::connect(&config.etcd_servers).await.unwrap();
     let store = Store::new(Arc::new(backend));

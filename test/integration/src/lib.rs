@@ -101,6 +101,10 @@ impl TestApiServer {
                 signing_key_file: Some(sa_key_file),
                 ..Default::default()
             },
+            aggregator: apiserver::aggregator::AggregatorConfig {
+                enable_aggregator_routing: true,
+                ..Default::default()
+            },
         };
         let backend = EtcdBackend::connect(&config.etcd_servers).await?;
         let store = Store::new(Arc::new(backend));
@@ -119,7 +123,7 @@ impl TestApiServer {
             b64(client_key.serialize_pem())
         );
         let kubeconfig = write("admin.kubeconfig", kubeconfig_text.clone())?;
-        let client = client_from_kubeconfig_text(&kubeconfig_text).await?;
+        let client = client_from_kubeconfig_text(&kubeconfig_text, true).await?;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             match tokio::time::timeout(Duration::from_secs(2), client.apiserver_version()).await {
@@ -148,12 +152,19 @@ impl TestApiServer {
 
     /// A fresh client (own connection pool) for the same admin user.
     pub async fn new_client(&self) -> Result<kube::Client, Error> {
-        client_from_kubeconfig_text(&std::fs::read_to_string(&self.kubeconfig)?).await
+        client_from_kubeconfig_text(&std::fs::read_to_string(&self.kubeconfig)?, true).await
+    }
+
+    /// A client that does not retry 429/503/504 answers (kube-rs's default
+    /// does, for minutes), for tests that assert those answers.
+    pub async fn client_without_retries(&self) -> Result<kube::Client, Error> {
+        client_from_kubeconfig_text(&std::fs::read_to_string(&self.kubeconfig)?, false).await
     }
 }
 
-async fn client_from_kubeconfig_text(text: &str) -> Result<kube::Client, Error> {
+async fn client_from_kubeconfig_text(text: &str, retry: bool) -> Result<kube::Client, Error> {
     let kc = kube::config::Kubeconfig::from_yaml(text)?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    cfg.default_retry = retry;
     Ok(kube::Client::try_from(cfg)?)
 }

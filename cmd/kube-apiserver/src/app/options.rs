@@ -75,6 +75,16 @@ pub struct Options {
     /// Checks that a token's ServiceAccount (and bound object) still exist.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub service_account_lookup: bool,
+    /// Client certificate used to prove the identity of the aggregator or
+    /// kube-apiserver when it must call out during a request.
+    #[arg(long)]
+    pub proxy_client_cert_file: Option<PathBuf>,
+    /// Private key for the client certificate used by the aggregator.
+    #[arg(long)]
+    pub proxy_client_key_file: Option<PathBuf>,
+    /// Turns on aggregator routing requests to endpoints IP rather than cluster IP.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub enable_aggregator_routing: bool,
     /// Number of events the watch cache keeps for watches that resume.
     #[arg(long, default_value_t = 100_000)]
     pub watch_cache_history: usize,
@@ -163,6 +173,11 @@ impl Options {
                     .map(parse_duration)
                     .transpose()?,
                 lookup: self.service_account_lookup,
+            },
+            aggregator: apiserver::aggregator::AggregatorConfig {
+                proxy_client_cert_file: self.proxy_client_cert_file.clone(),
+                proxy_client_key_file: self.proxy_client_key_file.clone(),
+                enable_aggregator_routing: self.enable_aggregator_routing,
             },
         })
     }

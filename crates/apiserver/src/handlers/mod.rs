@@ -18,6 +18,7 @@ use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
+use crate::aggregator::registry::discovery as agg_discovery;
 use crate::discovery;
 use crate::negotiation::{negotiate, BodyFormat, Output};
 use crate::request_info::{self, RequestInfo};
@@ -139,6 +140,9 @@ async fn route(
     req: Request<hyper::body::Incoming>,
     user: User,
 ) -> Result<Response<Body>, ApiError> {
+    if let Some(remote) = aggregated_remote(&state, req.uri().path()) {
+        return crate::aggregator::proxy::proxy(&state, &remote, req, &user).await;
+    }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = Query::parse(parts.uri.query());
@@ -178,6 +182,17 @@ async fn route(
         body,
     };
     resource(ctx).await
+}
+
+/// The APIService serving `/apis/<group>/<version>/…`, when aggregated.
+fn aggregated_remote(state: &ApiState, path: &str) -> Option<crate::aggregator::Remote> {
+    let rest = path.strip_prefix("/apis/")?;
+    let mut parts = rest.split('/');
+    let (group, version) = (parts.next()?, parts.next()?);
+    if group.is_empty() || version.is_empty() {
+        return None;
+    }
+    state.aggregator.get(group, version)
 }
 
 fn discovery_or_json(
@@ -230,11 +245,25 @@ fn non_resource(
             )
         }
         "/apis" => {
+            let remotes = state.aggregator.all();
+            let known = resources.groups();
             return discovery_or_json(
                 accept,
-                |v| discovery::aggregated(&resources, false, v),
-                || discovery::group_list(&resources),
-            )
+                |v| {
+                    let mut d = discovery::aggregated(&resources, false, v);
+                    if let Some(items) = d["items"].as_array_mut() {
+                        items.extend(agg_discovery::aggregated_items(&remotes));
+                    }
+                    d
+                },
+                || {
+                    let mut d = discovery::group_list(&resources);
+                    if let Some(groups) = d["groups"].as_array_mut() {
+                        groups.extend(agg_discovery::legacy_groups(&remotes, &known));
+                    }
+                    d
+                },
+            );
         }
         "/version" => return Ok(response::json(200, &discovery::version())),
         // Service-account issuer discovery (upstream's ServiceAccountIssuerDiscovery).
@@ -274,6 +303,16 @@ fn non_resource(
                     }
                 }
             }
+            for r in state.aggregator.all() {
+                for p in [
+                    format!("/apis/{}", r.group),
+                    format!("/apis/{}/{}", r.group, r.version),
+                ] {
+                    if !paths.contains(&p) {
+                        paths.push(p);
+                    }
+                }
+            }
             return Ok(response::json(200, &json!({"paths": paths})));
         }
         _ => {}
@@ -285,6 +324,8 @@ fn non_resource(
                 return Ok(response::json(200, &list));
             }
         } else if let Some(g) = discovery::group(&resources, &info.group) {
+            return Ok(response::json(200, &g));
+        } else if let Some(g) = agg_discovery::group(&state.aggregator.all(), &info.group) {
             return Ok(response::json(200, &g));
         }
     }

@@ -1,0 +1,29 @@
+//! API aggregation (upstream's kube-aggregator inside kube-apiserver): an
+//! APIService naming a Service makes this server proxy its group/version to
+//! that extension API server, list it in discovery and report whether it is
+//! available. `registry` keeps what the APIServices say, `controller`
+//! follows them and probes the backends, `proxy` forwards requests with the
+//! caller's identity in front-proxy headers, `local` lists the APIServices
+//! of the built-in groups.
+
+pub mod client;
+pub mod controller;
+pub mod local;
+pub mod proxy;
+pub mod registry;
+
+pub use registry::{Registry, Remote};
+
+use std::path::PathBuf;
+
+/// The aggregator's flags.
+#[derive(Debug, Clone, Default)]
+pub struct AggregatorConfig {
+    /// `--proxy-client-cert-file`/`--proxy-client-key-file`: the client
+    /// certificate this server presents to extension API servers.
+    pub proxy_client_cert_file: Option<PathBuf>,
+    pub proxy_client_key_file: Option<PathBuf>,
+    /// `--enable-aggregator-routing`: dial an endpoint's address instead of
+    /// the Service's cluster IP (which needs kube-proxy).
+    pub enable_aggregator_routing: bool,
+}
