@@ -51,6 +51,11 @@ kube::apiserver::_args() {
     "--service-account-key-file=${CERT_DIR}/sa.pub"
     "--service-account-signing-key-file=${CERT_DIR}/sa.key"
     "--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}"
+    "--proxy-client-cert-file=${CERT_DIR}/client-auth-proxy.crt"
+    "--proxy-client-key-file=${CERT_DIR}/client-auth-proxy.key"
+    "--requestheader-client-ca-file=${CERT_DIR}/ca.crt"
+    "--requestheader-allowed-names=front-proxy-client"
+    "--enable-aggregator-routing=true"
     -v "${LOG_LEVEL}"
   )
   [[ -n "${ADVERTISE_ADDRESS}" ]] && args+=("--advertise-address=${ADVERTISE_ADDRESS}")

@@ -10,6 +10,7 @@
 #   ca.crt, ca.key                      the one CA that signs serving and client certs
 #   serving-kube-apiserver.crt/.key     the apiserver's serving cert
 #   client-admin.crt/.key               CN=system:admin, O=system:masters
+#   client-auth-proxy.crt/.key          CN=front-proxy-client (aggregator → extension servers)
 #   sa.key, sa.pub                      service-account token signing pair (RSA 2048)
 #   admin.kubeconfig                    self-contained kubeconfig for the admin
 #
@@ -227,6 +228,9 @@ kube::certs::generate() {
     kubernetes kubernetes.default kubernetes.default.svc \
     "kubernetes.default.svc.${DNS_DOMAIN}" "$@" || return 1
   kube::certs::ensure_client_cert client-admin system:admin system:masters || return 1
+  # What kube-apiserver presents to extension API servers (the aggregator's
+  # front-proxy identity); they trust it through the requestheader settings.
+  kube::certs::ensure_client_cert client-auth-proxy front-proxy-client || return 1
   kube::certs::ensure_service_account_keys
 }
 

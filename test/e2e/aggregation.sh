@@ -11,6 +11,9 @@ case_apiservices() {
   out="$(e2e::ok get apiservices v1.apps)"
   e2e::assert_eq "local APIService row" "v1.apps Local True" \
     "$(e2e::row "${out}" v1.apps | awk '{print $1, $2, $3}')"
+  out="$(e2e::ok -n kube-system get configmap extension-apiserver-authentication \
+    -o jsonpath='{.data.requestheader-allowed-names} {.data.requestheader-username-headers}')"
+  e2e::assert_eq "requestheader settings are published" '["front-proxy-client"] ["X-Remote-User"]' "${out}"
   manifest="$(e2e::manifest apiservice)"
   {
     echo "apiVersion: apiregistration.k8s.io/v1"

@@ -86,5 +86,58 @@ pub async fn run(state: &Arc<ApiState>) -> Result<(), storage::Error> {
         slice,
     )
     .await?;
+    publish_authentication_info(state).await?;
     Ok(())
+}
+
+/// `kube-system/extension-apiserver-authentication` (upstream's
+/// ClusterAuthenticationTrust controller): the client CA and the
+/// requestheader settings extension API servers (metrics-server, …) read to
+/// authenticate clients and this server's proxied requests.
+async fn publish_authentication_info(state: &ApiState) -> Result<(), storage::Error> {
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).ok();
+    let mut data = serde_json::Map::new();
+    if let Some(ca) = state.config.client_ca_file.as_deref().and_then(read) {
+        data.insert("client-ca-file".into(), json!(ca));
+    }
+    let agg = &state.config.aggregator;
+    if let Some(ca) = agg.requestheader_client_ca_file.as_deref().and_then(read) {
+        data.insert("requestheader-client-ca-file".into(), json!(ca));
+        let list = |v: &Vec<String>| json!(serde_json::to_string(v).unwrap_or_default());
+        data.insert(
+            "requestheader-allowed-names".into(),
+            list(&agg.requestheader_allowed_names),
+        );
+        data.insert(
+            "requestheader-username-headers".into(),
+            list(&agg.requestheader_username_headers),
+        );
+        data.insert(
+            "requestheader-group-headers".into(),
+            list(&agg.requestheader_group_headers),
+        );
+        data.insert(
+            "requestheader-extra-headers-prefix".into(),
+            list(&agg.requestheader_extra_headers_prefix),
+        );
+    }
+    if data.is_empty() {
+        return Ok(());
+    }
+    let mut cm = base(
+        "ConfigMap",
+        "v1",
+        "extension-apiserver-authentication",
+        Some("kube-system"),
+    );
+    cm["data"] = Value::Object(data);
+    put(
+        state,
+        &format!(
+            "{}configmaps/kube-system/extension-apiserver-authentication",
+            state.prefix
+        ),
+        cm,
+    )
+    .await
 }

@@ -125,6 +125,15 @@ async fn apiservice_is_probed_listed_and_proxied_with_the_callers_identity() {
     eps.create(&PostParams::default(), &post(json!({"metadata": {"name": "ext"},
         "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": port}]}]}))).await.unwrap();
 
+    // Extension servers learn whom to trust from this ConfigMap.
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(s.client.clone(), "kube-system");
+    let auth = cms.get("extension-apiserver-authentication").await.unwrap();
+    assert_eq!(
+        auth.data.unwrap_or_default().get("client-ca-file"),
+        Some(&std::fs::read_to_string(&s.ca_file).unwrap())
+    );
+
     let apis: Api<APIService> = Api::all(s.client.clone());
     // The built-in groups have local APIServices.
     let local = condition(&apis, "v1.apps", "True").await;

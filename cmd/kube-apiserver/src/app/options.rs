@@ -85,6 +85,24 @@ pub struct Options {
     /// Turns on aggregator routing requests to endpoints IP rather than cluster IP.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub enable_aggregator_routing: bool,
+    /// Root certificate bundle to use to verify client certificates on
+    /// incoming requests before trusting usernames in headers specified by
+    /// --requestheader-username-headers.
+    #[arg(long)]
+    pub requestheader_client_ca_file: Option<PathBuf>,
+    /// List of client certificate common names to allow to provide usernames
+    /// in headers specified by --requestheader-username-headers.
+    #[arg(long, value_delimiter = ',')]
+    pub requestheader_allowed_names: Vec<String>,
+    /// List of request headers to inspect for usernames.
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-User")]
+    pub requestheader_username_headers: Vec<String>,
+    /// List of request headers to inspect for groups.
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-Group")]
+    pub requestheader_group_headers: Vec<String>,
+    /// List of request header prefixes to inspect.
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-Extra-")]
+    pub requestheader_extra_headers_prefix: Vec<String>,
     /// Number of events the watch cache keeps for watches that resume.
     #[arg(long, default_value_t = 100_000)]
     pub watch_cache_history: usize,
@@ -178,6 +196,11 @@ impl Options {
                 proxy_client_cert_file: self.proxy_client_cert_file.clone(),
                 proxy_client_key_file: self.proxy_client_key_file.clone(),
                 enable_aggregator_routing: self.enable_aggregator_routing,
+                requestheader_client_ca_file: self.requestheader_client_ca_file.clone(),
+                requestheader_allowed_names: self.requestheader_allowed_names.clone(),
+                requestheader_username_headers: self.requestheader_username_headers.clone(),
+                requestheader_group_headers: self.requestheader_group_headers.clone(),
+                requestheader_extra_headers_prefix: self.requestheader_extra_headers_prefix.clone(),
             },
         })
     }

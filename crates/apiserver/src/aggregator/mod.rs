@@ -26,4 +26,12 @@ pub struct AggregatorConfig {
     /// `--enable-aggregator-routing`: dial an endpoint's address instead of
     /// the Service's cluster IP (which needs kube-proxy).
     pub enable_aggregator_routing: bool,
+    /// `--requestheader-*`: how extension API servers are told to trust
+    /// this server's proxied requests, published in the
+    /// `kube-system/extension-apiserver-authentication` ConfigMap.
+    pub requestheader_client_ca_file: Option<PathBuf>,
+    pub requestheader_allowed_names: Vec<String>,
+    pub requestheader_username_headers: Vec<String>,
+    pub requestheader_group_headers: Vec<String>,
+    pub requestheader_extra_headers_prefix: Vec<String>,
 }
