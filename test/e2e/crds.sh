@@ -79,6 +79,12 @@ case_crd_lifecycle() {
   e2e::wait_until "the CRD to serve widgets" 10 crd_serves "${group}"
   out="$(e2e::ok api-resources --api-group="${group}" | e2e::squeeze)"
   e2e::assert_eq "api-resources row" "widgets wd ${group}/v1 true Widget" "$(e2e::row "${out}" widgets)"
+  # kubectl 1.29+ explains from OpenAPI v3, where the CRD's schema is published.
+  if (( KUBECTL_MINOR >= 29 )); then
+    out="$(e2e::ok explain "widgets.${group}.spec")"
+    e2e::assert_match "explain names the custom kind" $'(^|\n)KIND: *Widget(\n|$)' "${out}"
+    e2e::assert_match "explain lists the schema's fields" $'\n   *size\t?[ <]' "${out}"
+  fi
 
   # Create: defaults applied, validation with upstream's messages.
   widget w1 '{size: 3, replicas: 1}' | e2e::ok create -f - >/dev/null

@@ -54,10 +54,12 @@ async fn handle(state: &ApiState, kind: EventType, object: &storage::CachedObjec
     let names = crd::names(&crd);
     if kind == EventType::Deleted {
         uninstall(state, &names.group, &names.plural);
+        state.openapi_custom.remove_crd(meta::name(&crd));
         return;
     }
     if meta::deletion_timestamp(&crd).is_some() {
         uninstall(state, &names.group, &names.plural);
+        state.openapi_custom.remove_crd(meta::name(&crd));
         if let Err(e) = finalize(state, &crd, &object.key).await {
             tracing::warn!(crd = meta::name(&crd), error = %e, "deleting custom resources");
         }
@@ -103,6 +105,8 @@ fn install(state: &ApiState, crd: &Value) -> bool {
         tracing::debug!(group = %d.group, version = %d.version, resource = %d.plural, "serving custom resource");
         resources.add(d);
     }
+    drop(resources);
+    state.openapi_custom.set_crd(crd);
     true
 }
 

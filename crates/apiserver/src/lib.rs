@@ -16,6 +16,7 @@ pub mod fieldmanager;
 pub mod handlers;
 pub mod negotiation;
 pub mod openapi;
+pub mod openapi_custom;
 pub mod patch;
 pub mod request_info;
 pub mod response;

@@ -21,9 +21,9 @@ const PROTO_V2: &str = "com.github.proto-openapi.spec.v2.v1.0+protobuf";
 const PROTO_V2_DEPRECATED: &str = "com.github.proto-openapi.spec.v2@v1.0+protobuf";
 
 /// One representation: bytes and ETag (unquoted).
-struct Doc {
-    bytes: Bytes,
-    etag: String,
+pub(crate) struct Doc {
+    pub(crate) bytes: Bytes,
+    pub(crate) etag: String,
 }
 
 impl Doc {
@@ -33,7 +33,7 @@ impl Doc {
             etag,
         }
     }
-    fn json(v: &serde_json::Value) -> Doc {
+    pub(crate) fn json(v: &serde_json::Value) -> Doc {
         let bytes = serde_json::to_vec(v).unwrap_or_default();
         let etag = etag(&bytes);
         Doc::new(bytes, etag)
@@ -55,6 +55,14 @@ fn etag(bytes: &[u8]) -> String {
 /// The committed documents, embedded by build.rs.
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/openapi_spec.rs"));
+}
+
+/// An embedded built-in v3 document by key (`apis/apps/v1`).
+pub(crate) fn embedded_v3(key: &str) -> Option<&'static [u8]> {
+    embedded::V3
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, b)| *b)
 }
 
 impl Doc {
@@ -167,19 +175,45 @@ fn respond(
 
 /// Serves `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<gv>`; `None` for
 /// other paths. `hash` is the `hash` query parameter.
-pub fn serve(path: &str, hash: Option<&str>, headers: &HeaderMap) -> Option<Response<Body>> {
+pub fn serve(
+    path: &str,
+    hash: Option<&str>,
+    headers: &HeaderMap,
+    custom: &crate::openapi_custom::CustomDocs,
+) -> Option<Response<Body>> {
     let path = path.trim_end_matches('/');
     let r = if path == "/openapi/v2" {
         serve_v2(headers)
     } else if path == "/openapi/v3" {
-        Some(respond(
-            &SERVED.v3_discovery,
-            "application/json",
-            headers,
-            false,
-        ))
+        let index = custom.index();
+        if index.is_empty() {
+            Some(respond(
+                &SERVED.v3_discovery,
+                "application/json",
+                headers,
+                false,
+            ))
+        } else {
+            let mut paths = serde_json::Map::new();
+            for (key, d) in &SERVED.v3 {
+                paths.insert(key.clone(), serde_json::json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={}", d.etag)}));
+            }
+            for (key, etag) in index {
+                paths.insert(key.clone(), serde_json::json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={etag}")}));
+            }
+            Some(respond(
+                &Doc::json(&serde_json::json!({"paths": paths})),
+                "application/json",
+                headers,
+                false,
+            ))
+        }
     } else {
-        serve_v3(path.strip_prefix("/openapi/v3/")?, hash, headers)
+        let gv = path.strip_prefix("/openapi/v3/")?;
+        match custom.get(gv) {
+            Some(doc) if !SERVED.v3.contains_key(gv) => serve_v3_doc(gv, &doc, hash, headers),
+            _ => serve_v3(gv, hash, headers),
+        }
     };
     Some(r.unwrap_or_else(|| response::error(&ApiError::not_acceptable("application/json"))))
 }
@@ -205,6 +239,15 @@ fn serve_v3(gv: &str, hash: Option<&str>, headers: &HeaderMap) -> Option<Respons
     let Some(doc) = SERVED.v3.get(gv) else {
         return Some(response::error(&ApiError::not_found_path()));
     };
+    serve_v3_doc(gv, doc, hash, headers)
+}
+
+fn serve_v3_doc(
+    gv: &str,
+    doc: &Doc,
+    hash: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<Response<Body>> {
     if !accepted(headers).iter().any(|r| matches(r, "json")) {
         return None;
     }
@@ -249,7 +292,8 @@ mod tests {
         if let Some(e) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
             h.insert(header::IF_NONE_MATCH, e);
         }
-        serve(path, hash, &h).unwrap_or_else(|| response::error(&ApiError::not_found_path()))
+        serve(path, hash, &h, &Default::default())
+            .unwrap_or_else(|| response::error(&ApiError::not_found_path()))
     }
 
     #[test]

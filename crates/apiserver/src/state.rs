@@ -75,6 +75,8 @@ pub struct ApiState {
     pub aggregator: crate::aggregator::Registry,
     /// `--proxy-client-cert-file`/`--proxy-client-key-file`, loaded.
     pub proxy_identity: Option<crate::aggregator::client::Identity>,
+    /// OpenAPI v3 documents of the custom resources.
+    pub openapi_custom: crate::openapi_custom::CustomDocs,
 }
 
 impl ApiState {
@@ -115,6 +117,7 @@ impl ApiState {
             tokens,
             aggregator: Default::default(),
             proxy_identity,
+            openapi_custom: Default::default(),
         }))
     }
 

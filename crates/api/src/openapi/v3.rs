@@ -99,7 +99,7 @@ fn operation(o: &Operation, kind_schema: &str) -> Value {
     v
 }
 
-fn render(item: &PathItem) -> Value {
+pub fn render(item: &PathItem) -> Value {
     let mut m = Map::new();
     for o in &item.operations {
         m.insert(o.method.into(), operation(o, &item.kind_schema));

@@ -165,7 +165,12 @@ async fn route(
                 format!("the server does not allow this method on the requested resource"),
             ));
         }
-        if let Some(r) = crate::openapi::serve(&path, query.get("hash"), &parts.headers) {
+        if let Some(r) = crate::openapi::serve(
+            &path,
+            query.get("hash"),
+            &parts.headers,
+            &state.openapi_custom,
+        ) {
             return Ok(r);
         }
         return non_resource(&state, &path, &info, accept.as_deref(), &user);
