@@ -19,4 +19,11 @@ case_events_two_versions() {
   out="$(e2e::ok -n "${NS}" get events.v1.events.k8s.io --no-headers | e2e::squeeze)"
   e2e::assert_match "both events listed through events.k8s.io" 'pulled' "${out}"
   e2e::assert_match "both events listed through events.k8s.io" 'started' "${out}"
+  # Field selectors name each version's own fields.
+  out="$(e2e::ok -n "${NS}" get events.v1.events.k8s.io --field-selector regarding.name=web,reason=Pulled -o name)"
+  e2e::assert_eq "events.k8s.io field selector on regarding" "event.events.k8s.io/pulled" "${out}"
+  out="$(e2e::ok -n "${NS}" get events --field-selector involvedObject.name=web,reason=Started -o name)"
+  e2e::assert_eq "core field selector on involvedObject" "event/started" "${out}"
+  out="$(e2e::expect_exit 1 -n "${NS}" get events.v1.events.k8s.io --field-selector involvedObject.name=web)"
+  e2e::assert_match "core labels are not events.k8s.io labels" 'field label not supported: involvedObject.name' "${out}"
 }

@@ -75,6 +75,26 @@ pub fn validate_create(core: &Value) -> Vec<FieldError> {
     errs
 }
 
+/// events.k8s.io/v1 field labels as the core Event's (upstream's
+/// `AddFieldLabelConversionsForEvent` in `pkg/apis/events/v1`).
+pub fn field_label(label: &str) -> Option<&'static str> {
+    Some(match label {
+        "metadata.name" => "metadata.name",
+        "metadata.namespace" => "metadata.namespace",
+        "reason" => "reason",
+        "type" => "type",
+        "reportingController" => "reportingComponent",
+        "regarding.kind" => "involvedObject.kind",
+        "regarding.namespace" => "involvedObject.namespace",
+        "regarding.name" => "involvedObject.name",
+        "regarding.uid" => "involvedObject.uid",
+        "regarding.apiVersion" => "involvedObject.apiVersion",
+        "regarding.resourceVersion" => "involvedObject.resourceVersion",
+        "regarding.fieldPath" => "involvedObject.fieldPath",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

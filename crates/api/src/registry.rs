@@ -53,6 +53,9 @@ pub struct ResourceDef {
 pub struct Conversion {
     pub to_storage: fn(Value) -> Value,
     pub from_storage: fn(Value) -> Value,
+    /// The stored kind's field label for one of this kind's (upstream's
+    /// field label conversion); `None` for a label this kind does not have.
+    pub field_label: fn(&str) -> Option<&'static str>,
 }
 
 /// Where a kind keeps what the `scale` subresource reads and writes.
@@ -148,10 +151,16 @@ impl B {
         });
         self
     }
-    fn convert(mut self, to_storage: fn(Value) -> Value, from_storage: fn(Value) -> Value) -> Self {
+    fn convert(
+        mut self,
+        to_storage: fn(Value) -> Value,
+        from_storage: fn(Value) -> Value,
+        field_label: fn(&str) -> Option<&'static str>,
+    ) -> Self {
         self.0.conversion = Some(Conversion {
             to_storage,
             from_storage,
+            field_label,
         });
         self
     }
@@ -527,7 +536,11 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
                 .validate(crate::events::validate_create),
         )
         .short(&["ev"])
-        .convert(crate::events::to_core, crate::events::from_core),
+        .convert(
+            crate::events::to_core,
+            crate::events::from_core,
+            crate::events::field_label,
+        ),
         r(
             "coordination.k8s.io",
             "v1",

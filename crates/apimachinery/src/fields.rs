@@ -233,6 +233,19 @@ impl FieldSelector {
         self.requirements.is_empty()
     }
 
+    /// The same selector with every field renamed by `rename`; the first
+    /// field it does not know is returned as the error.
+    pub fn rename_fields(
+        &self,
+        rename: impl Fn(&str) -> Option<&'static str>,
+    ) -> Result<FieldSelector, String> {
+        let mut requirements = self.requirements.clone();
+        for r in &mut requirements {
+            r.field = rename(&r.field).ok_or_else(|| r.field.clone())?.to_string();
+        }
+        Ok(FieldSelector { requirements })
+    }
+
     /// The requirements, in parse order.
     pub fn requirements(&self) -> &[FieldRequirement] {
         &self.requirements

@@ -32,8 +32,14 @@ impl Predicate {
     pub fn from_ctx(ctx: &Ctx, def: &ResourceDef) -> Result<Self, ApiError> {
         let labels = Selector::parse(ctx.query.get("labelSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-        let fields = FieldSelector::parse(ctx.query.get("fieldSelector").unwrap_or(""))
+        let mut fields = FieldSelector::parse(ctx.query.get("fieldSelector").unwrap_or(""))
             .map_err(ApiError::bad_request)?;
+        if let Some(c) = &def.conversion {
+            // Selectors name this kind's fields; objects are kept in the stored kind's form.
+            fields = fields
+                .rename_fields(c.field_label)
+                .map_err(|f| ApiError::bad_request(format!("field label not supported: {f}")))?;
+        }
         let known = api::attrs::names(def.strategy.attrs);
         for r in fields.requirements() {
             if !known.contains(&r.field.as_str()) {
