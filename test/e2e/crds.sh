@@ -138,3 +138,38 @@ case_crd_lifecycle() {
     "$(e2e::ok get crd "widgets.${group}" -o jsonpath='{.metadata.name}')"
   e2e::ok delete crd "widgets.${group}" --wait=true --timeout=30s >/dev/null
 }
+
+# crd_condition NAME TYPE: the status and reason of one condition of a CRD.
+crd_condition() {
+  "${KC[@]}" get crd "$1" -o jsonpath="{.status.conditions[?(@.type==\"$2\")].status} {.status.conditions[?(@.type==\"$2\")].reason}" 2>/dev/null
+}
+
+crd_names_refused() {
+  [[ "$(crd_condition "$1" NamesAccepted)" == "False NameConflict" ]]
+}
+
+case_crd_name_conflict() {
+  local group manifest out
+  group="names-$(crd_group)"
+  manifest="$(e2e::manifest crd-names)"
+  crd_manifest "${group}" "${manifest}"
+  e2e::ok create -f "${manifest}" >/dev/null
+  e2e::ok wait --for condition=established --timeout=20s "crd/widgets.${group}" >/dev/null
+  {
+    echo "apiVersion: apiextensions.k8s.io/v1"
+    echo "kind: CustomResourceDefinition"
+    echo "metadata: {name: gizmos.${group}}"
+    echo "spec:"
+    echo "  group: ${group}"
+    echo "  scope: Namespaced"
+    echo "  names: {plural: gizmos, kind: Gizmo, shortNames: [wd]}"
+    echo "  versions:"
+    echo "  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}"
+  } >"${manifest}.second"
+  e2e::ok create -f "${manifest}.second" >/dev/null
+  e2e::wait_until "the second CRD's names to be refused" 20 crd_names_refused "gizmos.${group}"
+  out="$(e2e::ok get crd "gizmos.${group}" -o jsonpath='{.status.conditions[?(@.type=="NamesAccepted")].message}')"
+  e2e::assert_eq "conflict message" '"wd" is already in use' "${out}"
+  e2e::assert_eq "not established" "False NotAccepted" "$(crd_condition "gizmos.${group}" Established)"
+  e2e::ok delete crd "gizmos.${group}" "widgets.${group}" --wait=true --timeout=30s >/dev/null
+}

@@ -338,7 +338,7 @@ run_version() {
     label_annotate output_formats sort_by watch delete_configmap \
     empty_namespace namespace_isolation \
     deployment scale \
-    auth_whoami typed_creates ephemeral_container service_account_token crd_lifecycle drain_with_budget events_two_versions \
+    auth_whoami typed_creates ephemeral_container service_account_token crd_lifecycle crd_name_conflict drain_with_budget events_two_versions \
     server_side_apply apiservices; do
     e2e::run_case "${version} ${c//_/ }" "case_${c}"
   done

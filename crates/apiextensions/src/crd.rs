@@ -279,6 +279,62 @@ pub fn is_established(crd: &Value) -> bool {
 
 /// The status of an established CRD: accepted names, NamesAccepted and
 /// Established conditions, and the storage version among storedVersions.
+/// A name of `crd` that another CRD of its group already uses (upstream's
+/// naming controller compares with the others' accepted names): the
+/// message of a NamesAccepted=False/NameConflict condition.
+pub fn name_conflict(crd: &Value, others: &[Value]) -> Option<String> {
+    let me = names(crd);
+    let mut resource_names: Vec<String> = Vec::new();
+    let mut kinds: Vec<String> = Vec::new();
+    for o in others {
+        if o.pointer("/metadata/name") == crd.pointer("/metadata/name")
+            || names(o).group != me.group
+        {
+            continue;
+        }
+        let accepted = |f: &str| {
+            o.pointer(&format!("/status/acceptedNames/{f}"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        resource_names.extend([accepted("plural"), accepted("singular")]);
+        resource_names.extend(strings(o, "/status/acceptedNames/shortNames"));
+        kinds.extend([accepted("kind"), accepted("listKind")]);
+    }
+    let taken = |n: &str, pool: &[String]| !n.is_empty() && pool.iter().any(|p| p == n);
+    let in_use = |n: &str| format!("{n:?} is already in use");
+    if taken(&me.plural, &resource_names) {
+        return Some(in_use(&me.plural));
+    }
+    if taken(&me.singular, &resource_names) {
+        return Some(in_use(&me.singular));
+    }
+    if let Some(s) = me.short_names.iter().find(|s| taken(s, &resource_names)) {
+        return Some(in_use(s));
+    }
+    if taken(&me.kind, &kinds) {
+        return Some(in_use(&me.kind));
+    }
+    if taken(&me.list_kind, &kinds) {
+        return Some(in_use(&me.list_kind));
+    }
+    None
+}
+
+/// The status of a CRD whose names conflict: not accepted, not established.
+pub fn conflict_status(crd: &Value, message: &str, now: &str) -> Value {
+    let stored = strings(crd, "/status/storedVersions");
+    json!({
+        "acceptedNames": {"plural": "", "kind": ""},
+        "conditions": [
+            {"type": "NamesAccepted", "status": "False", "reason": "NameConflict", "message": message, "lastTransitionTime": now},
+            {"type": "Established", "status": "False", "reason": "NotAccepted", "message": "not all names are accepted", "lastTransitionTime": now},
+        ],
+        "storedVersions": stored,
+    })
+}
+
 pub fn established_status(crd: &Value, now: &str) -> Value {
     let n = names(crd);
     let mut accepted = json!({"plural": n.plural, "singular": n.singular, "kind": n.kind, "listKind": n.list_kind});
@@ -359,5 +415,27 @@ mod tests {
         assert!(is_established(&c2));
         assert_eq!(c2["status"]["storedVersions"], json!(["v1"]));
         assert_eq!(c2["status"]["acceptedNames"]["shortNames"], json!(["wd"]));
+    }
+
+    #[test]
+    fn names_taken_by_another_crd_of_the_group_conflict() {
+        let mut other = crd();
+        other["metadata"]["name"] = json!("gadgets.example.com");
+        other["spec"]["names"] =
+            json!({"plural": "gadgets", "kind": "Gadget", "shortNames": ["wd"]});
+        other["status"] = established_status(&other, "now");
+        assert_eq!(
+            name_conflict(&crd(), &[other.clone()]),
+            Some("\"wd\" is already in use".into())
+        );
+        let mut elsewhere = other.clone();
+        elsewhere["spec"]["group"] = json!("other.com");
+        assert_eq!(name_conflict(&crd(), &[elsewhere]), None);
+        let mut kind_clash = crd();
+        kind_clash["spec"]["names"] = json!({"plural": "things", "kind": "Gadget"});
+        assert_eq!(
+            name_conflict(&kind_clash, &[other]),
+            Some("\"gadget\" is already in use".into())
+        );
     }
 }

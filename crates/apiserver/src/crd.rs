@@ -65,6 +65,22 @@ async fn handle(state: &ApiState, kind: EventType, object: &storage::CachedObjec
         }
         return;
     }
+    if !crd::is_established(&crd) {
+        let prefix = crd_prefix(state);
+        let others: Vec<Value> = state
+            .cacher
+            .list(&prefix, &|_| true)
+            .0
+            .iter()
+            .filter_map(|o| o.value().ok())
+            .collect();
+        if let Some(message) = crd::name_conflict(&crd, &others) {
+            if let Err(e) = refuse_names(state, &object.key, &message).await {
+                tracing::warn!(crd = meta::name(&crd), error = %e, "marking CRD names conflicting");
+            }
+            return;
+        }
+    }
     if install(state, &crd) && !crd::is_established(&crd) {
         if let Err(e) = establish(state, &object.key).await {
             tracing::warn!(crd = meta::name(&crd), error = %e, "marking CRD established");
@@ -119,6 +135,34 @@ fn uninstall(state: &ApiState, group: &str, plural: &str) {
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .remove(group, plural);
+}
+
+/// NamesAccepted=False (NameConflict): the CRD is not served.
+async fn refuse_names(state: &ApiState, key: &str, message: &str) -> Result<(), storage::Error> {
+    let now = meta::now_rfc3339();
+    let result = state
+        .store
+        .guaranteed_update(key, false, &Preconditions::default(), None, |cur| {
+            let mut c = cur.map(|c| c.value.clone()).unwrap_or(Value::Null);
+            let same = c
+                .pointer("/status/conditions/0/message")
+                .and_then(Value::as_str)
+                == Some(message);
+            if same {
+                return Err(storage::Error::Api(apimachinery::ApiError::new(
+                    0,
+                    "Unchanged",
+                    "",
+                )));
+            }
+            c["status"] = crd::conflict_status(&c, message, &now);
+            Ok(c)
+        })
+        .await;
+    match result {
+        Err(storage::Error::Api(e)) if e.reason == "Unchanged" => Ok(()),
+        r => r.map(|_| ()),
+    }
 }
 
 async fn establish(state: &ApiState, key: &str) -> Result<(), storage::Error> {
