@@ -104,6 +104,10 @@ fn create_then_update_moves_changed_fields_to_the_writer() {
     // Free-form maps added whole are members themselves; declared structs are not.
     assert_eq!(fields["f:metadata"]["f:labels"]["."], json!({}));
     assert!(fields["f:spec"].get(".").is_none());
+    // A granular list is its items; an atomic struct is owned whole.
+    assert!(fields["f:spec"]["f:containers"].get(".").is_none());
+    assert!(fields["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"].get(".").is_some());
+    assert_eq!(fields["f:spec"]["f:selector"], json!({}));
 
     let mut scaled = obj.clone();
     scaled["spec"]["replicas"] = json!(3);

@@ -175,8 +175,15 @@ fn walk_compare<S: Schema>(
                 }
                 _ => {}
             }
-            let declared_struct = n.is_object() && schema.is_struct(node);
-            if !path.is_empty() && !declared_struct {
+            // Like upstream's typed objects: a declared struct always exists
+            // (Go zero values) and a granular list is only its items, so
+            // neither is owned as a whole when added; maps and atomics are.
+            let member = match n {
+                Value::Object(_) => !schema.is_struct(node) || schema.atomic_map(node),
+                Value::Array(_) => schema.list_kind(node) == ListKind::Atomic,
+                _ => true,
+            };
+            if !path.is_empty() && member {
                 c.added.insert(path);
             }
         }
