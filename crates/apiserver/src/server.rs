@@ -17,7 +17,8 @@ use rustls::server::WebPkiClientVerifier;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::authn::{self, x509::user_from_cert, Outcome};
+use crate::authn::requestheader::{self, Authorities, Peer};
+use crate::authn::{self, Outcome};
 use crate::handlers::{self, User};
 use crate::response::{self, Body};
 use crate::state::ApiState;
@@ -80,13 +81,22 @@ pub fn tls_config(state: &ApiState) -> Result<rustls::ServerConfig, ServeError> 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
-    let mut config = match &cfg.client_ca_file {
-        Some(ca) => {
+    let cas: Vec<&std::path::PathBuf> = cfg
+        .client_ca_file
+        .iter()
+        .chain(cfg.aggregator.requestheader_client_ca_file.iter())
+        .collect();
+    let mut config = match cas.is_empty() {
+        false => {
+            // Either authority's certificates are accepted here; which one
+            // signed a connection's certificate is told apart per connection.
             let mut roots = rustls::RootCertStore::empty();
-            for c in certs(ca)? {
-                roots
-                    .add(c)
-                    .map_err(|e| ServeError::ClientCa(e.to_string()))?;
+            for ca in cas {
+                for c in certs(ca)? {
+                    roots
+                        .add(c)
+                        .map_err(|e| ServeError::ClientCa(e.to_string()))?;
+                }
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .allow_unauthenticated()
@@ -96,7 +106,7 @@ pub fn tls_config(state: &ApiState) -> Result<rustls::ServerConfig, ServeError> 
                 .with_client_cert_verifier(verifier)
                 .with_single_cert(chain, key)?
         }
-        None => builder.with_no_client_auth().with_single_cert(chain, key)?,
+        true => builder.with_no_client_auth().with_single_cert(chain, key)?,
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
@@ -162,7 +172,7 @@ fn health(state: &ApiState, path: &str, verbose: bool) -> Response<Body> {
 async fn handle(
     state: Arc<ApiState>,
     metrics: Arc<ServerMetrics>,
-    user: Option<User>,
+    peer: Peer,
     req: Request<Incoming>,
 ) -> Response<Body> {
     let path = req.uri().path().to_string();
@@ -185,6 +195,14 @@ async fn handle(
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    // A front proxy's word first (upstream's union order), then the certificate's own user.
+    let user = peer
+        .front_proxy
+        .as_deref()
+        .and_then(|cn| {
+            requestheader::user_from_headers(&state.config.aggregator, cn, req.headers())
+        })
+        .or(peer.client_user);
     let user = match authn::authenticate(&state, user, authorization).await {
         Outcome::User(u) => u,
         Outcome::Anonymous if public => User {
@@ -216,6 +234,16 @@ async fn handle(
 /// Serves until the listener fails.
 pub async fn serve(state: Arc<ApiState>) -> Result<(), ServeError> {
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(&state)?));
+    let read_ca = |p: &Option<std::path::PathBuf>| -> Result<Option<Vec<u8>>, ServeError> {
+        p.as_deref().map(read).transpose()
+    };
+    let authorities = Arc::new(
+        Authorities::new(
+            read_ca(&state.config.client_ca_file)?.as_deref(),
+            read_ca(&state.config.aggregator.requestheader_client_ca_file)?.as_deref(),
+        )
+        .map_err(ServeError::ClientCa)?,
+    );
     let addr = state.config.bind;
     let listener = TcpListener::bind(addr)
         .await
@@ -235,6 +263,7 @@ pub async fn serve(state: Arc<ApiState>) -> Result<(), ServeError> {
         };
         let _ = tcp.set_nodelay(true);
         let (acceptor, state, metrics) = (acceptor.clone(), state.clone(), metrics.clone());
+        let authorities = authorities.clone();
         tokio::spawn(async move {
             let tls = match acceptor.accept(tcp).await {
                 Ok(t) => t,
@@ -243,18 +272,19 @@ pub async fn serve(state: Arc<ApiState>) -> Result<(), ServeError> {
                     return;
                 }
             };
-            let user = tls
+            let peer_cert = tls
                 .get_ref()
                 .1
                 .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| user_from_cert(c));
+                .map(|c| authorities.classify(c))
+                .unwrap_or_default();
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let (state, metrics, user) = (state.clone(), metrics.clone(), user.clone());
+                let (state, metrics, peer_cert) =
+                    (state.clone(), metrics.clone(), peer_cert.clone());
                 async move {
                     // Panic recovery: a bug answers 500 and is logged; the server goes on.
                     let path = req.uri().path().to_string();
-                    let r = std::panic::AssertUnwindSafe(handle(state, metrics, user, req))
+                    let r = std::panic::AssertUnwindSafe(handle(state, metrics, peer_cert, req))
                         .catch_unwind()
                         .await;
                     Ok::<_, std::convert::Infallible>(r.unwrap_or_else(|_| {

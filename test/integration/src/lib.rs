@@ -52,6 +52,21 @@ impl TestApiServer {
     }
 
     pub async fn try_start() -> Result<Self, Error> {
+        Self::try_start_with(|_| {}).await
+    }
+
+    /// Like [`Self::start`], with the configuration adjusted by `adjust`
+    /// before the server starts.
+    pub async fn start_with(adjust: impl FnOnce(&mut apiserver::Config)) -> Self {
+        match Self::try_start_with(adjust).await {
+            Ok(s) => s,
+            Err(e) => panic!("test apiserver did not start: {e}"),
+        }
+    }
+
+    pub async fn try_start_with(
+        adjust: impl FnOnce(&mut apiserver::Config),
+    ) -> Result<Self, Error> {
         let etcd = EtcdProcess::start()?;
         let dir = tempfile::tempdir()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
@@ -106,6 +121,8 @@ impl TestApiServer {
                 ..Default::default()
             },
         };
+        let mut config = config;
+        adjust(&mut config);
         let backend = EtcdBackend::connect(&config.etcd_servers).await?;
         let store = Store::new(Arc::new(backend));
         let cacher = Cacher::new(store.clone(), "/registry/", config.watch_cache_history);
@@ -148,6 +165,25 @@ impl TestApiServer {
     /// test writes here are removed with the server.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A client for another identity: `cert_pem`/`key_pem` as its client
+    /// certificate, trusting this server's CA; no retries.
+    pub async fn client_with_cert(
+        &self,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<kube::Client, Error> {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let ca = std::fs::read_to_string(&self.ca_file)?;
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: u\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n",
+            self.url,
+            b64(&ca),
+            b64(cert_pem),
+            b64(key_pem)
+        );
+        client_from_kubeconfig_text(&text, false).await
     }
 
     /// A fresh client (own connection pool) for the same admin user.

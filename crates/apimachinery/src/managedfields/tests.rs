@@ -106,7 +106,9 @@ fn create_then_update_moves_changed_fields_to_the_writer() {
     assert!(fields["f:spec"].get(".").is_none());
     // A granular list is its items; an atomic struct is owned whole.
     assert!(fields["f:spec"]["f:containers"].get(".").is_none());
-    assert!(fields["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"].get(".").is_some());
+    assert!(fields["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"]
+        .get(".")
+        .is_some());
     assert_eq!(fields["f:spec"]["f:selector"], json!({}));
 
     let mut scaled = obj.clone();
