@@ -19,3 +19,9 @@ source "${KUBE_ROOT}/hack/lib/etcd.sh"
 source "${KUBE_ROOT}/hack/lib/certs.sh"
 # shellcheck source=hack/lib/apiserver.sh
 source "${KUBE_ROOT}/hack/lib/apiserver.sh"
+# shellcheck source=hack/lib/netguard.sh
+source "${KUBE_ROOT}/hack/lib/netguard.sh"
+# shellcheck source=hack/lib/images.sh
+source "${KUBE_ROOT}/hack/lib/images.sh"
+# shellcheck source=hack/lib/containerd.sh
+source "${KUBE_ROOT}/hack/lib/containerd.sh"
