@@ -237,6 +237,43 @@ impl ApiError {
         })
     }
 
+    /// A backend's failed answer (upstream's `NewGenericServerResponse`,
+    /// as the pods/log and proxy paths use it, with an empty verb): the
+    /// reason follows the code and the backend's words become the cause.
+    pub fn generic_server_response(
+        code: u16,
+        gr: &GroupResource,
+        name: &str,
+        server_message: &str,
+    ) -> Self {
+        let (reason, message) = match code {
+            401 => ("Unauthorized", "the server has asked for the client to provide credentials"),
+            403 => ("Forbidden", "the server does not allow access to the requested resource"),
+            404 => ("NotFound", "the server could not find the requested resource"),
+            409 => ("Conflict", "the server reported a conflict"),
+            422 => ("Invalid", "the server rejected our request due to an error in our request"),
+            429 => ("TooManyRequests", "the server has received too many requests and has asked us to try again later"),
+            503 => ("ServiceUnavailable", "the server is currently unable to handle the request"),
+            504 => ("Timeout", "the server was unable to return a response in the time allotted, but may still be processing the request"),
+            c if c >= 500 => ("InternalError", "an error on the server has prevented the request from succeeding"),
+            _ => ("BadRequest", "the server rejected our request for an unknown reason"),
+        };
+        let message = if name.is_empty() {
+            format!("{message} ( {gr})")
+        } else {
+            format!("{message} ( {gr} {name})")
+        };
+        let mut details = Self::named(gr, name);
+        if !server_message.is_empty() {
+            details.causes.push(StatusCause {
+                reason: "UnexpectedServerResponse".into(),
+                message: server_message.to_string(),
+                field: String::new(),
+            });
+        }
+        Self::new(code, reason, message).with_details(details)
+    }
+
     /// The Status object as JSON.
     pub fn to_status(&self) -> Value {
         let mut v = json!({

@@ -22,4 +22,6 @@ pub struct Config {
     pub watch_cache_history: usize,
     pub service_accounts: crate::authn::ServiceAccountConfig,
     pub aggregator: crate::aggregator::AggregatorConfig,
+    /// `--kubelet-*`: how this server reaches kubelets.
+    pub kubelet: crate::kubelet::KubeletConfig,
 }

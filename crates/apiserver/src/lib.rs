@@ -8,12 +8,14 @@
 
 pub mod aggregator;
 pub mod authn;
+pub mod backend;
 pub mod bootstrap;
 pub mod config;
 pub mod crd;
 pub mod discovery;
 pub mod fieldmanager;
 pub mod handlers;
+pub mod kubelet;
 pub mod negotiation;
 pub mod openapi;
 pub mod openapi_custom;

@@ -77,6 +77,8 @@ pub struct ApiState {
     pub proxy_identity: Option<crate::aggregator::client::Identity>,
     /// OpenAPI v3 documents of the custom resources.
     pub openapi_custom: crate::openapi_custom::CustomDocs,
+    /// The TLS client presented to kubelets (`--kubelet-*`).
+    pub kubelet_tls: Arc<rustls::ClientConfig>,
 }
 
 impl ApiState {
@@ -89,6 +91,11 @@ impl ApiState {
                     path: "--proxy-client-cert-file".into(),
                     message,
                 }
+            })?;
+        let kubelet_tls =
+            crate::kubelet::tls_client(&config.kubelet).map_err(|message| KeyError::Invalid {
+                path: "--kubelet-client-certificate".into(),
+                message,
             })?;
         let mut resources = Resources::default();
         let prefix = format!("{}/", config.etcd_prefix.trim_end_matches('/'));
@@ -118,6 +125,7 @@ impl ApiState {
             aggregator: Default::default(),
             proxy_identity,
             openapi_custom: Default::default(),
+            kubelet_tls,
         }))
     }
 

@@ -77,6 +77,7 @@ async fn start() -> Cluster {
         watch_cache_history: 50,
         service_accounts: Default::default(),
         aggregator: Default::default(),
+        kubelet: Default::default(),
     };
     let backend = EtcdBackend::connect(&config.etcd_servers).await.unwrap();
     let store = Store::new(Arc::new(backend));

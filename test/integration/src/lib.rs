@@ -120,6 +120,7 @@ impl TestApiServer {
                 enable_aggregator_routing: true,
                 ..Default::default()
             },
+            kubelet: Default::default(),
         };
         let mut config = config;
         adjust(&mut config);

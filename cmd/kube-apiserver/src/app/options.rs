@@ -103,6 +103,23 @@ pub struct Options {
     /// List of request header prefixes to inspect.
     #[arg(long, value_delimiter = ',', default_value = "X-Remote-Extra-")]
     pub requestheader_extra_headers_prefix: Vec<String>,
+    /// Path to a client cert file for TLS (to kubelets).
+    #[arg(long)]
+    pub kubelet_client_certificate: Option<PathBuf>,
+    /// Path to a client key file for TLS (to kubelets).
+    #[arg(long)]
+    pub kubelet_client_key: Option<PathBuf>,
+    /// Path to a cert file for the certificate authority of kubelets'
+    /// serving certificates; without it they are not verified.
+    #[arg(long)]
+    pub kubelet_certificate_authority: Option<PathBuf>,
+    /// List of the preferred NodeAddressTypes to use for kubelet connections.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP"
+    )]
+    pub kubelet_preferred_address_types: Vec<String>,
     /// Number of events the watch cache keeps for watches that resume.
     #[arg(long, default_value_t = 100_000)]
     pub watch_cache_history: usize,
@@ -201,6 +218,13 @@ impl Options {
                 requestheader_username_headers: self.requestheader_username_headers.clone(),
                 requestheader_group_headers: self.requestheader_group_headers.clone(),
                 requestheader_extra_headers_prefix: self.requestheader_extra_headers_prefix.clone(),
+            },
+            kubelet: apiserver::kubelet::KubeletConfig {
+                client_certificate: self.kubelet_client_certificate.clone(),
+                client_key: self.kubelet_client_key.clone(),
+                certificate_authority: self.kubelet_certificate_authority.clone(),
+                preferred_address_types: self.kubelet_preferred_address_types.clone(),
+                ..Default::default()
             },
         })
     }

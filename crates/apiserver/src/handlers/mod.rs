@@ -143,6 +143,14 @@ async fn route(
     if let Some(remote) = aggregated_remote(&state, req.uri().path()) {
         return crate::aggregator::proxy::proxy(&state, &remote, req, &user).await;
     }
+    let info = request_info::parse(
+        req.method().as_str(),
+        req.uri().path(),
+        Query::parse(req.uri().query()).flag("watch"),
+    );
+    if let Some(kind) = crate::kubelet::connect::wanted(&info) {
+        return crate::kubelet::connect::serve(&state, kind, &info, req, &user).await;
+    }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = Query::parse(parts.uri.query());
@@ -156,7 +164,6 @@ async fn route(
     let accept = header(http::header::ACCEPT);
     let content_type = header(http::header::CONTENT_TYPE);
     let user_agent = header(http::header::USER_AGENT);
-    let info = request_info::parse(parts.method.as_str(), &path, query.flag("watch"));
     if !info.is_resource {
         if parts.method != Method::GET && parts.method != Method::HEAD {
             return Err(ApiError::new(
