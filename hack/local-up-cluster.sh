@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs a local Kubernetes control plane on this machine.
 # Upstream: hack/local-up-cluster.sh, same knobs where the piece exists here.
-# Today it starts etcd and kube-apiserver; controller-manager, scheduler,
-# kubelet and kube-proxy get a start_* function each as they land (see the
+# It starts etcd, kube-apiserver, and each of kube-controller-manager,
+# kube-scheduler and the kubelet that this tree has a cmd/ for (see the
 # "components" section and main).
 #
 # Usage: hack/local-up-cluster.sh [-h] [-O] [-o DIR] [-k]
@@ -21,6 +21,8 @@
 #   PRESERVE_ETCD=false   keep etcd's data across runs
 #   SERVICE_CLUSTER_IP_RANGE=10.0.0.0/24  FIRST_SERVICE_CLUSTER_IP=10.0.0.1
 #   NODE_PORT_RANGE, APISERVER_EXTRA_ARGS, WAIT_FOR_URL_API_SERVER=60
+#   KUBE_CONTROLLERS=*  CTLRMGR_EXTRA_ARGS  SCHEDULER_EXTRA_ARGS
+#   CLUSTER_CIDR=10.88.0.0/16  NODE_CIDR_MASK_SIZE=24 (see hack/lib/components.sh)
 #   KUBE_VERBOSE=1        above 4 traces the script (set -x)
 
 set -euo pipefail
@@ -56,6 +58,12 @@ export ENABLE_DAEMON API_SECURE_PORT API_BIND_ADDR ADVERTISE_ADDRESS CERT_DIR \
 REQUIRED_PACKAGES=(etcd-server openssl protobuf-compiler jq curl)
 
 BIN_DIR=""
+
+# The daemons after the API server that this tree builds, in start order.
+COMPONENTS=()
+for component in kube-controller-manager kube-scheduler; do
+  [[ -d "${KUBE_ROOT}/cmd/${component}" ]] && COMPONENTS+=("${component}")
+done
 
 usage() {
   cat <<EOF
@@ -113,8 +121,12 @@ build() {
     return 0
   fi
   kube::util::ensure_cargo
-  kube::log::status "building kube-apiserver (cargo build --release)"
-  (cd "${KUBE_ROOT}" && cargo build --release -p kube-apiserver)
+  local -a packages=(-p kube-apiserver) c
+  for c in "${COMPONENTS[@]}"; do
+    packages+=(-p "${c}")
+  done
+  kube::log::status "building kube-apiserver ${COMPONENTS[*]} (cargo build --release)"
+  (cd "${KUBE_ROOT}" && cargo build --release "${packages[@]}")
   BIN_DIR="$(release_dir)"
 }
 
@@ -144,12 +156,24 @@ start_apiserver() {
     { echo "check apiserver logs: ${APISERVER_LOG}" >&2; return 1; }
 }
 
-# Later: start_controller_manager, start_scheduler, start_kubelet,
-# start_kubeproxy (each with a stop_* counterpart in stop_all).
+start_controller_manager() {
+  export KUBE_CONTROLLER_MANAGER_BIN="${BIN_DIR}/kube-controller-manager"
+  kube::components::start_controller_manager
+}
+
+start_scheduler() {
+  export KUBE_SCHEDULER_BIN="${BIN_DIR}/kube-scheduler"
+  kube::components::start_scheduler
+}
+
+# Later: start_kubelet, start_kubeproxy (each with a stop_* counterpart in
+# stop_all).
 
 # stop_all: stops, newest first, everything whose pid file this script
 # wrote, now or in an earlier run.
 stop_all() {
+  kube::components::stop_scheduler
+  kube::components::stop_controller_manager
   kube::apiserver::stop
   kube::etcd::cleanup
 }
@@ -169,6 +193,14 @@ healthcheck() {
     kube::log::error "API server terminated unexpectedly, see ${APISERVER_LOG}"
     APISERVER_PID=""
   fi
+  if [[ -n "${CTLRMGR_PID:-}" ]] && ! kube::util::pid_running "${CTLRMGR_PID}"; then
+    kube::log::error "kube-controller-manager terminated unexpectedly, see ${CTLRMGR_LOG}"
+    CTLRMGR_PID=""
+  fi
+  if [[ -n "${SCHEDULER_PID:-}" ]] && ! kube::util::pid_running "${SCHEDULER_PID}"; then
+    kube::log::error "kube-scheduler terminated unexpectedly, see ${SCHEDULER_LOG}"
+    SCHEDULER_PID=""
+  fi
   if [[ -n "${ETCD_PID:-}" ]] && ! kube::util::pid_running "${ETCD_PID}"; then
     kube::log::error "etcd terminated unexpectedly, see ${ETCD_LOGFILE}"
     ETCD_PID=""
@@ -178,7 +210,7 @@ healthcheck() {
 # supervise: waits until Ctrl-C/TERM (the trap cleans up) or until every
 # component has died.
 supervise() {
-  while [[ -n "${APISERVER_PID:-}${ETCD_PID:-}" ]]; do
+  while [[ -n "${APISERVER_PID:-}${ETCD_PID:-}${CTLRMGR_PID:-}${SCHEDULER_PID:-}" ]]; do
     # `wait -n` returns when a child exits or a trapped signal arrives.
     local rc=0
     wait -n 2>/dev/null || rc=$?
@@ -201,6 +233,12 @@ print_success() {
 Logs:
   ${ETCD_LOGFILE}
   ${APISERVER_LOG}
+$(for c in "${COMPONENTS[@]}"; do
+    case "${c}" in
+      kube-controller-manager) echo "  ${CTLRMGR_LOG}" ;;
+      kube-scheduler) echo "  ${SCHEDULER_LOG}" ;;
+    esac
+  done)
 
 EOF
   if [[ "${ENABLE_DAEMON}" == false ]]; then
@@ -248,6 +286,13 @@ main() {
   generate_certs
   start_etcd
   start_apiserver
+  local c
+  for c in "${COMPONENTS[@]}"; do
+    case "${c}" in
+      kube-controller-manager) start_controller_manager ;;
+      kube-scheduler) start_scheduler ;;
+    esac
+  done
   print_success
 
   if [[ "${ENABLE_DAEMON}" == true ]]; then

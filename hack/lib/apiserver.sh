@@ -56,6 +56,9 @@ kube::apiserver::_args() {
     "--requestheader-client-ca-file=${CERT_DIR}/ca.crt"
     "--requestheader-allowed-names=front-proxy-client"
     "--enable-aggregator-routing=true"
+    "--kubelet-client-certificate=${CERT_DIR}/client-kube-apiserver.crt"
+    "--kubelet-client-key=${CERT_DIR}/client-kube-apiserver.key"
+    "--kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP"
     -v "${LOG_LEVEL}"
   )
   [[ -n "${ADVERTISE_ADDRESS}" ]] && args+=("--advertise-address=${ADVERTISE_ADDRESS}")

@@ -11,6 +11,7 @@
 #   serving-kube-apiserver.crt/.key     the apiserver's serving cert
 #   client-admin.crt/.key               CN=system:admin, O=system:masters
 #   client-auth-proxy.crt/.key          CN=front-proxy-client (aggregator → extension servers)
+#   client-kube-apiserver.crt/.key      CN=kube-apiserver (what it presents to kubelets)
 #   sa.key, sa.pub                      service-account token signing pair (RSA 2048)
 #   admin.kubeconfig                    self-contained kubeconfig for the admin
 #
@@ -231,6 +232,8 @@ kube::certs::generate() {
   # What kube-apiserver presents to extension API servers (the aggregator's
   # front-proxy identity); they trust it through the requestheader settings.
   kube::certs::ensure_client_cert client-auth-proxy front-proxy-client || return 1
+  # What kube-apiserver presents to kubelets (logs, exec, port-forward, proxy).
+  kube::certs::ensure_client_cert client-kube-apiserver kube-apiserver system:masters || return 1
   kube::certs::ensure_service_account_keys
 }
 

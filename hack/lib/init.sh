@@ -19,6 +19,7 @@ source "${KUBE_ROOT}/hack/lib/etcd.sh"
 source "${KUBE_ROOT}/hack/lib/certs.sh"
 # shellcheck source=hack/lib/apiserver.sh
 source "${KUBE_ROOT}/hack/lib/apiserver.sh"
+source "${KUBE_ROOT}/hack/lib/components.sh"
 # shellcheck source=hack/lib/netguard.sh
 source "${KUBE_ROOT}/hack/lib/netguard.sh"
 # shellcheck source=hack/lib/images.sh

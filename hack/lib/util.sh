@@ -293,6 +293,10 @@ kube::util::private_cluster_dirs() {
   export ETCD_LOGFILE="${LOG_DIR}/etcd.log"
   export APISERVER_LOG="${LOG_DIR}/kube-apiserver.log"
   export APISERVER_PID_FILE="${KUBE_PID_DIR}/kube-apiserver.pid"
+  export CTLRMGR_LOG="${LOG_DIR}/kube-controller-manager.log"
+  export CTLRMGR_PID_FILE="${KUBE_PID_DIR}/kube-controller-manager.pid"
+  export SCHEDULER_LOG="${LOG_DIR}/kube-scheduler.log"
+  export SCHEDULER_PID_FILE="${KUBE_PID_DIR}/kube-scheduler.pid"
   export API_BIND_ADDR=127.0.0.1
   mkdir -p "${LOG_DIR}" "${KUBE_PID_DIR}"
 }
