@@ -1,0 +1,276 @@
+//! The sync loop (upstream's `pkg/proxy/config` handlers plus the
+//! `BoundedFrequencyRunner` that drives `syncProxyRules`): kube-rs
+//! reflectors keep Services and EndpointSlices; any change asks for a
+//! sync; syncs run no more often than `min_sync_period` and at least every
+//! `sync_period`; a rule set identical to the one applied last is not
+//! applied again; a failed apply is retried on the next round and counted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::Api;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use tokio::sync::Notify;
+
+use crate::nftables::apply::Nft;
+use crate::nftables::ruleset::{self, Settings};
+use crate::types::ServiceMap;
+
+/// How the proxier runs.
+#[derive(Debug, Clone)]
+pub struct ProxierConfig {
+    /// This node's name: endpoints on it are local.
+    pub node_name: String,
+    pub settings: Settings,
+    pub sync_period: Duration,
+    pub min_sync_period: Duration,
+}
+
+/// Upstream's `kubeproxy_sync_proxy_rules_*` metrics.
+#[derive(Clone)]
+pub struct ProxierMetrics {
+    pub sync_duration: Histogram,
+    pub last_sync_timestamp: Gauge<f64, AtomicU64>,
+    pub sync_failures: Counter,
+    pub services: Gauge,
+    pub endpoints: Gauge,
+}
+
+impl Default for ProxierMetrics {
+    fn default() -> Self {
+        Self {
+            sync_duration: Histogram::new(
+                [
+                    0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024,
+                    2.048, 4.096, 8.192, 16.384,
+                ]
+                .into_iter(),
+            ),
+            last_sync_timestamp: Gauge::default(),
+            sync_failures: Counter::default(),
+            services: Gauge::default(),
+            endpoints: Gauge::default(),
+        }
+    }
+}
+
+impl ProxierMetrics {
+    pub fn register(&self, m: &component_base::metrics::Metrics) {
+        m.register(
+            "kubeproxy_sync_proxy_rules_duration_seconds",
+            "SyncProxyRules latency in seconds",
+            self.sync_duration.clone(),
+        );
+        m.register(
+            "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+            "The last time proxy rules were successfully synced",
+            self.last_sync_timestamp.clone(),
+        );
+        m.register(
+            "kubeproxy_sync_proxy_rules_nftables_sync_failures",
+            "Number of times the nftables rule set failed to apply",
+            self.sync_failures.clone(),
+        );
+        m.register(
+            "kubeproxy_sync_proxy_rules_service_ports",
+            "Service ports programmed in the last sync",
+            self.services.clone(),
+        );
+        m.register(
+            "kubeproxy_sync_proxy_rules_endpoints",
+            "Endpoints programmed in the last sync",
+            self.endpoints.clone(),
+        );
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// What the health server reports (upstream's `ProxierHealthServer`):
+/// healthy unless a change has waited longer than the allowed time for a
+/// sync.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Unix milliseconds of the last successful sync; 0: none yet.
+    last_updated_ms: AtomicU64,
+    /// Unix milliseconds of the oldest change not yet synced; 0: none.
+    pending_since_ms: AtomicU64,
+}
+
+impl Health {
+    fn now_ms() -> u64 {
+        (unix_now() * 1000.0) as u64
+    }
+    pub fn queued(&self) {
+        let _ = self.pending_since_ms.compare_exchange(
+            0,
+            Self::now_ms(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    pub fn updated(&self) {
+        self.last_updated_ms
+            .store(Self::now_ms(), Ordering::Relaxed);
+        self.pending_since_ms.store(0, Ordering::Relaxed);
+    }
+    /// `(healthy, last_updated_ms)` given how long a change may wait.
+    pub fn status(&self, timeout: Duration) -> (bool, u64) {
+        let last = self.last_updated_ms.load(Ordering::Relaxed);
+        let pending = self.pending_since_ms.load(Ordering::Relaxed);
+        let healthy =
+            pending == 0 || Self::now_ms().saturating_sub(pending) < timeout.as_millis() as u64;
+        (healthy, last)
+    }
+}
+
+/// Computes and applies rule sets; one per sync.
+pub struct Proxier {
+    config: ProxierConfig,
+    nft: Arc<dyn Nft>,
+    metrics: ProxierMetrics,
+    health: Arc<Health>,
+    last_applied: Option<String>,
+}
+
+impl Proxier {
+    pub fn new(
+        config: ProxierConfig,
+        nft: Arc<dyn Nft>,
+        metrics: ProxierMetrics,
+        health: Arc<Health>,
+    ) -> Self {
+        Self {
+            config,
+            nft,
+            metrics,
+            health,
+            last_applied: None,
+        }
+    }
+
+    /// One `syncProxyRules`: true when the kernel now has `map`'s rules.
+    pub async fn sync(&mut self, map: &ServiceMap) -> bool {
+        let start = Instant::now();
+        let script = ruleset::render(map, &self.config.settings);
+        if self.last_applied.as_deref() == Some(script.as_str()) {
+            tracing::trace!("rules unchanged; nothing to apply");
+            self.health.updated();
+            return true;
+        }
+        match self.nft.apply(&script).await {
+            Ok(()) => {
+                let took = start.elapsed();
+                self.metrics.sync_duration.observe(took.as_secs_f64());
+                self.metrics.last_sync_timestamp.set(unix_now());
+                self.metrics.services.set(map.ports.len() as i64);
+                self.metrics
+                    .endpoints
+                    .set(map.endpoints.values().map(Vec::len).sum::<usize>() as i64);
+                tracing::debug!(services = map.ports.len(), elapsed = ?took, "synced nftables rules");
+                self.last_applied = Some(script);
+                self.health.updated();
+                true
+            }
+            Err(e) => {
+                self.metrics.sync_failures.inc();
+                tracing::error!(error = %e, "applying nftables rules failed; will retry");
+                false
+            }
+        }
+    }
+}
+
+/// Watches Services and EndpointSlices and keeps the rules in sync until
+/// the watches end (they do not, short of the process ending).
+pub async fn run(client: kube::Client, mut proxier: Proxier, config: ProxierConfig) {
+    let (services, svc_writer) = reflector::store::<Service>();
+    let (slices, slice_writer) = reflector::store::<EndpointSlice>();
+    let changed = Arc::new(Notify::new());
+    let health = proxier.health.clone();
+
+    let watch_services = {
+        let changed = changed.clone();
+        let health = health.clone();
+        let stream = watcher(
+            Api::<Service>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(svc_writer);
+        async move {
+            futures::pin_mut!(stream);
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(_) => {
+                        health.queued();
+                        changed.notify_one();
+                    }
+                    Err(e) => tracing::warn!(error = %e, "watching services"),
+                }
+            }
+        }
+    };
+    let watch_slices = {
+        let changed = changed.clone();
+        let health = health.clone();
+        let stream = watcher(
+            Api::<EndpointSlice>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect(slice_writer);
+        async move {
+            futures::pin_mut!(stream);
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(_) => {
+                        health.queued();
+                        changed.notify_one();
+                    }
+                    Err(e) => tracing::warn!(error = %e, "watching endpointslices"),
+                }
+            }
+        }
+    };
+    let sync_loop = async move {
+        // Programming a half-listed cluster would drop rules for Services
+        // not seen yet: wait for both initial lists.
+        let _ = services.wait_until_ready().await;
+        let _ = slices.wait_until_ready().await;
+        let mut last_sync: Option<Instant> = None;
+        loop {
+            if let Some(at) = last_sync {
+                let earliest = at + config.min_sync_period;
+                tokio::time::sleep_until(earliest.into()).await;
+            }
+            let svcs = services.state();
+            let eps = slices.state();
+            let map = ServiceMap::build(
+                svcs.iter().map(|s| s.as_ref()),
+                eps.iter().map(|s| s.as_ref()),
+                &config.node_name,
+            );
+            let ok = proxier.sync(&map).await;
+            last_sync = Some(Instant::now());
+            if !ok {
+                // Retry after the minimum period even without a change.
+                continue;
+            }
+            let _ = tokio::time::timeout(config.sync_period, changed.notified()).await;
+        }
+    };
+    tokio::join!(watch_services, watch_slices, sync_loop);
+}
