@@ -414,3 +414,126 @@ fn spec_changed(old: &PodInfo, new: &PodInfo) -> bool {
         || old.pod.metadata.labels != new.pod.metadata.labels
         || old.pod.metadata.annotations != new.pod.metadata.annotations
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::{ActionType, EventResource};
+    use crate::plugins::testing::{default_profiles, pod_meta};
+    use serde_json::json;
+
+    fn queue() -> SchedulingQueue {
+        SchedulingQueue::new(default_profiles(), Duration::from_secs(1), Duration::from_secs(10))
+    }
+
+    fn pod(name: &str, spec: serde_json::Value) -> Arc<PodInfo> {
+        Arc::new(pod_meta(json!({"name": name, "namespace": "ns"}), spec))
+    }
+
+    async fn pop_now(q: &SchedulingQueue) -> Option<Popped> {
+        tokio::time::timeout(Duration::from_millis(50), q.pop()).await.ok().flatten()
+    }
+
+    const NODE_ADD: ClusterEvent = ClusterEvent::new(EventResource::Node, ActionType::Add, "NodeAdd");
+    const PV_ADD: ClusterEvent = ClusterEvent::new(EventResource::PersistentVolume, ActionType::Add, "PvAdd");
+
+    #[tokio::test]
+    async fn pops_by_priority_then_age() {
+        let q = queue();
+        q.add(pod("low", json!({"priority": 1})));
+        q.add(pod("high", json!({"priority": 100})));
+        q.add(pod("low2", json!({"priority": 1})));
+        let order: Vec<String> = [pop_now(&q).await, pop_now(&q).await, pop_now(&q).await]
+            .into_iter()
+            .map(|p| p.map(|p| p.qpi.pod_info.name.clone()).unwrap_or_default())
+            .collect();
+        assert_eq!(order, vec!["high", "low", "low2"]);
+        assert!(pop_now(&q).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn gated_pods_wait_until_the_gates_are_removed() {
+        let q = queue();
+        q.add(pod("g", json!({"schedulingGates": [{"name": "example.com/wait"}]})));
+        assert_eq!(q.pending().gated, 1);
+        q.move_all_to_active_or_backoff(NODE_ADD);
+        assert!(pop_now(&q).await.is_none(), "cluster events do not ungate");
+        q.add(pod("g", json!({})));
+        let p = pop_now(&q).await.expect("ungated pod is active");
+        assert_eq!(p.qpi.pod_info.name, "g");
+    }
+
+    #[tokio::test]
+    async fn unschedulable_pods_move_only_on_events_their_plugins_registered() {
+        let q = queue();
+        q.add(pod("a", json!({})));
+        let p = pop_now(&q).await.unwrap();
+        q.requeue("ns/a", p.cycle, HashSet::from(["TaintToleration"]), false);
+        assert_eq!(q.pending().unschedulable, 1);
+        q.move_all_to_active_or_backoff(PV_ADD);
+        assert_eq!(q.pending().unschedulable, 1, "TaintToleration ignores PV events");
+        q.move_all_to_active_or_backoff(NODE_ADD);
+        let pending = q.pending();
+        assert_eq!(pending.unschedulable, 0);
+        assert_eq!(pending.backoff, 1, "still within its 1s backoff");
+    }
+
+    #[tokio::test]
+    async fn a_move_during_the_attempt_sends_the_pod_to_backoff() {
+        let q = queue();
+        q.add(pod("a", json!({})));
+        let p = pop_now(&q).await.unwrap();
+        q.move_all_to_active_or_backoff(NODE_ADD);
+        q.requeue("ns/a", p.cycle, HashSet::from(["NodeResourcesFit"]), false);
+        assert_eq!(q.pending().backoff, 1);
+    }
+
+    #[tokio::test]
+    async fn errors_back_off_exponentially() {
+        let q = queue();
+        assert_eq!(q.backoff_duration(1), Duration::from_secs(1));
+        assert_eq!(q.backoff_duration(2), Duration::from_secs(2));
+        assert_eq!(q.backoff_duration(4), Duration::from_secs(8));
+        assert_eq!(q.backoff_duration(5), Duration::from_secs(10));
+        assert_eq!(q.backoff_duration(60), Duration::from_secs(10));
+        q.add(pod("a", json!({})));
+        let p = pop_now(&q).await.unwrap();
+        q.requeue("ns/a", p.cycle, HashSet::new(), true);
+        assert_eq!(q.pending().backoff, 1);
+        assert!(pop_now(&q).await.is_none(), "not before the backoff ends");
+        let p = tokio::time::timeout(Duration::from_secs(5), q.pop()).await.expect("after 1s").unwrap();
+        assert_eq!(p.qpi.attempts, 2);
+    }
+
+    #[tokio::test]
+    async fn leftover_unschedulable_pods_are_flushed_after_five_minutes() {
+        let q = queue();
+        q.add(pod("a", json!({})));
+        let p = pop_now(&q).await.unwrap();
+        q.requeue("ns/a", p.cycle, HashSet::from(["NodeAffinity"]), false);
+        q.flush_unschedulable_leftover();
+        assert_eq!(q.pending().unschedulable, 1);
+        if let Some(s) = q.lock().slots.get_mut("ns/a") {
+            s.qpi.timestamp -= UNSCHEDULABLE_MAX_STAY + Duration::from_secs(1);
+        }
+        q.flush_unschedulable_leftover();
+        assert!(pop_now(&q).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn deleted_and_status_only_updates() {
+        let q = queue();
+        q.add(pod("a", json!({})));
+        let p = pop_now(&q).await.unwrap();
+        q.requeue("ns/a", p.cycle, HashSet::from(["NodeAffinity"]), false);
+        // The same spec again (a status write): stays unschedulable.
+        q.update(pod("a", json!({})));
+        assert_eq!(q.pending().unschedulable, 1);
+        // A spec change: retried.
+        q.update(pod("a", json!({"nodeSelector": {"a": "b"}})));
+        assert_eq!(q.pending().unschedulable, 0);
+        q.delete("ns/a");
+        assert!(!q.contains("ns/a"));
+        assert!(pop_now(&q).await.is_none());
+    }
+}

@@ -44,3 +44,15 @@ fn merge(a: &mut Value, b: Value) {
         (a, b) => *a = b,
     }
 }
+
+/// The default profile's framework, as a one-entry profile map.
+pub fn default_profiles() -> Arc<std::collections::HashMap<String, Arc<crate::framework::runtime::Framework>>> {
+    let cfg = crate::config::KubeSchedulerConfiguration::defaulted();
+    let fwk = crate::framework::runtime::Framework::new(
+        &cfg.profiles[0],
+        &super::in_tree_registry(),
+        &crate::framework::runtime::Handle::default(),
+    )
+    .expect("default profile");
+    Arc::new([(crate::DEFAULT_SCHEDULER_NAME.to_string(), Arc::new(fwk))].into_iter().collect())
+}
