@@ -33,10 +33,10 @@ pub use scheduler::{Scheduler, SchedulerError};
 /// How often unschedulable pods are checked for the 5-minute flush.
 const FLUSH_PERIOD: Duration = Duration::from_secs(30);
 
-/// Builds the scheduler with the in-tree plugins, starts the watchers, the
-/// queue flushes and the scheduling loop on the current runtime, and
-/// returns the running scheduler.
-pub fn start(
+/// Builds the scheduler with the in-tree plugins, binding and reporting
+/// through `client`. Nothing runs yet (upstream builds the scheduler
+/// before leader election, so a bad profile fails start-up at once).
+pub fn build(
     client: kube::Client,
     config: &KubeSchedulerConfiguration,
     metrics: Arc<metrics::SchedulerMetrics>,
@@ -44,12 +44,13 @@ pub fn start(
     let handle = framework::runtime::Handle {
         client: Some(client.clone()),
     };
-    let reporter = Arc::new(reporter::ApiReporter::new(
-        client.clone(),
-        DEFAULT_SCHEDULER_NAME,
-        None,
-    ));
-    let sched = Scheduler::new(config, &plugins::in_tree_registry(), &handle, reporter, metrics)?;
+    let reporter = Arc::new(reporter::ApiReporter::new(client, DEFAULT_SCHEDULER_NAME, None));
+    Scheduler::new(config, &plugins::in_tree_registry(), &handle, reporter, metrics)
+}
+
+/// Starts the watchers, the queue flushes, the pending-pods gauge and the
+/// scheduling loop on the current runtime.
+pub fn spawn(sched: &Arc<Scheduler>, client: kube::Client) {
     tokio::spawn(sched.clone().watch_nodes(Api::<Node>::all(client.clone())));
     tokio::spawn(sched.clone().watch_pods(Api::<Pod>::all(client)));
     let s = sched.clone();
@@ -69,5 +70,15 @@ pub fn start(
         }
     });
     tokio::spawn(sched.clone().run());
+}
+
+/// [`build`] and [`spawn`].
+pub fn start(
+    client: kube::Client,
+    config: &KubeSchedulerConfiguration,
+    metrics: Arc<metrics::SchedulerMetrics>,
+) -> Result<Arc<Scheduler>, SchedulerError> {
+    let sched = build(client.clone(), config, metrics)?;
+    spawn(&sched, client);
     Ok(sched)
 }
