@@ -158,7 +158,8 @@ async fn unschedulable_pod_reports_why_and_is_retried_when_a_node_appears() {
     let sched = start(&s, &KubeSchedulerConfiguration::defaulted());
 
     pod(c, "big-pod", "2", json!({})).await;
-    let want = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: infra}, 2 Insufficient cpu.";
+    let want = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: infra}, 2 Insufficient cpu. \
+        preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod..";
     let p = wait_pod(c, "big-pod", "to be marked unschedulable", |p| scheduled_condition(p).is_some()).await;
     assert_eq!(
         scheduled_condition(&p),
@@ -245,7 +246,11 @@ async fn deleted_nodes_and_pods_free_their_room() {
     let p = wait_pod(c, "second", "to be marked unschedulable", |p| scheduled_condition(p).is_some()).await;
     assert_eq!(
         scheduled_condition(&p).map(|c| c.2),
-        Some("0/1 nodes are available: 1 Insufficient cpu.".into())
+        Some(
+            "0/1 nodes are available: 1 Insufficient cpu. \
+             preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.."
+                .into()
+        )
     );
     // Deleting the bound pod (an AssignedPod delete event) makes room.
     pods(c)
@@ -253,4 +258,36 @@ async fn deleted_nodes_and_pods_free_their_room() {
         .await
         .unwrap();
     assert_eq!(wait_bound(c, "second").await, "n1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_higher_priority_pod_preempts_and_is_nominated() {
+    let s = TestApiServer::start().await;
+    let c = &s.client;
+    node(c, "n1", "2", json!({})).await;
+    let _sched = start(&s, &KubeSchedulerConfiguration::defaulted());
+    pod(c, "low", "1500m", json!({"priority": 1})).await;
+    assert_eq!(wait_bound(c, "low").await, "n1");
+
+    pod(c, "high", "1500m", json!({"priority": 100})).await;
+    let p = wait_pod(c, "high", "to be nominated", |p| {
+        p.status.as_ref().and_then(|s| s.nominated_node_name.as_deref()) == Some("n1")
+    })
+    .await;
+    assert!(node_name(&p).is_none());
+    // The victim is being deleted; play the kubelet and finish the deletion.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match pods(c).get_opt("low").await.unwrap() {
+            None => break,
+            Some(v) if v.metadata.deletion_timestamp.is_some() => {
+                let _ = pods(c)
+                    .delete("low", &kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() })
+                    .await;
+            }
+            Some(_) => assert!(Instant::now() < deadline, "the victim was not deleted"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(wait_bound(c, "high").await, "n1");
 }

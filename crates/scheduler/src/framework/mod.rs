@@ -289,6 +289,7 @@ pub trait PostFilterPlugin: Send + Sync {
     /// Runs when no node fits (preemption).
     fn post_filter(
         &self,
+        fwk: &runtime::Framework,
         state: &CycleState,
         pod: &PodInfo,
         snapshot: &Snapshot,

@@ -333,7 +333,7 @@ impl Framework {
         let mut last = Status::unschedulable("");
         for p in self.list(ExtensionPoint::PostFilter) {
             let Some(pf) = p.as_post_filter() else { continue };
-            let (r, s) = pf.post_filter(state, pod, snap, statuses);
+            let (r, s) = pf.post_filter(self, state, pod, snap, statuses);
             if s.is_success() || s.code == super::Code::Error {
                 return (r, s.with_plugin(p.name()));
             }

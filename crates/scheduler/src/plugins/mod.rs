@@ -3,6 +3,7 @@
 //! once in [`in_tree_registry`]; nothing registers itself.
 
 pub mod defaultbinder;
+pub mod defaultpreemption;
 pub mod imagelocality;
 pub mod nodeaffinity;
 pub mod nodename;
@@ -24,7 +25,7 @@ use crate::framework::runtime::Registry;
 /// Every in-tree plugin by name.
 pub fn in_tree_registry() -> Registry {
     let mut r = Registry::default();
-    let plugins: [(&'static str, crate::framework::runtime::Factory); 11] = [
+    let plugins: [(&'static str, crate::framework::runtime::Factory); 12] = [
         (queuesort::NAME, queuesort::new),
         (schedulinggates::NAME, schedulinggates::new),
         (nodeunschedulable::NAME, nodeunschedulable::new),
@@ -35,6 +36,7 @@ pub fn in_tree_registry() -> Registry {
         (noderesources::fit::NAME, noderesources::fit::new),
         (noderesources::balanced::NAME, noderesources::balanced::new),
         (imagelocality::NAME, imagelocality::new),
+        (defaultpreemption::NAME, defaultpreemption::new),
         (defaultbinder::NAME, defaultbinder::new),
     ];
     for (name, f) in plugins {
