@@ -5,6 +5,7 @@
 //! point. A plugin is one value implementing [`Plugin`], which hands out
 //! the extension points it implements.
 
+pub mod affinity;
 pub mod nodeselector;
 pub mod resource;
 pub mod runtime;

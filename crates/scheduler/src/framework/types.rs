@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 
+use super::affinity::PodAffinityInfo;
 use super::nodeselector::{RequiredNodeAffinity, Selector, Term};
 use super::resource::{pod_non_zero_requests, pod_requests, Resource};
 
@@ -53,6 +54,8 @@ pub struct PodInfo {
     pub scheduling_gates: Vec<String>,
     pub has_pod_affinity: bool,
     pub has_required_anti_affinity: bool,
+    /// Parsed pod (anti-)affinity terms.
+    pub affinity: PodAffinityInfo,
 }
 
 impl PodInfo {
@@ -91,25 +94,9 @@ impl PodInfo {
                     .collect()
             })
             .unwrap_or_default();
-        let pod_aff = affinity.and_then(|a| a.pod_affinity.as_ref());
-        let anti = affinity.and_then(|a| a.pod_anti_affinity.as_ref());
-        let has_required_anti_affinity = anti
-            .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref())
-            .is_some_and(|t| !t.is_empty());
-        let has_pod_affinity = has_required_anti_affinity
-            || pod_aff.is_some_and(|a| {
-                a.required_during_scheduling_ignored_during_execution
-                    .as_ref()
-                    .is_some_and(|t| !t.is_empty())
-                    || a.preferred_during_scheduling_ignored_during_execution
-                        .as_ref()
-                        .is_some_and(|t| !t.is_empty())
-            })
-            || anti.is_some_and(|a| {
-                a.preferred_during_scheduling_ignored_during_execution
-                    .as_ref()
-                    .is_some_and(|t| !t.is_empty())
-            });
+        let pod_affinity = PodAffinityInfo::parse(&pod, &namespace);
+        let has_required_anti_affinity = !pod_affinity.required_anti_affinity.is_empty();
+        let has_pod_affinity = !pod_affinity.is_empty();
         PodInfo {
             key: format!("{namespace}/{name}"),
             uid: meta.uid.clone().unwrap_or_default(),
@@ -130,6 +117,7 @@ impl PodInfo {
                 .unwrap_or_default(),
             has_pod_affinity,
             has_required_anti_affinity,
+            affinity: pod_affinity,
             namespace,
             name,
             pod,

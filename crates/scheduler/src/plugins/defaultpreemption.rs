@@ -4,8 +4,11 @@
 //! those pods as still leaves room (most important first), pick the node
 //! whose victims matter least, delete the victims and nominate the node.
 //!
-//! Not yet: PodDisruptionBudgets are not consulted, and nominated pods are
-//! not accounted on their node when other pods are filtered.
+//! Not yet: PodDisruptionBudgets are not consulted; nominated pods are not
+//! accounted on their node when other pods are filtered; the PreFilter
+//! state is not updated for removed victims (upstream's
+//! `PreFilterExtensions.RemovePod`), so a victim's own anti-affinity still
+//! counts during the dry run.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -300,11 +303,14 @@ mod tests {
             n.add_pod(prio_pod(name, prio, "1"));
         }
         let preemptor = prio_pod("incoming", 10, "2");
-        let victims = DefaultPreemption::select_victims(&fwk(), &CycleState::default(), &preemptor, &n).unwrap();
+        let snap = Snapshot::from_nodes([n.clone()]);
+        let mut state = CycleState::default();
+        fwk().run_pre_filter(&mut state, &preemptor, &snap);
+        let victims = DefaultPreemption::select_victims(&fwk(), &state, &preemptor, &n).unwrap();
         let names: Vec<&str> = victims.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, vec!["p2", "p1"], "p3 is reprieved first as the most important");
         let too_big = prio_pod("huge", 10, "4");
-        assert!(DefaultPreemption::select_victims(&fwk(), &CycleState::default(), &too_big, &n).is_none());
+        assert!(DefaultPreemption::select_victims(&fwk(), &state, &too_big, &n).is_none());
     }
 
     #[test]
@@ -331,7 +337,10 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let (r, s) = pf.post_filter(&fwk(), &CycleState::default(), &prio_pod("in", 10, "1"), &snap, &statuses);
+        let incoming = prio_pod("in", 10, "1");
+        let mut state = CycleState::default();
+        fwk().run_pre_filter(&mut state, &incoming, &snap);
+        let (r, s) = pf.post_filter(&fwk(), &state, &incoming, &snap, &statuses);
         assert_eq!(
             s.message(),
             "preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling."

@@ -5,6 +5,7 @@
 pub mod defaultbinder;
 pub mod defaultpreemption;
 pub mod imagelocality;
+pub mod interpodaffinity;
 pub mod nodeaffinity;
 pub mod nodename;
 pub mod nodeports;
@@ -25,7 +26,7 @@ use crate::framework::runtime::Registry;
 /// Every in-tree plugin by name.
 pub fn in_tree_registry() -> Registry {
     let mut r = Registry::default();
-    let plugins: [(&'static str, crate::framework::runtime::Factory); 12] = [
+    let plugins: [(&'static str, crate::framework::runtime::Factory); 13] = [
         (queuesort::NAME, queuesort::new),
         (schedulinggates::NAME, schedulinggates::new),
         (nodeunschedulable::NAME, nodeunschedulable::new),
@@ -36,6 +37,7 @@ pub fn in_tree_registry() -> Registry {
         (noderesources::fit::NAME, noderesources::fit::new),
         (noderesources::balanced::NAME, noderesources::balanced::new),
         (imagelocality::NAME, imagelocality::new),
+        (interpodaffinity::NAME, interpodaffinity::new),
         (defaultpreemption::NAME, defaultpreemption::new),
         (defaultbinder::NAME, defaultbinder::new),
     ];
