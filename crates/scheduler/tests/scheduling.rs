@@ -291,3 +291,50 @@ async fn a_higher_priority_pod_preempts_and_is_nominated() {
     }
     assert_eq!(wait_bound(c, "high").await, "n1");
 }
+
+async fn labelled_pod(client: &kube::Client, name: &str, app: &str, spec: Value) {
+    let mut p = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": app}},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "100m"}}}]}});
+    merge(&mut p, json!({"spec": spec}));
+    let pod: Pod = serde_json::from_value(p).unwrap();
+    pods(client).create(&PostParams::default(), &pod).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_affinity_and_topology_spread_place_pods_apart() {
+    let s = TestApiServer::start().await;
+    let c = &s.client;
+    for (n, zone) in [("n1", "a"), ("n2", "a"), ("n3", "b")] {
+        node(c, n, "4", json!({"metadata": {"labels": {"topology.kubernetes.io/zone": zone}}})).await;
+    }
+    let _sched = start(&s, &KubeSchedulerConfiguration::defaulted());
+
+    let anti = json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "topology.kubernetes.io/zone"}]}}});
+    labelled_pod(c, "web-1", "web", anti.clone()).await;
+    let first = wait_bound(c, "web-1").await;
+    labelled_pod(c, "web-2", "web", anti.clone()).await;
+    let second = wait_bound(c, "web-2").await;
+    assert!((first == "n3") != (second == "n3"), "one per zone: {first}, {second}");
+    labelled_pod(c, "web-3", "web", anti).await;
+    let p = wait_pod(c, "web-3", "to be marked unschedulable", |p| scheduled_condition(p).is_some()).await;
+    assert_eq!(
+        scheduled_condition(&p).map(|c| c.2),
+        Some(
+            "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. \
+             preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.."
+                .into()
+        )
+    );
+
+    let spread = json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "spread"}}}]});
+    let mut zones = std::collections::BTreeMap::new();
+    for i in 0..4 {
+        let name = format!("spread-{i}");
+        labelled_pod(c, &name, "spread", spread.clone()).await;
+        let n = wait_bound(c, &name).await;
+        *zones.entry(if n == "n3" { "b" } else { "a" }).or_insert(0) += 1;
+    }
+    assert_eq!(zones.into_iter().collect::<Vec<_>>(), vec![("a", 2), ("b", 2)]);
+}

@@ -11,6 +11,7 @@ pub mod nodename;
 pub mod nodeports;
 pub mod noderesources;
 pub mod nodeunschedulable;
+pub mod podtopologyspread;
 pub mod queuesort;
 pub mod schedulinggates;
 pub mod tainttoleration;
@@ -26,7 +27,7 @@ use crate::framework::runtime::Registry;
 /// Every in-tree plugin by name.
 pub fn in_tree_registry() -> Registry {
     let mut r = Registry::default();
-    let plugins: [(&'static str, crate::framework::runtime::Factory); 13] = [
+    let plugins: [(&'static str, crate::framework::runtime::Factory); 14] = [
         (queuesort::NAME, queuesort::new),
         (schedulinggates::NAME, schedulinggates::new),
         (nodeunschedulable::NAME, nodeunschedulable::new),
@@ -37,6 +38,7 @@ pub fn in_tree_registry() -> Registry {
         (noderesources::fit::NAME, noderesources::fit::new),
         (noderesources::balanced::NAME, noderesources::balanced::new),
         (imagelocality::NAME, imagelocality::new),
+        (podtopologyspread::NAME, podtopologyspread::new),
         (interpodaffinity::NAME, interpodaffinity::new),
         (defaultpreemption::NAME, defaultpreemption::new),
         (defaultbinder::NAME, defaultbinder::new),
