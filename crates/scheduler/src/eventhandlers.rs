@@ -120,6 +120,7 @@ impl Scheduler {
                             self.on_pod_delete(&k);
                         }
                     }
+                    self.mark_synced(true);
                 }
                 Err(e) => tracing::warn!(error = %e, "watching pods"),
             }
@@ -151,6 +152,7 @@ impl Scheduler {
                             self.on_node_delete(&n);
                         }
                     }
+                    self.mark_synced(false);
                 }
                 Err(e) => tracing::warn!(error = %e, "watching nodes"),
             }

@@ -6,6 +6,7 @@
 //! `handleSchedulingFailure`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -68,6 +69,8 @@ pub struct Scheduler {
     snapshot: Mutex<Snapshot>,
     reporter: Arc<dyn Reporter>,
     pub metrics: Arc<SchedulerMetrics>,
+    pods_synced: AtomicBool,
+    nodes_synced: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -108,7 +111,20 @@ impl Scheduler {
             snapshot: Mutex::default(),
             reporter,
             metrics,
+            pods_synced: AtomicBool::new(false),
+            nodes_synced: AtomicBool::new(false),
         }))
+    }
+
+    /// Whether the pod and node watchers have listed everything once
+    /// (upstream's `sched-handler-sync` readiness check).
+    pub fn synced(&self) -> bool {
+        self.pods_synced.load(Ordering::Relaxed) && self.nodes_synced.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn mark_synced(&self, pods: bool) {
+        let flag = if pods { &self.pods_synced } else { &self.nodes_synced };
+        flag.store(true, Ordering::Relaxed);
     }
 
     /// Whether a pod naming this scheduler is ours.

@@ -27,9 +27,18 @@ pub async fn run(c: Config) -> anyhow::Result<()> {
     if c.leader_election.leader_elect {
         healthz.push(elector.health_check());
     }
+    let mut readyz = healthz.clone();
+    let synced = sched.clone();
+    readyz.push(Check::new("sched-handler-sync", move || {
+        if synced.synced() {
+            Ok(())
+        } else {
+            Err("waiting for the pod and node watchers to list".into())
+        }
+    }));
     let endpoints = Endpoints {
         livez: healthz.clone(),
-        readyz: healthz.clone(),
+        readyz,
         healthz,
         metrics: Some(registry),
     };
