@@ -1,1 +1,7 @@
-fn main() {}
+//! kubelet: flags → config → run (upstream's cmd/kubelet/kubelet.go).
+
+mod app;
+
+fn main() -> std::process::ExitCode {
+    app::run()
+}

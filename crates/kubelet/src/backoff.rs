@@ -83,6 +83,13 @@ impl Backoff {
         (since < e.backoff).then(|| e.backoff - since)
     }
 
+    /// Whether the last failure of `key` is less than its back-off ago
+    /// (upstream's `IsInBackOffSinceUpdate`): the time left.
+    pub fn in_backoff_since_update(&self, key: &str, now: SystemTime) -> Option<Duration> {
+        let e = self.entries.get(key)?;
+        self.in_backoff_since(key, e.last_update, now)
+    }
+
     /// Forgets `key` (the pod is gone).
     pub fn reset(&mut self, key: &str) {
         self.entries.remove(key);

@@ -246,7 +246,14 @@ pub fn generate_api_pod_status(
     let init_specs = spec.init_containers.clone().unwrap_or_default();
     let init: Vec<ApiContainerStatus> = init_specs
         .iter()
-        .map(|c| container_status(c, rs, waiting_reasons, "PodInitializing", policy, ctx))
+        .map(|c| {
+            // An init container that succeeded is done whatever the policy.
+            let p = match policy {
+                RestartPolicy::Always => RestartPolicy::OnFailure,
+                p => p,
+            };
+            container_status(c, rs, waiting_reasons, "PodInitializing", p, ctx)
+        })
         .collect();
     let init_done = init.iter().all(is_terminated_ok);
     let app_default = if init_done {

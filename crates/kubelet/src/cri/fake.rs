@@ -305,7 +305,11 @@ impl RuntimeService for FakeRuntime {
             id.clone(),
             FakeContainer {
                 sandbox_id: sandbox_id.into(),
-                image_ref: format!("sha256:{image}"),
+                image_ref: if image.starts_with("sha256:") {
+                    image.clone()
+                } else {
+                    format!("sha256:{image}")
+                },
                 config,
                 state: ContainerState::ContainerCreated,
                 created_at,

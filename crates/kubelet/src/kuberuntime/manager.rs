@@ -269,7 +269,7 @@ impl RuntimeManager {
             }
         }
         let key = format!("pull/{}/{image}", pod_uid(pod));
-        let left = self.backoff().in_backoff_since(&key, now, now);
+        let left = self.backoff().in_backoff_since_update(&key, now);
         if let Some(left) = left {
             result.wait(&c.name, "ImagePullBackOff", format!("Back-off pulling image \"{image}\""));
             result.requeue(left);
