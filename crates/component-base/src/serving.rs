@@ -201,7 +201,9 @@ async fn accept_loop(listener: TcpListener, tls: TlsAcceptor, endpoints: Arc<End
     }
 }
 
-fn tls_config(opts: &SecureServingOptions) -> Result<rustls::ServerConfig, ServingError> {
+/// The TLS server configuration the options describe (h2 and http/1.1),
+/// for components that serve more than these endpoints (the kubelet).
+pub fn tls_config(opts: &SecureServingOptions) -> Result<rustls::ServerConfig, ServingError> {
     let (certs, key) = match (&opts.tls_cert_file, &opts.tls_private_key_file) {
         (Some(cert), Some(key)) => (read_certs(cert)?, read_key(key)?),
         (None, None) => self_signed()?,

@@ -1,0 +1,76 @@
+//! The `--config` file: a `KubeletConfiguration` of
+//! `kubelet.config.k8s.io/v1beta1` (upstream's
+//! `pkg/kubelet/apis/config/v1beta1`), the fields this kubelet uses.
+//! Fields it does not know are ignored (and named in the log), so files
+//! written for upstream's kubelet load.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeletConfiguration {
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub healthz_bind_address: Option<String>,
+    pub healthz_port: Option<u16>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_private_key_file: Option<PathBuf>,
+    #[serde(rename = "clusterDNS")]
+    pub cluster_dns: Option<Vec<String>>,
+    pub cluster_domain: Option<String>,
+    pub resolv_conf: Option<PathBuf>,
+    pub max_pods: Option<u32>,
+    #[serde(rename = "podCIDR")]
+    pub pod_cidr: Option<String>,
+    pub pod_logs_dir: Option<PathBuf>,
+    pub container_runtime_endpoint: Option<String>,
+    #[serde(flatten)]
+    pub unknown: std::collections::BTreeMap<String, serde_yaml::Value>,
+}
+
+/// Reads and checks the file.
+pub fn load(path: &Path) -> anyhow::Result<KubeletConfiguration> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse(&text).with_context(|| format!("loading {}", path.display()))
+}
+
+pub fn parse(text: &str) -> anyhow::Result<KubeletConfiguration> {
+    let c: KubeletConfiguration = serde_yaml::from_str(text)?;
+    if c.kind.as_deref() != Some("KubeletConfiguration") {
+        bail!("kind must be KubeletConfiguration, got {:?}", c.kind);
+    }
+    if c.api_version.as_deref() != Some("kubelet.config.k8s.io/v1beta1") {
+        bail!(
+            "apiVersion must be kubelet.config.k8s.io/v1beta1, got {:?}",
+            c.api_version
+        );
+    }
+    if !c.unknown.is_empty() {
+        let names: Vec<&String> = c.unknown.keys().collect();
+        tracing::info!(fields = ?names, "KubeletConfiguration fields not used by this kubelet");
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_fields_and_skips_unknown_ones() {
+        let c = parse(
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nclusterDNS: [10.0.0.10]\nclusterDomain: cluster.local\nmaxPods: 50\npodCIDR: 10.88.0.0/16\ncgroupDriver: cgroupfs\n",
+        )
+        .unwrap();
+        assert_eq!(c.cluster_dns, Some(vec!["10.0.0.10".to_string()]));
+        assert_eq!(c.max_pods, Some(50));
+        assert_eq!(c.pod_cidr.as_deref(), Some("10.88.0.0/16"));
+        assert!(c.unknown.contains_key("cgroupDriver"));
+        assert!(parse("apiVersion: v1\nkind: Pod\n").is_err());
+    }
+}

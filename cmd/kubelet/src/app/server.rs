@@ -1,0 +1,61 @@
+//! Builds the kubelet from the configuration and runs it (upstream's
+//! cmd/kubelet/app/server.go `RunKubelet`): the CRI client, the API client,
+//! the servers, then the sync loop.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use kubelet::cri::remote::RemoteRuntime;
+use kubelet::server::{bind_healthz, bind_https, ServerState};
+use kubelet::Kubelet;
+
+use super::options::Config;
+
+/// Upstream's kubelet client defaults (`--kube-api-qps=50`, burst 100).
+const QPS: f32 = 50.0;
+const BURST: u32 = 100;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let client = config
+        .kube
+        .client_with_defaults(QPS, BURST)
+        .await
+        .context("building the API client")?;
+    let remote = Arc::new(
+        RemoteRuntime::new(&config.runtime_endpoint).context("container runtime endpoint")?,
+    );
+    std::fs::create_dir_all(&config.kubelet.root_dir)
+        .with_context(|| format!("creating {}", config.kubelet.root_dir.display()))?;
+    let kubelet = Kubelet::new(client, remote.clone(), remote, config.kubelet)
+        .await
+        .with_context(|| format!("connecting to the container runtime at {}", config.runtime_endpoint))?;
+    let checks = kubelet.health_checks();
+    if let Some(addr) = config.healthz {
+        let (local, serve) = bind_healthz(addr, checks.clone())
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        tracing::info!(address = %local, "serving healthz");
+        tokio::spawn(serve);
+    }
+    if let Some(addr) = config.serve {
+        let tls = component_base::serving::tls_config(&component_base::serving::SecureServingOptions {
+            bind_address: addr.ip(),
+            secure_port: Some(addr.port()),
+            tls_cert_file: config.tls_cert_file.clone(),
+            tls_private_key_file: config.tls_private_key_file.clone(),
+        })
+        .context("kubelet serving certificate")?;
+        let state = ServerState {
+            pods: kubelet.pods.clone(),
+            manager: kubelet.manager.clone(),
+            healthz: checks,
+        };
+        let (_, serve) = bind_https(addr, tls, state)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        tokio::spawn(serve);
+    }
+    kubelet.run().await;
+    anyhow::bail!("the pod watch ended")
+}

@@ -1,0 +1,240 @@
+//! The kubelet's main loop (upstream's `pkg/kubelet/kubelet.go` `Run` and
+//! `syncLoop`): registers the node and keeps its status and Lease, watches
+//! the pods bound to this node (a kube-rs watcher with
+//! `spec.nodeName=<node>`), hands each to its pod worker, and routes PLEG
+//! events to the workers; runtime leftovers of pods this node no longer
+//! has are killed and removed (upstream's `HandlePodCleanups`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::Api;
+use tokio::sync::mpsc;
+
+use component_base::healthz::{Check, Checks};
+
+use crate::cri::{CriError, ImageService, RuntimeService};
+use crate::kuberuntime::container::ContainerSettings;
+use crate::kuberuntime::labels::pod_uid;
+use crate::kuberuntime::manager::RuntimeManager;
+use crate::kuberuntime::sandbox::{HostDns, SandboxSettings};
+use crate::nodestatus::{MachineInfo, NodeSettings, NodeStatusManager};
+use crate::pleg::PlegHealth;
+use crate::pod_workers::{PodStore, PodWorkers, WorkerContext};
+
+/// The kubelet's settings, completed from flags and the config file.
+#[derive(Debug, Clone)]
+pub struct KubeletConfig {
+    pub node_name: String,
+    pub hostname: String,
+    pub node_ips: Vec<String>,
+    pub node_labels: BTreeMap<String, String>,
+    pub pod_cidr: Option<String>,
+    pub max_pods: u32,
+    pub root_dir: PathBuf,
+    pub pod_logs_dir: PathBuf,
+    pub cluster_dns: Vec<String>,
+    pub cluster_domain: String,
+    pub resolv_conf: PathBuf,
+    /// The HTTPS port advertised in the node's daemonEndpoints.
+    pub port: u16,
+}
+
+impl Default for KubeletConfig {
+    fn default() -> Self {
+        Self {
+            node_name: String::new(),
+            hostname: String::new(),
+            node_ips: vec![],
+            node_labels: BTreeMap::new(),
+            pod_cidr: None,
+            max_pods: 110,
+            root_dir: "/var/lib/kubelet".into(),
+            pod_logs_dir: "/var/log/pods".into(),
+            cluster_dns: vec![],
+            cluster_domain: "cluster.local".into(),
+            resolv_conf: "/etc/resolv.conf".into(),
+            port: 10250,
+        }
+    }
+}
+
+/// Why the kubelet could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeletError {
+    /// The container runtime did not answer Version.
+    #[error("container runtime: {0}")]
+    Runtime(#[from] CriError),
+}
+
+/// A kubelet ready to run.
+pub struct Kubelet {
+    pub config: KubeletConfig,
+    client: kube::Client,
+    pub manager: Arc<RuntimeManager>,
+    pub pods: Arc<PodStore>,
+    runtime_name: String,
+    pub pleg_health: Arc<PlegHealth>,
+    pub synced: Arc<AtomicBool>,
+    machine: MachineInfo,
+}
+
+impl Kubelet {
+    /// Asks the runtime for its name and builds the runtime manager.
+    pub async fn new(
+        client: kube::Client,
+        runtime: Arc<dyn RuntimeService>,
+        images: Arc<dyn ImageService>,
+        config: KubeletConfig,
+    ) -> Result<Self, KubeletError> {
+        let version = runtime.version().await?;
+        tracing::info!(runtime = %version.runtime_name, version = %version.runtime_version, api = %version.runtime_api_version, "container runtime");
+        let machine = MachineInfo::read(&config.root_dir);
+        let manager = RuntimeManager::new(
+            runtime,
+            images,
+            SandboxSettings {
+                cluster_dns: config.cluster_dns.clone(),
+                cluster_domain: config.cluster_domain.clone(),
+                host_dns: HostDns::read(&config.resolv_conf),
+                pod_logs_dir: config.pod_logs_dir.clone(),
+            },
+            ContainerSettings {
+                pod_ips: vec![],
+                host_ips: config.node_ips.clone(),
+                node_name: config.node_name.clone(),
+                root_dir: config.root_dir.clone(),
+                memory_capacity: machine.memory_bytes as f64,
+            },
+        );
+        Ok(Self {
+            config,
+            client,
+            manager: Arc::new(manager),
+            pods: Arc::new(PodStore::default()),
+            runtime_name: version.runtime_name,
+            pleg_health: Arc::new(PlegHealth::default()),
+            synced: Arc::new(AtomicBool::new(false)),
+            machine,
+        })
+    }
+
+    /// The health checks upstream's kubelet serves (`ping`, `log`, `syncloop`
+    /// as `pleg` here).
+    pub fn health_checks(&self) -> Checks {
+        let pleg = self.pleg_health.clone();
+        Checks::new(vec![
+            Check::ping(),
+            Check::new("log", || Ok(())),
+            Check::new("pleg", move || pleg.check()),
+        ])
+    }
+
+    /// Runs until the process ends.
+    pub async fn run(self) {
+        let c = &self.config;
+        let (node_tx, node_rx) = tokio::sync::watch::channel(None);
+        let status = NodeStatusManager {
+            client: self.client.clone(),
+            runtime: self.manager.runtime.clone(),
+            settings: NodeSettings {
+                node_name: c.node_name.clone(),
+                hostname: c.hostname.clone(),
+                node_ips: c.node_ips.clone(),
+                pod_cidr: c.pod_cidr.clone(),
+                max_pods: c.max_pods,
+                kubelet_port: i32::from(c.port),
+                labels: c.node_labels.clone(),
+            },
+            machine: self.machine.clone(),
+        };
+        tokio::spawn(status.run(node_tx));
+        tokio::spawn(crate::nodelease::run(self.client.clone(), node_rx));
+        let (pleg_tx, mut pleg_rx) = mpsc::unbounded_channel();
+        tokio::spawn(crate::pleg::run(
+            self.manager.runtime.clone(),
+            pleg_tx,
+            self.pleg_health.clone(),
+        ));
+
+        let mut workers = PodWorkers::new(Arc::new(WorkerContext {
+            client: self.client.clone(),
+            manager: self.manager.clone(),
+            host_ips: c.node_ips.clone(),
+            runtime_name: self.runtime_name.clone(),
+            pods: self.pods.clone(),
+        }));
+        let api: Api<Pod> = Api::all(self.client.clone());
+        let wc = watcher::Config::default().fields(&format!("spec.nodeName={}", c.node_name));
+        let mut pods = watcher::watcher(api, wc).default_backoff().boxed();
+        let mut listing: Option<HashSet<String>> = None;
+        let cleaning: Arc<Mutex<HashSet<String>>> = Default::default();
+        loop {
+            tokio::select! {
+                ev = pods.next() => match ev {
+                    Some(Ok(Event::Init)) => listing = Some(HashSet::new()),
+                    Some(Ok(Event::InitApply(pod))) => {
+                        if let Some(l) = listing.as_mut() {
+                            l.insert(pod_uid(&pod).to_string());
+                        }
+                        workers.update(pod);
+                    }
+                    Some(Ok(Event::InitDone)) => {
+                        let seen = listing.take().unwrap_or_default();
+                        for uid in workers.uids() {
+                            if !seen.contains(&uid) {
+                                workers.remove(&uid);
+                            }
+                        }
+                        self.synced.store(true, Ordering::SeqCst);
+                    }
+                    Some(Ok(Event::Apply(pod))) => workers.update(pod),
+                    Some(Ok(Event::Delete(pod))) => workers.remove(pod_uid(&pod)),
+                    Some(Err(e)) => tracing::warn!(error = %e, "pod watch failed, retrying"),
+                    None => return,
+                },
+                uid = pleg_rx.recv() => {
+                    let Some(uid) = uid else { return };
+                    if workers.wake(&uid) || !self.synced.load(Ordering::SeqCst) || self.pods.contains(&uid) {
+                        continue;
+                    }
+                    self.cleanup_orphan(uid, cleaning.clone());
+                }
+            }
+        }
+    }
+
+    /// Kills and removes what the runtime still has of a pod this node does
+    /// not run (deleted while the kubelet was down, or force-deleted).
+    fn cleanup_orphan(&self, uid: String, cleaning: Arc<Mutex<HashSet<String>>>) {
+        if !cleaning.lock().map(|mut s| s.insert(uid.clone())).unwrap_or(false) {
+            return;
+        }
+        let manager = self.manager.clone();
+        tokio::spawn(async move {
+            let result = async {
+                let rs = manager.pod_status(&uid).await?;
+                if rs.sandboxes.is_empty() && rs.containers.is_empty() {
+                    return Ok(());
+                }
+                tracing::info!(pod_uid = %uid, "cleaning up the runtime leftovers of a pod this node no longer has");
+                manager.kill_pod(&rs, 2).await?;
+                manager.remove_pod(&rs).await
+            }
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(pod_uid = %uid, error = %e, "cleaning up an orphaned pod failed");
+            }
+            manager.forget(&uid);
+            if let Ok(mut s) = cleaning.lock() {
+                s.remove(&uid);
+            }
+        });
+    }
+}

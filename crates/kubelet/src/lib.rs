@@ -1,0 +1,20 @@
+//! The kubelet (upstream's `pkg/kubelet`): runs the pods bound to its node
+//! through a CRI runtime, reports their status, registers the node and
+//! keeps its status and Lease fresh.
+//!
+//! Invariant: the runtime is reached only through [`cri::RuntimeService`]
+//! and [`cri::ImageService`], so everything here runs against the in-memory
+//! fake as well as against containerd.
+
+pub mod backoff;
+pub mod cri;
+pub mod kubelet;
+pub mod kuberuntime;
+pub mod logs;
+pub mod server;
+pub mod nodelease;
+pub mod nodestatus;
+pub mod pleg;
+pub mod pod_workers;
+pub mod status;
+pub use kubelet::{Kubelet, KubeletConfig, KubeletError};

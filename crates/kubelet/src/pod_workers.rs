@@ -1,0 +1,415 @@
+//! One task per pod (upstream's `pkg/kubelet/pod_workers.go`), fed the
+//! newest pod object and woken by PLEG events: it syncs the pod
+//! (`kubelet.go` `SyncPod`), writes the status when it changed (upstream's
+//! `pkg/kubelet/status/status_manager.go`), and on deletion stops the
+//! containers with the grace period, removes the sandbox and deletes the
+//! pod object with grace 0, as upstream's status manager does.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodStatus, Secret};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::Api;
+use tokio::sync::mpsc;
+
+use crate::kuberuntime::container::EnvSources;
+use crate::kuberuntime::labels::{pod_desc, pod_name, pod_namespace, pod_uid, termination_grace_period};
+use crate::kuberuntime::manager::RuntimeManager;
+use crate::status::{generate_api_pod_status, is_terminal, same_status, StatusContext};
+
+/// Upstream's `--sync-frequency`: a pod with nothing happening is synced
+/// this often anyway.
+pub const RESYNC: Duration = Duration::from_secs(60);
+/// Retry delay after a failed sync (sandbox or API errors).
+const RETRY_MIN: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// The pods bound to this node as last seen, by UID (upstream's pod
+/// manager), for the server's `/pods` and log look-ups.
+#[derive(Default)]
+pub struct PodStore {
+    pods: RwLock<HashMap<String, Arc<Pod>>>,
+}
+
+impl PodStore {
+    pub fn upsert(&self, pod: Arc<Pod>) {
+        if let Ok(mut m) = self.pods.write() {
+            m.insert(pod_uid(&pod).to_string(), pod);
+        }
+    }
+    pub fn remove(&self, uid: &str) {
+        if let Ok(mut m) = self.pods.write() {
+            m.remove(uid);
+        }
+    }
+    pub fn list(&self) -> Vec<Arc<Pod>> {
+        self.pods
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+    pub fn find(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
+        self.pods.read().ok()?.values().find(|p| pod_namespace(p) == namespace && pod_name(p) == name).cloned()
+    }
+    pub fn contains(&self, uid: &str) -> bool {
+        self.pods.read().map(|m| m.contains_key(uid)).unwrap_or(false)
+    }
+}
+
+/// What every worker shares.
+pub struct WorkerContext {
+    pub client: kube::Client,
+    pub manager: Arc<RuntimeManager>,
+    pub host_ips: Vec<String>,
+    pub runtime_name: String,
+    pub pods: Arc<PodStore>,
+}
+
+enum Msg {
+    Update(Arc<Pod>),
+    /// The pod is gone from the API server (force-deleted).
+    Removed,
+    /// Something changed in the runtime (a PLEG event).
+    Wake,
+}
+
+/// The set of workers (upstream's `podWorkers`).
+pub struct PodWorkers {
+    ctx: Arc<WorkerContext>,
+    workers: HashMap<String, mpsc::UnboundedSender<Msg>>,
+    /// Pods whose worker finished terminating; updates for them are dropped
+    /// until the API server's delete arrives.
+    finished: Arc<RwLock<HashSet<String>>>,
+}
+
+impl PodWorkers {
+    pub fn new(ctx: Arc<WorkerContext>) -> Self {
+        Self {
+            ctx,
+            workers: HashMap::new(),
+            finished: Default::default(),
+        }
+    }
+
+    fn finished(&self, uid: &str) -> bool {
+        self.finished.read().map(|s| s.contains(uid)).unwrap_or(false)
+    }
+
+    /// A new or changed pod from the API server.
+    pub fn update(&mut self, pod: Pod) {
+        let uid = pod_uid(&pod).to_string();
+        if uid.is_empty() || self.finished(&uid) {
+            return;
+        }
+        let pod = Arc::new(pod);
+        self.ctx.pods.upsert(pod.clone());
+        self.workers.retain(|_, tx| !tx.is_closed());
+        if let Some(tx) = self.workers.get(&uid) {
+            if tx.send(Msg::Update(pod.clone())).is_ok() {
+                return;
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let worker = Worker {
+            ctx: self.ctx.clone(),
+            pod,
+            removed: false,
+            written: None,
+            terminal: false,
+            retry: RETRY_MIN,
+        };
+        let finished = self.finished.clone();
+        tokio::spawn(async move {
+            let uid = pod_uid(&worker.pod).to_string();
+            if worker.run(rx).await {
+                if let Ok(mut f) = finished.write() {
+                    f.insert(uid);
+                }
+            }
+        });
+        self.workers.insert(uid, tx);
+    }
+
+    /// The pod is gone from the API server.
+    pub fn remove(&mut self, uid: &str) {
+        self.ctx.pods.remove(uid);
+        if let Ok(mut f) = self.finished.write() {
+            f.remove(uid);
+        }
+        if let Some(tx) = self.workers.remove(uid) {
+            let _ = tx.send(Msg::Removed);
+        }
+    }
+
+    /// The runtime changed for this pod; whether a worker exists for it.
+    pub fn wake(&mut self, uid: &str) -> bool {
+        match self.workers.get(uid) {
+            Some(tx) => tx.send(Msg::Wake).is_ok(),
+            None => false,
+        }
+    }
+
+    /// UIDs with a worker.
+    pub fn uids(&self) -> Vec<String> {
+        self.workers.keys().cloned().collect()
+    }
+}
+
+struct Worker {
+    ctx: Arc<WorkerContext>,
+    pod: Arc<Pod>,
+    removed: bool,
+    /// The status last written, the base of the next one.
+    written: Option<PodStatus>,
+    terminal: bool,
+    retry: Duration,
+}
+
+impl Worker {
+    /// Runs until the pod is terminated; true when it was.
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) -> bool {
+        loop {
+            if self.removed || self.pod.metadata.deletion_timestamp.is_some() {
+                match self.terminate().await {
+                    Ok(()) => return true,
+                    Err(e) => {
+                        tracing::warn!(pod = %pod_desc(&self.pod), error = %e, "terminating pod failed, retrying");
+                    }
+                }
+                let wait = self.next_retry();
+                if !self.wait(&mut rx, wait).await {
+                    return false;
+                }
+                continue;
+            }
+            let wait = match self.sync().await {
+                Ok(requeue) => {
+                    self.retry = RETRY_MIN;
+                    requeue.unwrap_or(RESYNC)
+                }
+                Err(e) => {
+                    tracing::warn!(pod = %pod_desc(&self.pod), error = %e, "sync failed");
+                    self.next_retry()
+                }
+            };
+            if !self.wait(&mut rx, wait).await {
+                return false;
+            }
+        }
+    }
+
+    fn next_retry(&mut self) -> Duration {
+        let r = self.retry;
+        self.retry = (self.retry * 2).min(RETRY_MAX);
+        r
+    }
+
+    /// Waits for a message or `timeout`; false when the channel closed.
+    async fn wait(&mut self, rx: &mut mpsc::UnboundedReceiver<Msg>, timeout: Duration) -> bool {
+        let first = tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => Some(m),
+                None => return false,
+            },
+            _ = tokio::time::sleep(timeout) => None,
+        };
+        let mut apply = |m: Msg| match m {
+            Msg::Update(p) => self.pod = p,
+            Msg::Removed => self.removed = true,
+            Msg::Wake => {}
+        };
+        if let Some(m) = first {
+            apply(m);
+        }
+        while let Ok(m) = rx.try_recv() {
+            apply(m);
+        }
+        true
+    }
+
+    /// The pod with the status this kubelet wrote last.
+    fn current(&self) -> Pod {
+        let mut p = (*self.pod).clone();
+        if let Some(s) = &self.written {
+            p.status = Some(s.clone());
+        }
+        p
+    }
+
+    async fn sync(&mut self) -> Result<Option<Duration>, String> {
+        let uid = pod_uid(&self.pod).to_string();
+        let m = self.ctx.manager.clone();
+        let pod = self.current();
+        let mut rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
+        let mut result = Default::default();
+        if !self.terminal && !is_terminal(pod.status.as_ref().and_then(|s| s.phase.as_deref())) {
+            let sources = self.env_sources(&pod).await;
+            result = m.sync_pod(&pod, &rs, &sources, SystemTime::now()).await;
+            rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
+        } else {
+            self.terminal = true;
+        }
+        let crate::kuberuntime::manager::SyncResult {
+            waiting,
+            requeue_after,
+            error,
+        } = result;
+        let status = generate_api_pod_status(
+            &pod,
+            &rs,
+            &waiting,
+            &StatusContext {
+                host_ips: &self.ctx.host_ips,
+                runtime_name: &self.ctx.runtime_name,
+                now: Timestamp::now(),
+            },
+        );
+        if is_terminal(status.phase.as_deref()) && !self.terminal {
+            // A finished pod keeps no sandbox (upstream kills terminal pods).
+            tracing::info!(pod = %pod_desc(&pod), phase = ?status.phase, "pod finished, stopping its sandbox");
+            m.kill_pod(&rs, termination_grace_period(&pod))
+                .await
+                .map_err(|e| e.to_string())?;
+            self.terminal = true;
+        }
+        self.write_status(status).await?;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        Ok(requeue_after)
+    }
+
+    /// Patches `pods/status` unless nothing changed.
+    async fn write_status(&mut self, status: PodStatus) -> Result<(), String> {
+        let base = self.written.as_ref().or(self.pod.status.as_ref());
+        if base.is_some_and(|b| same_status(b, &status)) {
+            self.written = Some(status);
+            return Ok(());
+        }
+        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), pod_namespace(&self.pod));
+        let patch = serde_json::json!({ "status": status });
+        match api
+            .patch_status(pod_name(&self.pod), &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                tracing::debug!(pod = %pod_desc(&self.pod), phase = ?status.phase, "status written");
+                self.written = Some(status);
+                Ok(())
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => {
+                self.written = Some(status);
+                Ok(())
+            }
+            Err(e) => Err(format!("writing status: {e}")),
+        }
+    }
+
+    /// The ConfigMaps and Secrets the containers' env refers to.
+    async fn env_sources(&self, pod: &Pod) -> EnvSources {
+        let mut cms = BTreeMap::new();
+        let mut secrets = BTreeMap::new();
+        let spec = pod.spec.as_ref();
+        let containers = spec
+            .map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+            .into_iter()
+            .flatten();
+        for c in containers {
+            for f in c.env_from.iter().flatten() {
+                if let Some(r) = &f.config_map_ref {
+                    cms.insert(r.name.clone(), ());
+                }
+                if let Some(r) = &f.secret_ref {
+                    secrets.insert(r.name.clone(), ());
+                }
+            }
+            for e in c.env.iter().flatten() {
+                if let Some(from) = &e.value_from {
+                    if let Some(r) = &from.config_map_key_ref {
+                        cms.insert(r.name.clone(), ());
+                    }
+                    if let Some(r) = &from.secret_key_ref {
+                        secrets.insert(r.name.clone(), ());
+                    }
+                }
+            }
+        }
+        let mut out = EnvSources::default();
+        let ns = pod_namespace(pod);
+        let cm_api: Api<ConfigMap> = Api::namespaced(self.ctx.client.clone(), ns);
+        for name in cms.keys() {
+            if let Ok(cm) = cm_api.get(name).await {
+                let mut data = cm.data.unwrap_or_default();
+                for (k, v) in cm.binary_data.unwrap_or_default() {
+                    data.insert(k, String::from_utf8_lossy(&v.0).into_owned());
+                }
+                out.config_maps.insert(name.clone(), data);
+            }
+        }
+        let s_api: Api<Secret> = Api::namespaced(self.ctx.client.clone(), ns);
+        for name in secrets.keys() {
+            if let Ok(s) = s_api.get(name).await {
+                let mut data: BTreeMap<String, String> = s
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                    .collect();
+                data.extend(s.string_data.unwrap_or_default());
+                out.secrets.insert(name.clone(), data);
+            }
+        }
+        out
+    }
+
+    /// Stops everything with the grace period, writes the final status,
+    /// deletes the pod object with grace 0 and removes what is left.
+    async fn terminate(&mut self) -> Result<(), String> {
+        let pod = self.current();
+        let uid = pod_uid(&pod).to_string();
+        let m = self.ctx.manager.clone();
+        let grace = pod
+            .metadata
+            .deletion_grace_period_seconds
+            .unwrap_or_else(|| termination_grace_period(&pod))
+            .max(0);
+        tracing::info!(pod = %pod_desc(&pod), grace, "killing pod");
+        let rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
+        m.kill_pod(&rs, grace).await.map_err(|e| e.to_string())?;
+        let rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
+        if !self.removed {
+            let status = generate_api_pod_status(
+                &pod,
+                &rs,
+                &HashMap::new(),
+                &StatusContext {
+                    host_ips: &self.ctx.host_ips,
+                    runtime_name: &self.ctx.runtime_name,
+                    now: Timestamp::now(),
+                },
+            );
+            self.write_status(status).await?;
+            let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), pod_namespace(&pod));
+            let dp = DeleteParams {
+                grace_period_seconds: Some(0),
+                preconditions: Some(Preconditions {
+                    uid: Some(uid.clone()),
+                    resource_version: None,
+                }),
+                ..Default::default()
+            };
+            match api.delete(pod_name(&pod), &dp).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+                Err(e) => return Err(format!("deleting the pod object: {e}")),
+            }
+        }
+        m.remove_pod(&rs).await.map_err(|e| e.to_string())?;
+        m.forget(&uid);
+        tracing::info!(pod = %pod_desc(&pod), "pod terminated");
+        Ok(())
+    }
+}

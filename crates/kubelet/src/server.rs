@@ -1,0 +1,233 @@
+//! The kubelet's HTTP endpoints (upstream's `pkg/kubelet/server/server.go`):
+//! HTTPS on `--port` (10250) with `/healthz`, `/pods` and
+//! `/containerLogs/{namespace}/{pod}/{container}` (`follow`, `tailLines`,
+//! `timestamps`, `previous`), and plain `/healthz` on 127.0.0.1:10248
+//! (`--healthz-port`).
+//!
+//! Not yet: authentication and authorization of callers (upstream asks
+//! the API server with TokenReview/SubjectAccessReview), exec, attach,
+//! port-forward, `/metrics`, `/stats`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper::{Request, Response};
+use k8s_openapi::api::core::v1::Pod;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use component_base::healthz::Checks;
+
+use crate::cri::api::ContainerState;
+use crate::kuberuntime::labels::pod_uid;
+use crate::kuberuntime::manager::RuntimeManager;
+use crate::logs::{self, LogOptions};
+use crate::pod_workers::PodStore;
+
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// What the server reads.
+#[derive(Clone)]
+pub struct ServerState {
+    pub pods: Arc<PodStore>,
+    pub manager: Arc<RuntimeManager>,
+    pub healthz: Checks,
+}
+
+fn text(status: u16, body: impl Into<String>) -> Response<Body> {
+    let body: String = body.into();
+    Response::builder()
+        .status(status)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed_unsync())
+        .unwrap_or_default()
+}
+
+fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|p| p.split_once('=').or(Some((p, ""))))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+fn truthy(v: Option<&str>) -> bool {
+    matches!(v, Some("true") | Some("1") | Some(""))
+}
+
+impl ServerState {
+    /// Routes one request.
+    pub async fn handle(&self, path: &str, query: &str) -> Response<Body> {
+        if let Some(rest) = path.strip_prefix("/healthz") {
+            let name = rest.strip_prefix('/').filter(|n| !n.is_empty());
+            return match self.healthz.answer("healthz", name, query) {
+                Some(a) => text(a.status, a.body),
+                None => text(404, "404 page not found\n"),
+            };
+        }
+        if path == "/pods" || path == "/pods/" {
+            let items: Vec<Pod> = self.pods.list().iter().map(|p| (**p).clone()).collect();
+            let list = serde_json::json!({
+                "kind": "PodList",
+                "apiVersion": "v1",
+                "metadata": {},
+                "items": items,
+            });
+            return Response::builder()
+                .header("Content-Type", "application/json")
+                .body(Full::new(Bytes::from(list.to_string())).map_err(|e| match e {}).boxed_unsync())
+                .unwrap_or_default();
+        }
+        if let Some(rest) = path.strip_prefix("/containerLogs/") {
+            let parts: Vec<&str> = rest.split('/').collect();
+            if let [ns, pod, container] = parts[..] {
+                return self.container_logs(ns, pod, container, query).await;
+            }
+            return text(400, "expected /containerLogs/{namespace}/{pod}/{container}\n");
+        }
+        text(404, "404 page not found\n")
+    }
+
+    async fn container_logs(&self, ns: &str, name: &str, container: &str, query: &str) -> Response<Body> {
+        let Some(pod) = self.pods.find(ns, name) else {
+            return text(404, format!("pod {ns}/{name} not found\n"));
+        };
+        let rs = match self.manager.pod_status(pod_uid(&pod)).await {
+            Ok(rs) => rs,
+            Err(e) => return text(500, format!("{e}\n")),
+        };
+        let previous = truthy(query_param(query, "previous"));
+        let instance = if previous {
+            rs.previous(container)
+        } else {
+            rs.latest(container)
+        };
+        let Some(c) = instance.cloned() else {
+            return text(
+                400,
+                format!("container \"{container}\" in pod \"{name}\" is waiting to start\n"),
+            );
+        };
+        let opts = LogOptions {
+            tail_lines: query_param(query, "tailLines").and_then(|v| v.parse().ok()),
+            timestamps: truthy(query_param(query, "timestamps")),
+            follow: truthy(query_param(query, "follow")) && !previous,
+        };
+        let runtime = self.manager.runtime.clone();
+        let id = c.id.clone();
+        let running = move || {
+            let runtime = runtime.clone();
+            let id = id.clone();
+            Box::pin(async move {
+                matches!(runtime.container_status(&id).await, Ok(s) if s.state == ContainerState::ContainerRunning as i32)
+            }) as futures::future::BoxFuture<'static, bool>
+        };
+        match logs::read(c.log_path.clone().into(), opts, running).await {
+            Ok(stream) => Response::builder()
+                .header("Content-Type", "text/plain")
+                .body(BodyExt::boxed_unsync(StreamBody::new(stream.map(|r| r.map(Frame::data)))))
+                .unwrap_or_default(),
+            Err(e) => text(500, format!("{e}\n")),
+        }
+    }
+}
+
+async fn serve_conn<S>(stream: S, state: Arc<ServerState>, peer: SocketAddr)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let state = state.clone();
+        async move {
+            let path = req.uri().path().to_string();
+            let query = req.uri().query().unwrap_or("").to_string();
+            Ok::<_, Infallible>(state.handle(&path, &query).await)
+        }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    if let Err(e) = builder
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await
+    {
+        tracing::debug!(%peer, error = %e, "connection ended");
+    }
+}
+
+/// Binds `addr`; returns the bound address and the HTTPS serving future.
+pub async fn bind_https(
+    addr: SocketAddr,
+    tls: rustls::ServerConfig,
+    state: ServerState,
+) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let tls = TlsAcceptor::from(Arc::new(tls));
+    let state = Arc::new(state);
+    tracing::info!(address = %local, "kubelet serving securely");
+    Ok((local, async move {
+        loop {
+            let Ok((tcp, peer)) = listener.accept().await else {
+                continue;
+            };
+            let tls = tls.clone();
+            let state = state.clone();
+            tokio::spawn(async move {
+                match tls.accept(tcp).await {
+                    Ok(s) => serve_conn(s, state, peer).await,
+                    Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                }
+            });
+        }
+    }))
+}
+
+/// Binds `addr`; returns the bound address and the plain-HTTP `/healthz`
+/// serving future.
+pub async fn bind_healthz(
+    addr: SocketAddr,
+    checks: Checks,
+) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let checks = Arc::new(checks);
+    Ok((local, async move {
+        loop {
+            let Ok((tcp, peer)) = listener.accept().await else {
+                continue;
+            };
+            let checks = checks.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let checks = checks.clone();
+                    async move {
+                        let path = req.uri().path();
+                        let name = path
+                            .strip_prefix("/healthz")
+                            .map(|r| r.trim_start_matches('/'))
+                            .map(|n| (!n.is_empty()).then_some(n));
+                        let resp = match name {
+                            Some(name) => match checks.answer("healthz", name, req.uri().query().unwrap_or("")) {
+                                Some(a) => text(a.status, a.body),
+                                None => text(404, "404 page not found\n"),
+                            },
+                            None => text(404, "404 page not found\n"),
+                        };
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                if let Err(e) = builder
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                    .await
+                {
+                    tracing::debug!(%peer, error = %e, "connection ended");
+                }
+            });
+        }
+    }))
+}
