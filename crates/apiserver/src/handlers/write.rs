@@ -257,6 +257,7 @@ async fn finish_deletion(
 ) -> Result<Value, ApiError> {
     if meta::deletion_timestamp(&stored.value).is_some()
         && meta::finalizers(&stored.value).is_empty()
+        && namespace_finalizers(def, &stored.value).is_empty()
     {
         let grace = stored
             .value
@@ -413,6 +414,22 @@ pub(super) fn delete_options_from(ctx: &Ctx, body: &Value) -> Result<DeleteOptio
     })
 }
 
+/// A namespace's `spec.finalizers` (empty for every other kind).
+fn namespace_finalizers(def: &ResourceDef, obj: &Value) -> Vec<String> {
+    if !(def.group.is_empty() && def.plural == "namespaces") {
+        return Vec::new();
+    }
+    obj.pointer("/spec/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Deletes one object like upstream's generic store: finalizers (and the
 /// propagation policy's) and pod grace periods make it a deletionTimestamp
 /// update; otherwise it is removed.
@@ -477,7 +494,11 @@ pub(super) async fn delete_one(
     } else {
         0
     };
-    let graceful = !finalizers.is_empty() || pod_grace > 0;
+    // A namespace waits for its spec.finalizers (the namespace controller
+    // empties `kubernetes` through namespaces/{name}/finalize), as upstream's
+    // namespace REST Delete does, and shows phase Terminating meanwhile.
+    let namespace_pending = !namespace_finalizers(def, &current.value).is_empty();
+    let graceful = !finalizers.is_empty() || pod_grace > 0 || namespace_pending;
     if !graceful {
         if dry {
             return Ok((current.value, true));
@@ -509,6 +530,9 @@ pub(super) async fn delete_one(
         }
     }
     meta::set_finalizers(&mut obj, &finalizers);
+    if namespace_pending {
+        obj["status"]["phase"] = json!("Terminating");
+    }
     if dry {
         return Ok((obj, false));
     }

@@ -1,0 +1,202 @@
+//! Flags, with upstream's names and defaults (upstream's
+//! cmd/kube-controller-manager/app/options).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use client::leaderelection::LeaderElectionOptions;
+use client::KubeOptions;
+use component_base::serving::SecureServingOptions;
+use controller::{ControllerConfig, ControllerDescriptor};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kube-controller-manager",
+    about = "The Kubernetes controller manager is a daemon that embeds the core control loops shipped with Kubernetes"
+)]
+pub struct Options {
+    #[command(flatten)]
+    pub kube: KubeOptions,
+    #[command(flatten)]
+    pub leader_election: LeaderElectionOptions,
+    #[command(flatten)]
+    pub serving: SecureServingOptions,
+    /// A list of controllers to enable. '*' enables all on-by-default
+    /// controllers, 'foo' enables the controller named 'foo', '-foo'
+    /// disables the controller named 'foo'.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+    /// The number of namespace objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 10)]
+    pub concurrent_namespace_syncs: u16,
+    /// The number of service account token objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_serviceaccount_token_syncs: u16,
+    /// The number of replica sets that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_replicaset_syncs: u16,
+    /// The number of replication controllers that are allowed to sync concurrently.
+    #[arg(
+        long = "concurrent_rc_syncs",
+        alias = "concurrent-rc-syncs",
+        default_value_t = 5
+    )]
+    pub concurrent_rc_syncs: u16,
+    /// The number of deployment objects that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_deployment_syncs: u16,
+    /// The number of garbage collector workers that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 20)]
+    pub concurrent_gc_syncs: u16,
+    /// Filename containing a PEM-encoded private RSA or ECDSA key used to
+    /// sign service account tokens (accepted; the token controller is not
+    /// implemented yet).
+    #[arg(long)]
+    pub service_account_private_key_file: Option<PathBuf>,
+    /// If set, this root certificate authority will be included in service
+    /// account's token secret and published as kube-root-ca.crt in every namespace.
+    #[arg(long)]
+    pub root_ca_file: Option<PathBuf>,
+    /// Filename containing a PEM-encoded X509 CA certificate used to issue
+    /// cluster-scoped certificates (accepted; CSR signing is not implemented yet).
+    #[arg(long)]
+    pub cluster_signing_cert_file: Option<PathBuf>,
+    /// Filename containing a PEM-encoded RSA or ECDSA private key used to
+    /// sign cluster-scoped certificates.
+    #[arg(long)]
+    pub cluster_signing_key_file: Option<PathBuf>,
+    /// Amount of time which we allow running Node to be unresponsive before
+    /// marking it unhealthy (accepted; node lifecycle is not implemented yet).
+    #[arg(long, default_value = "50s", value_parser = apimachinery::duration::parse_go_duration)]
+    pub node_monitor_grace_period: Duration,
+    /// Should CIDRs for Pods be allocated and set on the cloud provider
+    /// (accepted; node IPAM is not implemented yet).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub allocate_node_cidrs: bool,
+    /// CIDR Range for Pods in cluster. Requires --allocate-node-cidrs to be true.
+    #[arg(long)]
+    pub cluster_cidr: Option<String>,
+    /// Mask size for node cidr in cluster.
+    #[arg(long, default_value_t = 24)]
+    pub node_cidr_mask_size: u8,
+    /// Number for the log level verbosity.
+    #[arg(short = 'v', long = "v", default_value_t = 0)]
+    pub v: u8,
+}
+
+/// What the server runs with.
+pub struct Completed {
+    pub kube: KubeOptions,
+    pub leader_election: LeaderElectionOptions,
+    pub serving: SecureServingOptions,
+    pub controllers: Vec<ControllerDescriptor>,
+    pub config: ControllerConfig,
+}
+
+impl Options {
+    /// Upstream's Validate and Config: unknown controllers and unreadable
+    /// files are errors before anything starts.
+    pub fn complete(self) -> anyhow::Result<Completed> {
+        let controllers = controller::descriptors::enabled(&self.controllers)?;
+        if self.leader_election.leader_elect {
+            self.leader_election.validate()?;
+        }
+        if self.allocate_node_cidrs && self.cluster_cidr.is_none() {
+            bail!("--cluster-cidr is required when --allocate-node-cidrs is true");
+        }
+        let root_ca = match &self.root_ca_file {
+            Some(p) => Some(
+                std::fs::read(p)
+                    .with_context(|| format!("reading --root-ca-file {}", p.display()))?,
+            ),
+            None => None,
+        };
+        for (flag, path) in [
+            (
+                "--service-account-private-key-file",
+                &self.service_account_private_key_file,
+            ),
+            (
+                "--cluster-signing-cert-file",
+                &self.cluster_signing_cert_file,
+            ),
+            ("--cluster-signing-key-file", &self.cluster_signing_key_file),
+        ] {
+            if let Some(p) = path {
+                std::fs::metadata(p).with_context(|| format!("{flag} {}", p.display()))?;
+            }
+        }
+        Ok(Completed {
+            kube: self.kube,
+            leader_election: self.leader_election,
+            serving: self.serving,
+            controllers,
+            config: ControllerConfig {
+                root_ca,
+                concurrent_namespace_syncs: self.concurrent_namespace_syncs.max(1),
+                concurrent_serviceaccount_token_syncs: self
+                    .concurrent_serviceaccount_token_syncs
+                    .max(1),
+                concurrent_replicaset_syncs: self.concurrent_replicaset_syncs.max(1),
+                concurrent_rc_syncs: self.concurrent_rc_syncs.max(1),
+                concurrent_deployment_syncs: self.concurrent_deployment_syncs.max(1),
+                concurrent_gc_syncs: self.concurrent_gc_syncs.max(1),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_with_upstream_spellings() {
+        let o = Options::try_parse_from([
+            "kube-controller-manager",
+            "--kubeconfig=/k",
+            "--controllers=*,-namespace,bootstrapsigner",
+            "--leader-elect=false",
+            "--kube-api-qps=100",
+            "--kube-api-burst=200",
+            "--concurrent-namespace-syncs=3",
+            "--node-monitor-grace-period=1m30s",
+            "--allocate-node-cidrs",
+            "--cluster-cidr=10.64.0.0/16",
+            "-v=4",
+        ]);
+        let o = match o {
+            Ok(o) => o,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(o.controllers, vec!["*", "-namespace", "bootstrapsigner"]);
+        assert!(!o.leader_election.leader_elect);
+        assert_eq!(o.kube.kube_api_qps, Some(100.0));
+        assert_eq!(o.node_monitor_grace_period, Duration::from_secs(90));
+        assert!(o.allocate_node_cidrs);
+        assert_eq!(o.v, 4);
+        let c = match o.complete() {
+            Ok(c) => c,
+            Err(e) => panic!("{e:#}"),
+        };
+        let names: Vec<_> = c.controllers.iter().map(|c| c.name).collect();
+        assert!(!names.contains(&"namespace-controller"));
+        assert!(names.contains(&"bootstrap-signer-controller"));
+        assert_eq!(c.config.concurrent_namespace_syncs, 3);
+    }
+
+    #[test]
+    fn unknown_controller_is_an_error() {
+        let o = Options::try_parse_from(["kube-controller-manager", "--controllers=*,nosuch"]);
+        let err = o
+            .map_err(|e| e.to_string())
+            .and_then(|o| o.complete().map(|_| ()).map_err(|e| e.to_string()));
+        assert_eq!(
+            err,
+            Err("\"nosuch\" is not in the list of known controllers".to_string())
+        );
+    }
+}
