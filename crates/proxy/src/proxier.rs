@@ -20,7 +20,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::Notify;
 
 use crate::nftables::apply::Nft;
-use crate::nftables::ruleset::{self, Settings};
+use crate::nftables::ruleset::{self, RuleSet, Settings};
 use crate::types::ServiceMap;
 
 /// How the proxier runs.
@@ -37,22 +37,23 @@ pub struct ProxierConfig {
 #[derive(Clone)]
 pub struct ProxierMetrics {
     pub sync_duration: Histogram,
+    pub full_sync_duration: Histogram,
     pub last_sync_timestamp: Gauge<f64, AtomicU64>,
     pub sync_failures: Counter,
     pub services: Gauge,
     pub endpoints: Gauge,
 }
 
+const BUCKETS: [f64; 15] = [
+    0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096,
+    8.192, 16.384,
+];
+
 impl Default for ProxierMetrics {
     fn default() -> Self {
         Self {
-            sync_duration: Histogram::new(
-                [
-                    0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024,
-                    2.048, 4.096, 8.192, 16.384,
-                ]
-                .into_iter(),
-            ),
+            sync_duration: Histogram::new(BUCKETS.into_iter()),
+            full_sync_duration: Histogram::new(BUCKETS.into_iter()),
             last_sync_timestamp: Gauge::default(),
             sync_failures: Counter::default(),
             services: Gauge::default(),
@@ -67,6 +68,11 @@ impl ProxierMetrics {
             "kubeproxy_sync_proxy_rules_duration_seconds",
             "SyncProxyRules latency in seconds",
             self.sync_duration.clone(),
+        );
+        m.register(
+            "kubeproxy_sync_full_proxy_rules_duration_seconds",
+            "SyncProxyRules latency in seconds for full resyncs",
+            self.full_sync_duration.clone(),
         );
         m.register(
             "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
@@ -142,7 +148,9 @@ pub struct Proxier {
     nft: Arc<dyn Nft>,
     metrics: ProxierMetrics,
     health: Arc<Health>,
-    last_applied: Option<String>,
+    /// What the kernel has, when the last apply succeeded; `None` forces
+    /// a full sync.
+    applied: Option<RuleSet>,
 }
 
 impl Proxier {
@@ -157,15 +165,25 @@ impl Proxier {
             nft,
             metrics,
             health,
-            last_applied: None,
+            applied: None,
         }
     }
 
     /// One `syncProxyRules`: true when the kernel now has `map`'s rules.
+    /// Only what changed since the last successful apply is sent; the
+    /// first sync, a settings change or a failed apply send everything.
     pub async fn sync(&mut self, map: &ServiceMap) -> bool {
         let start = Instant::now();
-        let script = ruleset::render(map, &self.config.settings);
-        if self.last_applied.as_deref() == Some(script.as_str()) {
+        let rules = ruleset::build(map, &self.config.settings);
+        let (script, partial) = match self
+            .applied
+            .as_ref()
+            .and_then(|old| ruleset::diff(old, &rules))
+        {
+            Some(d) => (d, true),
+            None => (ruleset::full(&rules, &self.config.settings), false),
+        };
+        if partial && script.is_empty() {
             tracing::trace!("rules unchanged; nothing to apply");
             self.health.updated();
             return true;
@@ -174,19 +192,23 @@ impl Proxier {
             Ok(()) => {
                 let took = start.elapsed();
                 self.metrics.sync_duration.observe(took.as_secs_f64());
+                if !partial {
+                    self.metrics.full_sync_duration.observe(took.as_secs_f64());
+                }
                 self.metrics.last_sync_timestamp.set(unix_now());
                 self.metrics.services.set(map.ports.len() as i64);
                 self.metrics
                     .endpoints
                     .set(map.endpoints.values().map(Vec::len).sum::<usize>() as i64);
-                tracing::debug!(services = map.ports.len(), elapsed = ?took, "synced nftables rules");
-                self.last_applied = Some(script);
+                tracing::debug!(services = map.ports.len(), partial, elapsed = ?took, "synced nftables rules");
+                self.applied = Some(rules);
                 self.health.updated();
                 true
             }
             Err(e) => {
                 self.metrics.sync_failures.inc();
-                tracing::error!(error = %e, "applying nftables rules failed; will retry");
+                self.applied = None;
+                tracing::error!(error = %e, partial, "applying nftables rules failed; will retry with a full sync");
                 false
             }
         }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use proxy::nftables::apply::{Nft, NftCommand};
-use proxy::nftables::ruleset::{render, Settings};
+use proxy::nftables::ruleset::{build, diff, render, Settings};
 use proxy::types::{Endpoint, Protocol, ServiceMap, ServicePort, ServicePortName};
 
 fn sh(args: &[&str]) -> std::process::Output {
@@ -172,10 +172,14 @@ impl Lab {
     }
 
     async fn apply(&self, map: &ServiceMap, settings: &Settings) {
+        self.apply_script(&render(map, settings)).await;
+    }
+
+    async fn apply_script(&self, script: &str) {
         NftCommand {
             netns: Some(self.node.clone()),
         }
-        .apply(&render(map, settings))
+        .apply(script)
         .await
         .expect("nft accepted the rule set");
     }

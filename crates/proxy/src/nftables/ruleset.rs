@@ -7,6 +7,7 @@
 //! endpoints are rejected by the filter chains; traffic marked 0x4000 is
 //! masqueraded on the way out.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
@@ -30,250 +31,384 @@ pub struct Settings {
     pub nodeport_ips: Vec<Ipv4Addr>,
 }
 
-fn line(out: &mut String, indent: usize, text: &str) {
-    for _ in 0..indent {
-        out.push('\t');
-    }
-    out.push_str(text);
-    out.push('\n');
+/// Chain name → its rules, in order.
+pub type Chains = BTreeMap<String, Vec<String>>;
+
+/// Everything the Services add to the table: verdict-map and set
+/// elements, regular chains, and ClientIP-affinity sets (name → timeout).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSet {
+    /// `(set or map, element)`.
+    pub elements: BTreeSet<(&'static str, String)>,
+    pub chains: Chains,
+    pub affinity_sets: BTreeMap<String, u32>,
+    /// The base chains; a change means a full sync.
+    pub base: String,
+    /// The settings the rules were made with; likewise.
+    pub settings: String,
 }
 
-fn elements(out: &mut String, items: &[String]) {
-    if items.is_empty() {
-        return;
+/// Load-balancing over endpoint chains with one `numgen` rule each — rule
+/// `i` of `n` takes 1/(n-i) of what reaches it, the last takes the rest.
+/// Anonymous verdict maps would be shorter, but the kernel makes adding
+/// thousands of them quadratic.
+fn balance(rules: &mut Vec<String>, spn: &ServicePortName, eps: &[Endpoint]) {
+    let n = eps.len();
+    for (i, e) in eps.iter().enumerate() {
+        let chain = names::endpoint_chain(spn, e.ip, e.port);
+        if i + 1 == n {
+            rules.push(format!("goto {chain}"));
+        } else {
+            rules.push(format!("numgen random mod {} 0 goto {chain}", n - i));
+        }
     }
-    let _ = writeln!(out, "\t\telements = {{ {} }}", items.join(",\n\t\t\t"));
-}
-
-/// `numgen random mod N vmap { 0 : goto a, 1 : goto b }`, or the single
-/// `goto` for one endpoint.
-fn balance(out: &mut String, spn: &ServicePortName, eps: &[Endpoint]) {
-    if eps.len() == 1 {
-        let _ = writeln!(
-            out,
-            "\t\tgoto {}",
-            names::endpoint_chain(spn, eps[0].ip, eps[0].port)
-        );
-        return;
-    }
-    let targets: Vec<String> = eps
-        .iter()
-        .enumerate()
-        .map(|(i, e)| format!("{i} : goto {}", names::endpoint_chain(spn, e.ip, e.port)))
-        .collect();
-    let _ = writeln!(
-        out,
-        "\t\tnumgen random mod {} vmap {{ {} }}",
-        eps.len(),
-        targets.join(" , ")
-    );
 }
 
 /// Affinity: a client seen recently goes back to the same endpoint.
-fn affinity_lookups(out: &mut String, spn: &ServicePortName, port: &ServicePort, eps: &[Endpoint]) {
+fn affinity_lookups(
+    rules: &mut Vec<String>,
+    spn: &ServicePortName,
+    port: &ServicePort,
+    eps: &[Endpoint],
+) {
     if port.affinity_timeout.is_none() {
         return;
     }
     for e in eps {
-        let _ = writeln!(
-            out,
-            "\t\tip saddr @{} goto {}",
+        rules.push(format!(
+            "ip saddr @{} goto {}",
             names::affinity_set(spn, e.ip, e.port),
             names::endpoint_chain(spn, e.ip, e.port)
-        );
+        ));
     }
 }
 
-/// The full script: create-then-delete makes the table's removal safe
-/// when it does not exist yet, and everything is one atomic transaction.
-pub fn render(map: &ServiceMap, settings: &Settings) -> String {
-    let mut out = String::with_capacity(4096 + map.ports.len() * 1024);
+/// The rules of one Service port, added to `rs`.
+fn add_service(
+    rs: &mut RuleSet,
+    spn: &ServicePortName,
+    port: &ServicePort,
+    all: &[Endpoint],
+    settings: &Settings,
+) {
+    let (cluster, local) = categorize(port, all);
+    let proto = spn.protocol.nft();
+    let svc_chain = names::service_chain(spn);
+    let ext_chain = names::external_chain(spn);
+    let external_eps = if port.external_policy_local {
+        &local
+    } else {
+        &cluster
+    };
+    let mut el = |set: &'static str, e: String| {
+        rs.elements.insert((set, e));
+    };
+
+    if let Some(ip) = port.cluster_ip {
+        el("cluster-ips", ip.to_string());
+        if cluster.is_empty() {
+            el(
+                "no-endpoint-services",
+                format!("{ip} . {proto} . {} : goto reject-chain", port.port),
+            );
+        } else {
+            el(
+                "service-ips",
+                format!("{ip} . {proto} . {} : goto {svc_chain}", port.port),
+            );
+        }
+    }
+    // Upstream: Local policy without local endpoints drops, no endpoints
+    // at all rejects.
+    let no_external = if port.external_policy_local && !cluster.is_empty() {
+        "drop"
+    } else {
+        "goto reject-chain"
+    };
+    for ip in port.external_ips.iter().chain(&port.load_balancer_ips) {
+        if external_eps.is_empty() {
+            el(
+                "no-endpoint-services",
+                format!("{ip} . {proto} . {} : {no_external}", port.port),
+            );
+        } else {
+            el(
+                "service-ips",
+                format!("{ip} . {proto} . {} : goto {ext_chain}", port.port),
+            );
+        }
+    }
+    if let Some(np) = port.node_port {
+        if external_eps.is_empty() {
+            el(
+                "no-endpoint-nodeports",
+                format!("{proto} . {np} : {no_external}"),
+            );
+        } else {
+            el(
+                "service-nodeports",
+                format!("{proto} . {np} : goto {ext_chain}"),
+            );
+        }
+    }
+
+    if !cluster.is_empty() && port.cluster_ip.is_some() {
+        let mut rules = Vec::new();
+        if let Some(ip) = port.cluster_ip {
+            if settings.masquerade_all {
+                rules.push(format!(
+                    "ip daddr {ip} {proto} dport {} jump mark-for-masquerade",
+                    port.port
+                ));
+            } else if let Some(cidr) = &settings.cluster_cidr {
+                rules.push(format!(
+                    "ip daddr {ip} {proto} dport {} ip saddr != {cidr} jump mark-for-masquerade",
+                    port.port
+                ));
+            }
+        }
+        affinity_lookups(&mut rules, spn, port, &cluster);
+        balance(&mut rules, spn, &cluster);
+        rs.chains.insert(svc_chain.clone(), rules);
+    }
+    if port.has_external() && !external_eps.is_empty() {
+        let mut rules = Vec::new();
+        if port.external_policy_local {
+            // Traffic from this node itself may use any endpoint.
+            if !cluster.is_empty() {
+                rules.push("fib saddr type local jump mark-for-masquerade comment \"masquerade local traffic\"".to_string());
+                rules.push(format!(
+                    "fib saddr type local goto {svc_chain} comment \"short-circuit local traffic\""
+                ));
+            }
+            affinity_lookups(&mut rules, spn, port, &local);
+            balance(&mut rules, spn, &local);
+        } else {
+            rules.push("jump mark-for-masquerade".to_string());
+            rules.push(format!("goto {svc_chain}"));
+        }
+        rs.chains.insert(ext_chain, rules);
+    }
+    for e in cluster.iter().chain(external_eps.iter()) {
+        let ep_chain = names::endpoint_chain(spn, e.ip, e.port);
+        if rs.chains.contains_key(&ep_chain) {
+            continue;
+        }
+        let mut rules = vec![format!("ip saddr {} jump mark-for-masquerade", e.ip)];
+        if let Some(timeout) = port.affinity_timeout {
+            let set = names::affinity_set(spn, e.ip, e.port);
+            rules.push(format!("update @{set} {{ ip saddr }}"));
+            rs.affinity_sets.insert(set, timeout);
+        }
+        rules.push(format!("meta l4proto {proto} dnat to {}:{}", e.ip, e.port));
+        rs.chains.insert(ep_chain, rules);
+    }
+}
+
+/// The rule set for a service map.
+pub fn build(map: &ServiceMap, settings: &Settings) -> RuleSet {
+    let mut rs = RuleSet::default();
+    base_chains(&mut rs.base, settings);
+    rs.settings = format!("{settings:?}");
+    let empty = Vec::new();
+    for (spn, port) in &map.ports {
+        add_service(
+            &mut rs,
+            spn,
+            port,
+            map.endpoints.get(spn).unwrap_or(&empty),
+            settings,
+        );
+    }
+    rs
+}
+
+const SETS: &[(&str, &str, &str)] = &[
+    ("cluster-ips", "ipv4_addr", "Active ClusterIPs"),
+    (
+        "nodeport-ips",
+        "ipv4_addr",
+        "IPs that accept NodePort traffic",
+    ),
+];
+const MAPS: &[(&str, &str, &str)] = &[
+    (
+        "service-ips",
+        "ipv4_addr . inet_proto . inet_service",
+        "ClusterIP, ExternalIP and LoadBalancer IP traffic",
+    ),
+    (
+        "service-nodeports",
+        "inet_proto . inet_service",
+        "NodePort traffic",
+    ),
+    (
+        "no-endpoint-services",
+        "ipv4_addr . inet_proto . inet_service",
+        "vmap to drop or reject packets to services with no endpoints",
+    ),
+    (
+        "no-endpoint-nodeports",
+        "inet_proto . inet_service",
+        "vmap to drop or reject packets to service nodeports with no endpoints",
+    ),
+];
+
+/// The whole table as one transaction: create-then-delete makes removing
+/// it safe when it does not exist yet.
+pub fn full(rs: &RuleSet, settings: &Settings) -> String {
+    let mut out = String::with_capacity(4096 + rs.chains.len() * 160);
     let _ = writeln!(
         out,
         "add table ip {TABLE} {{ comment \"rules for kube-proxy\" ; }}"
     );
     let _ = writeln!(out, "delete table ip {TABLE}");
     let _ = writeln!(out, "table ip {TABLE} {{");
-    line(&mut out, 1, "comment \"rules for kube-proxy\"");
-    base_chains(&mut out, settings);
-
-    let mut service_ips = Vec::new();
-    let mut service_nodeports = Vec::new();
-    let mut no_endpoint_services = Vec::new();
-    let mut no_endpoint_nodeports = Vec::new();
-    let mut cluster_ips = Vec::new();
-    let mut chains = String::new();
-    let mut sets = String::new();
-    let empty = Vec::new();
-
-    for (spn, port) in &map.ports {
-        let all = map.endpoints.get(spn).unwrap_or(&empty);
-        let (cluster, local) = categorize(port, all);
-        let proto = spn.protocol.nft();
-        let svc_chain = names::service_chain(spn);
-        let ext_chain = names::external_chain(spn);
-        let external_eps = if port.external_policy_local {
-            &local
-        } else {
-            &cluster
-        };
-        let mut used: Vec<&Endpoint> = cluster.iter().collect();
-        for e in external_eps {
-            if !used.contains(&e) {
-                used.push(e);
-            }
-        }
-
-        if let Some(ip) = port.cluster_ip {
-            cluster_ips.push(ip.to_string());
-            if cluster.is_empty() {
-                no_endpoint_services.push(format!(
-                    "{ip} . {proto} . {} : goto reject-chain",
-                    port.port
-                ));
-            } else {
-                service_ips.push(format!("{ip} . {proto} . {} : goto {svc_chain}", port.port));
-            }
-        }
-        let external_verdict = if external_eps.is_empty() {
-            // Upstream: Local policy without local endpoints drops,
-            // no endpoints at all rejects.
-            if port.external_policy_local && !cluster.is_empty() {
-                None
-            } else {
-                Some("goto reject-chain")
-            }
-        } else {
-            None
-        };
-        for ip in port.external_ips.iter().chain(&port.load_balancer_ips) {
-            if external_eps.is_empty() {
-                let v = external_verdict.unwrap_or("drop");
-                no_endpoint_services.push(format!("{ip} . {proto} . {} : {v}", port.port));
-            } else {
-                service_ips.push(format!("{ip} . {proto} . {} : goto {ext_chain}", port.port));
-            }
-        }
-        if let Some(np) = port.node_port {
-            if external_eps.is_empty() {
-                let v = external_verdict.unwrap_or("drop");
-                no_endpoint_nodeports.push(format!("{proto} . {np} : {v}"));
-            } else {
-                service_nodeports.push(format!("{proto} . {np} : goto {ext_chain}"));
-            }
-        }
-
-        if !cluster.is_empty() && port.cluster_ip.is_some() {
-            let _ = writeln!(chains, "\tchain {svc_chain} {{");
-            if let Some(ip) = port.cluster_ip {
-                if settings.masquerade_all {
-                    let _ = writeln!(
-                        chains,
-                        "\t\tip daddr {ip} {proto} dport {} jump mark-for-masquerade",
-                        port.port
-                    );
-                } else if let Some(cidr) = &settings.cluster_cidr {
-                    let _ = writeln!(
-                        chains,
-                        "\t\tip daddr {ip} {proto} dport {} ip saddr != {cidr} jump mark-for-masquerade",
-                        port.port
-                    );
-                }
-            }
-            affinity_lookups(&mut chains, spn, port, &cluster);
-            balance(&mut chains, spn, &cluster);
-            chains.push_str("\t}\n");
-        }
-        if port.has_external() && !external_eps.is_empty() {
-            let _ = writeln!(chains, "\tchain {ext_chain} {{");
-            if port.external_policy_local {
-                // Traffic from this node itself may use any endpoint.
-                if !cluster.is_empty() {
-                    chains.push_str("\t\tfib saddr type local jump mark-for-masquerade comment \"masquerade local traffic\"\n");
-                    let _ = writeln!(
-                        chains,
-                        "\t\tfib saddr type local goto {svc_chain} comment \"short-circuit local traffic\""
-                    );
-                }
-                affinity_lookups(&mut chains, spn, port, &local);
-                balance(&mut chains, spn, &local);
-            } else {
-                chains.push_str("\t\tjump mark-for-masquerade\n");
-                let _ = writeln!(chains, "\t\tgoto {svc_chain}");
-            }
-            chains.push_str("\t}\n");
-        }
-        for e in used {
-            let ep_chain = names::endpoint_chain(spn, e.ip, e.port);
-            let _ = writeln!(chains, "\tchain {ep_chain} {{");
-            let _ = writeln!(chains, "\t\tip saddr {} jump mark-for-masquerade", e.ip);
-            if let Some(timeout) = port.affinity_timeout {
-                let set = names::affinity_set(spn, e.ip, e.port);
-                let _ = writeln!(chains, "\t\tupdate @{set} {{ ip saddr }}");
-                let _ = writeln!(
-                    sets,
-                    "\tset {set} {{\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout {timeout}s\n\t}}"
-                );
-            }
-            let _ = writeln!(
-                chains,
-                "\t\tmeta l4proto {proto} dnat to {}:{}",
-                e.ip, e.port
-            );
-            chains.push_str("\t}\n");
-        }
-    }
-
-    cluster_ips.sort();
-    cluster_ips.dedup();
-    out.push_str("\tset cluster-ips {\n\t\ttype ipv4_addr\n\t\tcomment \"Active ClusterIPs\"\n");
-    elements(&mut out, &cluster_ips);
-    out.push_str("\t}\n");
-    out.push_str("\tset nodeport-ips {\n\t\ttype ipv4_addr\n\t\tcomment \"IPs that accept NodePort traffic\"\n");
+    out.push_str("\tcomment \"rules for kube-proxy\"\n");
+    out.push_str(&rs.base);
+    let elements_of = |name: &str| -> Vec<&str> {
+        rs.elements
+            .iter()
+            .filter(|(s, _)| *s == name)
+            .map(|(_, e)| e.as_str())
+            .collect()
+    };
     let np_ips: Vec<String> = settings
         .nodeport_ips
         .iter()
         .map(|i| i.to_string())
         .collect();
-    elements(&mut out, &np_ips);
-    out.push_str("\t}\n");
-    for (name, key, comment, items) in [
-        (
-            "service-ips",
-            "ipv4_addr . inet_proto . inet_service",
-            "ClusterIP, ExternalIP and LoadBalancer IP traffic",
-            &service_ips,
-        ),
-        (
-            "service-nodeports",
-            "inet_proto . inet_service",
-            "NodePort traffic",
-            &service_nodeports,
-        ),
-        (
-            "no-endpoint-services",
-            "ipv4_addr . inet_proto . inet_service",
-            "vmap to drop or reject packets to services with no endpoints",
-            &no_endpoint_services,
-        ),
-        (
-            "no-endpoint-nodeports",
-            "inet_proto . inet_service",
-            "vmap to drop or reject packets to service nodeports with no endpoints",
-            &no_endpoint_nodeports,
-        ),
-    ] {
+    for (name, key, comment) in SETS {
+        let _ = writeln!(
+            out,
+            "\tset {name} {{\n\t\ttype {key}\n\t\tcomment \"{comment}\""
+        );
+        let items: Vec<&str> = if *name == "nodeport-ips" {
+            np_ips.iter().map(String::as_str).collect()
+        } else {
+            elements_of(name)
+        };
+        if !items.is_empty() {
+            let _ = writeln!(out, "\t\telements = {{ {} }}", items.join(",\n\t\t\t"));
+        }
+        out.push_str("\t}\n");
+    }
+    for (name, key, comment) in MAPS {
         let _ = writeln!(
             out,
             "\tmap {name} {{\n\t\ttype {key} : verdict\n\t\tcomment \"{comment}\""
         );
-        elements(&mut out, items);
+        let items = elements_of(name);
+        if !items.is_empty() {
+            let _ = writeln!(out, "\t\telements = {{ {} }}", items.join(",\n\t\t\t"));
+        }
         out.push_str("\t}\n");
     }
-    out.push_str(&sets);
-    out.push_str(&chains);
+    for (set, timeout) in &rs.affinity_sets {
+        let _ = writeln!(
+            out,
+            "\tset {set} {{\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout {timeout}s\n\t}}"
+        );
+    }
+    for (chain, rules) in &rs.chains {
+        let _ = writeln!(out, "\tchain {chain} {{");
+        for r in rules {
+            let _ = writeln!(out, "\t\t{r}");
+        }
+        out.push_str("\t}\n");
+    }
     out.push_str("}\n");
     out
+}
+
+/// The transaction that turns `old` into `new` touching only what changed
+/// (upstream's partial sync), or `None` when only a full sync will do (the
+/// base chains or an affinity timeout changed). An empty script means
+/// nothing changed.
+pub fn diff(old: &RuleSet, new: &RuleSet) -> Option<String> {
+    if old.base != new.base || old.settings != new.settings {
+        return None;
+    }
+    for (set, timeout) in &new.affinity_sets {
+        if old.affinity_sets.get(set).is_some_and(|t| t != timeout) {
+            return None;
+        }
+    }
+    let mut out = String::new();
+    let t = TABLE;
+    for (chain, _) in new
+        .chains
+        .iter()
+        .filter(|(c, _)| !old.chains.contains_key(*c))
+    {
+        let _ = writeln!(out, "add chain ip {t} {chain}");
+    }
+    let changed: Vec<&String> = new
+        .chains
+        .iter()
+        .filter(|(c, rules)| old.chains.get(*c).is_some_and(|o| o != *rules))
+        .map(|(c, _)| c)
+        .collect();
+    let removed: Vec<&String> = old
+        .chains
+        .keys()
+        .filter(|c| !new.chains.contains_key(*c))
+        .collect();
+    for chain in changed.iter().chain(&removed) {
+        let _ = writeln!(out, "flush chain ip {t} {chain}");
+    }
+    for (set, timeout) in new
+        .affinity_sets
+        .iter()
+        .filter(|(s, _)| !old.affinity_sets.contains_key(*s))
+    {
+        let _ = writeln!(
+            out,
+            "add set ip {t} {set} {{ type ipv4_addr ; flags dynamic,timeout ; timeout {timeout}s ; }}"
+        );
+    }
+    for (set, e) in old.elements.difference(&new.elements) {
+        let _ = writeln!(
+            out,
+            "delete element ip {t} {set} {{ {} }}",
+            element_key(set, e)
+        );
+    }
+    for (chain, rules) in &new.chains {
+        if old.chains.get(chain).is_some_and(|o| o == rules) {
+            continue;
+        }
+        for r in rules {
+            let _ = writeln!(out, "add rule ip {t} {chain} {r}");
+        }
+    }
+    for (set, e) in new.elements.difference(&old.elements) {
+        let _ = writeln!(out, "add element ip {t} {set} {{ {e} }}");
+    }
+    for chain in &removed {
+        let _ = writeln!(out, "delete chain ip {t} {chain}");
+    }
+    for set in old
+        .affinity_sets
+        .keys()
+        .filter(|s| !new.affinity_sets.contains_key(*s))
+    {
+        let _ = writeln!(out, "delete set ip {t} {set}");
+    }
+    Some(out)
+}
+
+/// A map element is deleted by its key alone.
+fn element_key<'a>(set: &str, e: &'a str) -> &'a str {
+    if SETS.iter().any(|(s, _, _)| *s == set) {
+        return e;
+    }
+    e.split_once(" : ").map(|(k, _)| k).unwrap_or(e)
+}
+
+/// The full script for a service map.
+pub fn render(map: &ServiceMap, settings: &Settings) -> String {
+    full(&build(map, settings), settings)
 }
 
 fn base_chains(out: &mut String, settings: &Settings) {
@@ -415,7 +550,7 @@ mod tests {
             "ip daddr 10.0.0.41 tcp dport 80 ip saddr != 10.88.0.0/16 jump mark-for-masquerade"
         )));
         assert!(out.contains(&format!(
-            "numgen random mod 2 vmap {{ 0 : goto {e1} , 1 : goto {e2} }}"
+            "\t\tnumgen random mod 2 0 goto {e1}\n\t\tgoto {e2}\n"
         )));
         assert!(out.contains(&format!("chain {e1} {{\n\t\tip saddr 10.88.1.2 jump mark-for-masquerade\n\t\tmeta l4proto tcp dnat to 10.88.1.2:8080\n")));
         assert!(out.contains("elements = { 10.0.0.41 }"));
@@ -489,6 +624,61 @@ mod tests {
         )));
         assert!(out.contains(&format!("ip saddr @{set} goto")));
         assert!(out.contains(&format!("update @{set} {{ ip saddr }}")));
+    }
+
+    #[test]
+    fn partial_syncs_touch_only_what_changed() {
+        let mut map = ServiceMap::default();
+        let (a, b) = (spn("a", ""), spn("b", ""));
+        map.ports.insert(a.clone(), port("10.0.0.51", 80));
+        map.endpoints
+            .insert(a.clone(), vec![ep("10.88.1.2", 80, false)]);
+        map.ports.insert(b.clone(), port("10.0.0.52", 80));
+        map.endpoints
+            .insert(b.clone(), vec![ep("10.88.1.3", 80, false)]);
+        let old = build(&map, &settings());
+        assert_eq!(diff(&old, &old).as_deref(), Some(""));
+
+        // b's endpoint moves: its service chain is rewritten, the old
+        // endpoint chain goes, a's rules are not mentioned.
+        map.endpoints
+            .insert(b.clone(), vec![ep("10.88.1.4", 80, false)]);
+        let new = build(&map, &settings());
+        let script = diff(&old, &new).unwrap();
+        let old_ep = names::endpoint_chain(&b, "10.88.1.3".parse().unwrap(), 80);
+        let new_ep = names::endpoint_chain(&b, "10.88.1.4".parse().unwrap(), 80);
+        let svc_b = names::service_chain(&b);
+        assert!(
+            script.contains(&format!("add chain ip kube-proxy {new_ep}\n")),
+            "{script}"
+        );
+        assert!(script.contains(&format!("flush chain ip kube-proxy {svc_b}\n")));
+        assert!(script.contains(&format!("add rule ip kube-proxy {svc_b} goto {new_ep}\n")));
+        assert!(script.contains(&format!("delete chain ip kube-proxy {old_ep}\n")));
+        assert!(!script.contains("/a/"), "{script}");
+        // Deleting a chain comes after the rules that pointed at it are gone.
+        assert!(script.find("flush chain").unwrap() < script.find("delete chain").unwrap());
+
+        // b loses its endpoints: its map element moves to the reject map.
+        map.endpoints.remove(&b);
+        let gone = build(&map, &settings());
+        let script = diff(&new, &gone).unwrap();
+        assert!(
+            script.contains("delete element ip kube-proxy service-ips { 10.0.0.52 . tcp . 80 }"),
+            "{script}"
+        );
+        assert!(script.contains("add element ip kube-proxy no-endpoint-services { 10.0.0.52 . tcp . 80 : goto reject-chain }"));
+        assert!(
+            script.find("delete element").unwrap()
+                < script
+                    .find(&format!("delete chain ip kube-proxy {svc_b}"))
+                    .unwrap()
+        );
+
+        // Other settings: only a full sync will do.
+        let mut other = settings();
+        other.masquerade_all = true;
+        assert!(diff(&gone, &build(&map, &other)).is_none());
     }
 
     #[test]
