@@ -61,7 +61,7 @@ BIN_DIR=""
 
 # The daemons after the API server that this tree builds, in start order.
 COMPONENTS=()
-for component in kube-controller-manager kube-scheduler; do
+for component in kube-controller-manager kube-scheduler kubelet; do
   [[ -d "${KUBE_ROOT}/cmd/${component}" ]] && COMPONENTS+=("${component}")
 done
 
@@ -166,12 +166,20 @@ start_scheduler() {
   kube::components::start_scheduler
 }
 
-# Later: start_kubelet, start_kubeproxy (each with a stop_* counterpart in
-# stop_all).
+# The node: network guard, images, containerd with CNI, the kubelet; then
+# wait until the node is Ready.
+start_kubelet() {
+  export KUBELET_BIN="${BIN_DIR}/kubelet"
+  kube::components::start_node
+  kube::components::wait_node_ready kubectl
+}
+
+# Later: start_kubeproxy (with a stop_* counterpart in stop_all).
 
 # stop_all: stops, newest first, everything whose pid file this script
 # wrote, now or in an earlier run.
 stop_all() {
+  kube::components::stop_node
   kube::components::stop_scheduler
   kube::components::stop_controller_manager
   kube::apiserver::stop
@@ -201,6 +209,10 @@ healthcheck() {
     kube::log::error "kube-scheduler terminated unexpectedly, see ${SCHEDULER_LOG}"
     SCHEDULER_PID=""
   fi
+  if [[ -n "${KUBELET_PID:-}" ]] && ! kube::util::pid_running "${KUBELET_PID}"; then
+    kube::log::error "kubelet terminated unexpectedly, see ${KUBELET_LOG}"
+    KUBELET_PID=""
+  fi
   if [[ -n "${ETCD_PID:-}" ]] && ! kube::util::pid_running "${ETCD_PID}"; then
     kube::log::error "etcd terminated unexpectedly, see ${ETCD_LOGFILE}"
     ETCD_PID=""
@@ -210,7 +222,7 @@ healthcheck() {
 # supervise: waits until Ctrl-C/TERM (the trap cleans up) or until every
 # component has died.
 supervise() {
-  while [[ -n "${APISERVER_PID:-}${ETCD_PID:-}${CTLRMGR_PID:-}${SCHEDULER_PID:-}" ]]; do
+  while [[ -n "${APISERVER_PID:-}${ETCD_PID:-}${CTLRMGR_PID:-}${SCHEDULER_PID:-}${KUBELET_PID:-}" ]]; do
     # `wait -n` returns when a child exits or a trapped signal arrives.
     local rc=0
     wait -n 2>/dev/null || rc=$?
@@ -237,6 +249,7 @@ $(for c in "${COMPONENTS[@]}"; do
     case "${c}" in
       kube-controller-manager) echo "  ${CTLRMGR_LOG}" ;;
       kube-scheduler) echo "  ${SCHEDULER_LOG}" ;;
+      kubelet) echo "  ${KUBELET_LOG}"; echo "  ${CONTAINERD_LOG}" ;;
     esac
   done)
 
@@ -291,6 +304,7 @@ main() {
     case "${c}" in
       kube-controller-manager) start_controller_manager ;;
       kube-scheduler) start_scheduler ;;
+      kubelet) start_kubelet ;;
     esac
   done
   print_success

@@ -117,3 +117,119 @@ kube::components::stop_scheduler() {
     "${KUBE_SCHEDULER_BIN:-kube-scheduler}"
   SCHEDULER_PID=""
 }
+
+# --- the node ---------------------------------------------------------------
+# Knobs: KUBELET_BIN, KUBELET_LOG, KUBELET_PID_FILE, KUBELET_ROOT_DIR
+# (/var/lib/kubelet), HOSTNAME_OVERRIDE (this machine's name, lowercase),
+# NODE_IP (API_HOST_IP), CLUSTER_DNS (10.0.0.10), DNS_DOMAIN,
+# KUBELET_EXTRA_ARGS, POD_CIDR (hack/lib/cni.sh), and containerd's knobs
+# (hack/lib/containerd.sh).
+
+kube::components::_node_defaults() {
+  kube::components::_defaults
+  kube::cni::_defaults
+  KUBELET_LOG="${KUBELET_LOG:-${LOG_DIR}/kubelet.log}"
+  KUBELET_PID_FILE="${KUBELET_PID_FILE:-${KUBE_PID_DIR:-${CERT_DIR}}/kubelet.pid}"
+  KUBELET_ROOT_DIR="${KUBELET_ROOT_DIR:-/var/lib/kubelet}"
+  HOSTNAME_OVERRIDE="${HOSTNAME_OVERRIDE:-$(hostname | tr '[:upper:]' '[:lower:]')}"
+  NODE_IP="${NODE_IP:-${API_HOST_IP:-$(kube::util::primary_ipv4)}}"
+  CLUSTER_DNS="${CLUSTER_DNS:-10.0.0.10}"
+  KUBELET_EXTRA_ARGS="${KUBELET_EXTRA_ARGS:-}"
+}
+
+# kube::components::start_node: the network guard, the test images in the
+# local registry, containerd with the CNI config, then the kubelet. Sets
+# KUBELET_PID and CONTAINERD_PID.
+kube::components::start_node() {
+  kube::components::_node_defaults
+  if [[ -z "${KUBELET_BIN:-}" || ! -x "${KUBELET_BIN}" ]]; then
+    kube::log::error "kubelet binary not found at '${KUBELET_BIN:-}'"
+    return 1
+  fi
+  # The guard comes first: nothing may create pod networking without it.
+  kube::netguard::install || return 1
+  kube::images::ensure || return 1
+  kube::cni::write_config || return 1
+  kube::containerd::start || return 1
+  kube::util::stop_process "kubelet (left by an earlier run)" \
+    "${KUBELET_PID_FILE}" "${KUBELET_BIN}"
+  kube::components::_kubeconfig kubelet "system:node:${HOSTNAME_OVERRIDE}" system:nodes || return 1
+  mkdir -p "${KUBELET_ROOT_DIR}"
+  local -a args=(
+    "--kubeconfig=${CERT_DIR}/kubelet.kubeconfig"
+    "--container-runtime-endpoint=${CONTAINER_RUNTIME_ENDPOINT}"
+    "--hostname-override=${HOSTNAME_OVERRIDE}"
+    "--node-ip=${NODE_IP}"
+    "--root-dir=${KUBELET_ROOT_DIR}"
+    "--cluster-dns=${CLUSTER_DNS}"
+    "--cluster-domain=${DNS_DOMAIN}"
+    "--pod-cidr=${POD_CIDR}"
+    -v "${LOG_LEVEL}"
+  )
+  local -a extra
+  mapfile -t extra < <(kube::components::_extra "${KUBELET_EXTRA_ARGS}")
+  kube::util::start_process kubelet "${KUBELET_PID_FILE}" "${KUBELET_LOG}" \
+    "${KUBELET_BIN}" "${args[@]}" "${extra[@]}" || return 1
+  KUBELET_PID="${KUBE_STARTED_PID}"
+}
+
+# kube::components::wait_node_ready KUBECTL: waits until this node reports
+# Ready (60 s).
+kube::components::wait_node_ready() {
+  local kubectl=$1 i
+  kube::components::_node_defaults
+  for i in $(seq 1 120); do
+    if [[ "$("${kubectl}" --kubeconfig "${CERT_DIR}/admin.kubeconfig" get node "${HOSTNAME_OVERRIDE}" \
+        -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]; then
+      kube::log::status "node ${HOSTNAME_OVERRIDE} is Ready"
+      return 0
+    fi
+    if ! kube::util::pid_running "${KUBELET_PID:-0}"; then
+      kube::log::error "the kubelet exited; see ${KUBELET_LOG}"
+      return 1
+    fi
+    sleep 0.5
+  done
+  kube::log::error "node ${HOSTNAME_OVERRIDE} did not become Ready; see ${KUBELET_LOG}"
+  return 1
+}
+
+# kube::components::cleanup_pods: what the node ran goes away with it —
+# every container of containerd's k8s.io namespace is killed and removed,
+# the pods' network namespaces and the bridge's IP leases are dropped, and
+# volume mounts under the kubelet's pods directory are unmounted.
+kube::components::cleanup_pods() {
+  kube::components::_node_defaults
+  if kube::containerd::running; then
+    local ctr=(ctr --address "${CONTAINERD_SOCK}" -n k8s.io) id
+    for id in $("${ctr[@]}" tasks list -q 2>/dev/null); do
+      "${ctr[@]}" tasks kill -s SIGKILL "${id}" >/dev/null 2>&1 || true
+    done
+    for id in $("${ctr[@]}" tasks list -q 2>/dev/null); do
+      "${ctr[@]}" tasks delete -f "${id}" >/dev/null 2>&1 || true
+    done
+    for id in $("${ctr[@]}" containers list -q 2>/dev/null); do
+      "${ctr[@]}" containers delete "${id}" >/dev/null 2>&1 || true
+    done
+  fi
+  local ns
+  for ns in /var/run/netns/cni-*; do
+    [[ -e "${ns}" ]] && ip netns del "$(basename "${ns}")" 2>/dev/null
+  done
+  rm -rf /var/lib/cni/networks/kube-bridge 2>/dev/null || true
+  if [[ -d "${KUBELET_ROOT_DIR}/pods" ]]; then
+    awk -v root="${KUBELET_ROOT_DIR}/pods/" 'index($2, root) == 1 {print $2}' /proc/mounts |
+      sort -r | while read -r m; do umount "${m}" 2>/dev/null || true; done
+  fi
+  return 0
+}
+
+# kube::components::stop_node: the kubelet, the pods, then containerd.
+kube::components::stop_node() {
+  kube::components::_node_defaults
+  kube::util::stop_process kubelet "${KUBELET_PID_FILE}" "${KUBELET_BIN:-kubelet}"
+  KUBELET_PID=""
+  kube::components::cleanup_pods
+  kube::containerd::stop
+  CONTAINERD_PID=""
+}

@@ -26,3 +26,5 @@ source "${KUBE_ROOT}/hack/lib/netguard.sh"
 source "${KUBE_ROOT}/hack/lib/images.sh"
 # shellcheck source=hack/lib/containerd.sh
 source "${KUBE_ROOT}/hack/lib/containerd.sh"
+# shellcheck source=hack/lib/cni.sh
+source "${KUBE_ROOT}/hack/lib/cni.sh"
