@@ -61,7 +61,7 @@ BIN_DIR=""
 
 # The daemons after the API server that this tree builds, in start order.
 COMPONENTS=()
-for component in kube-controller-manager kube-scheduler kubelet; do
+for component in kube-controller-manager kube-scheduler kubelet kube-proxy; do
   [[ -d "${KUBE_ROOT}/cmd/${component}" ]] && COMPONENTS+=("${component}")
 done
 
@@ -174,11 +174,15 @@ start_kubelet() {
   kube::components::wait_node_ready kubectl
 }
 
-# Later: start_kubeproxy (with a stop_* counterpart in stop_all).
+start_kubeproxy() {
+  export KUBE_PROXY_BIN="${BIN_DIR}/kube-proxy"
+  kube::components::start_proxy
+}
 
 # stop_all: stops, newest first, everything whose pid file this script
 # wrote, now or in an earlier run.
 stop_all() {
+  kube::components::stop_proxy
   kube::components::stop_node
   kube::components::stop_scheduler
   kube::components::stop_controller_manager
@@ -213,6 +217,10 @@ healthcheck() {
     kube::log::error "kubelet terminated unexpectedly, see ${KUBELET_LOG}"
     KUBELET_PID=""
   fi
+  if [[ -n "${PROXY_PID:-}" ]] && ! kube::util::pid_running "${PROXY_PID}"; then
+    kube::log::error "kube-proxy terminated unexpectedly, see ${PROXY_LOG}"
+    PROXY_PID=""
+  fi
   if [[ -n "${ETCD_PID:-}" ]] && ! kube::util::pid_running "${ETCD_PID}"; then
     kube::log::error "etcd terminated unexpectedly, see ${ETCD_LOGFILE}"
     ETCD_PID=""
@@ -222,7 +230,7 @@ healthcheck() {
 # supervise: waits until Ctrl-C/TERM (the trap cleans up) or until every
 # component has died.
 supervise() {
-  while [[ -n "${APISERVER_PID:-}${ETCD_PID:-}${CTLRMGR_PID:-}${SCHEDULER_PID:-}${KUBELET_PID:-}" ]]; do
+  while [[ -n "${APISERVER_PID:-}${ETCD_PID:-}${CTLRMGR_PID:-}${SCHEDULER_PID:-}${KUBELET_PID:-}${PROXY_PID:-}" ]]; do
     # `wait -n` returns when a child exits or a trapped signal arrives.
     local rc=0
     wait -n 2>/dev/null || rc=$?
@@ -250,6 +258,7 @@ $(for c in "${COMPONENTS[@]}"; do
       kube-controller-manager) echo "  ${CTLRMGR_LOG}" ;;
       kube-scheduler) echo "  ${SCHEDULER_LOG}" ;;
       kubelet) echo "  ${KUBELET_LOG}"; echo "  ${CONTAINERD_LOG}" ;;
+      kube-proxy) echo "  ${PROXY_LOG}" ;;
     esac
   done)
 
@@ -305,6 +314,7 @@ main() {
       kube-controller-manager) start_controller_manager ;;
       kube-scheduler) start_scheduler ;;
       kubelet) start_kubelet ;;
+      kube-proxy) start_kubeproxy ;;
     esac
   done
   print_success

@@ -233,3 +233,51 @@ kube::components::stop_node() {
   kube::containerd::stop
   CONTAINERD_PID=""
 }
+
+# --- kube-proxy ---------------------------------------------------------------
+# Knobs: KUBE_PROXY_BIN, PROXY_LOG, PROXY_PID_FILE, KUBE_PROXY_MODE (nftables),
+# KUBE_PROXY_EXTRA_ARGS; HOSTNAME_OVERRIDE and POD_CIDR as for the node.
+
+kube::components::_proxy_defaults() {
+  kube::components::_node_defaults
+  PROXY_LOG="${PROXY_LOG:-${LOG_DIR}/kube-proxy.log}"
+  PROXY_PID_FILE="${PROXY_PID_FILE:-${KUBE_PID_DIR:-${CERT_DIR}}/kube-proxy.pid}"
+  KUBE_PROXY_MODE="${KUBE_PROXY_MODE:-nftables}"
+  KUBE_PROXY_EXTRA_ARGS="${KUBE_PROXY_EXTRA_ARGS:-}"
+}
+
+# kube::components::start_proxy: sets PROXY_PID. The network guard is
+# installed first, as for everything that programs cluster networking.
+kube::components::start_proxy() {
+  kube::components::_proxy_defaults
+  if [[ -z "${KUBE_PROXY_BIN:-}" || ! -x "${KUBE_PROXY_BIN}" ]]; then
+    kube::log::error "kube-proxy binary not found at '${KUBE_PROXY_BIN:-}'"
+    return 1
+  fi
+  kube::netguard::install || return 1
+  kube::util::stop_process "kube-proxy (left by an earlier run)" \
+    "${PROXY_PID_FILE}" "${KUBE_PROXY_BIN}"
+  kube::components::_kubeconfig kube-proxy system:kube-proxy system:nodes || return 1
+  local -a args=(
+    "--kubeconfig=${CERT_DIR}/kube-proxy.kubeconfig"
+    "--proxy-mode=${KUBE_PROXY_MODE}"
+    "--hostname-override=${HOSTNAME_OVERRIDE}"
+    "--cluster-cidr=${POD_CIDR}"
+    -v "${LOG_LEVEL}"
+  )
+  local -a extra
+  mapfile -t extra < <(kube::components::_extra "${KUBE_PROXY_EXTRA_ARGS}")
+  kube::util::start_process kube-proxy "${PROXY_PID_FILE}" "${PROXY_LOG}" \
+    "${KUBE_PROXY_BIN}" "${args[@]}" "${extra[@]}" || return 1
+  PROXY_PID="${KUBE_STARTED_PID}"
+}
+
+# kube::components::stop_proxy: stops kube-proxy and removes its table.
+kube::components::stop_proxy() {
+  kube::components::_proxy_defaults
+  kube::util::stop_process kube-proxy "${PROXY_PID_FILE}" "${KUBE_PROXY_BIN:-kube-proxy}"
+  PROXY_PID=""
+  if [[ -n "${KUBE_PROXY_BIN:-}" && -x "${KUBE_PROXY_BIN}" ]]; then
+    "${KUBE_PROXY_BIN}" --cleanup >/dev/null 2>&1 || true
+  fi
+}
