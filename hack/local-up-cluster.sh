@@ -123,6 +123,8 @@ build() {
   kube::util::ensure_cargo
   local -a packages=(-p kube-apiserver) c
   for c in "${COMPONENTS[@]}"; do
+    # The kubelet's package is kubelet-bin: the library crate is `kubelet`.
+    [[ "${c}" == kubelet ]] && c=kubelet-bin
     packages+=(-p "${c}")
   done
   kube::log::status "building kube-apiserver ${COMPONENTS[*]} (cargo build --release)"
