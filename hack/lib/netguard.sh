@@ -2,7 +2,8 @@
 # The network guard (a hard rule, see ENVIRONMENT.md): no packet addressed to
 # a range the cluster invents (pods, Services) may leave through the
 # machine's uplink. An nftables table in the host namespace drops them in
-# postrouting and rejects them early in output and forward; traffic to the
+# postrouting and rejects them early in output (unless DNAT'd: those are
+# judged in postrouting, after rerouting) and forward; traffic to the
 # same ranges over cluster interfaces (bridges, veths, DNAT'd Service
 # traffic, whose postrouting destination is a pod on the bridge) is
 # untouched. Source it after hack/lib/util.sh; do not run it.
@@ -53,7 +54,10 @@ table inet ${NETGUARD_TABLE} {
   }
   chain output {
     type filter hook output priority 0; policy accept;
-    oifname "${uplink}" ip daddr @guarded counter reject with icmp type admin-prohibited
+    # Locally sent Service traffic is DNAT'd to a pod before the kernel
+    # reroutes it, so here it still shows the uplink; postrouting sees
+    # where it really goes and drops it if that is the uplink.
+    oifname "${uplink}" ip daddr @guarded ct status & dnat == 0 counter reject with icmp type admin-prohibited
   }
   chain forward {
     type filter hook forward priority 0; policy accept;
