@@ -217,11 +217,29 @@ kube::components::cleanup_pods() {
     [[ -e "${ns}" ]] && ip netns del "$(basename "${ns}")" 2>/dev/null
   done
   rm -rf /var/lib/cni/networks/kube-bridge 2>/dev/null || true
+  kube::components::_cleanup_cni_nat
   if [[ -d "${KUBELET_ROOT_DIR}/pods" ]]; then
     awk -v root="${KUBELET_ROOT_DIR}/pods/" 'index($2, root) == 1 {print $2}' /proc/mounts |
       sort -r | while read -r m; do umount "${m}" 2>/dev/null || true; done
   fi
   return 0
+}
+
+# kube::components::_cleanup_cni_nat: the bridge plugin's per-pod masquerade
+# chains (comment 'name: "kube-bridge"') go; nothing else in the nat table
+# is touched. Containers killed without a CNI DEL leave them behind.
+kube::components::_cleanup_cni_nat() {
+  command -v iptables-save >/dev/null 2>&1 || return 0
+  local saved ours
+  saved="$(iptables-save -t nat 2>/dev/null)" || return 0
+  ours="$(grep -F 'name: \"kube-bridge\"' <<<"${saved}" | grep -o -- '-A CNI-[0-9a-f]*' | sort -u | cut -c4-)" || true
+  [[ -z "${ours}" ]] && return 0
+  local chain filtered="${saved}"
+  filtered="$(grep -vF 'name: \"kube-bridge\"' <<<"${filtered}")"
+  for chain in ${ours}; do
+    filtered="$(grep -v "^:${chain} " <<<"${filtered}")"
+  done
+  iptables-restore -T nat <<<"${filtered}" 2>/dev/null || true
 }
 
 # kube::components::stop_node: the kubelet, the pods, then containerd.
@@ -277,7 +295,6 @@ kube::components::stop_proxy() {
   kube::components::_proxy_defaults
   kube::util::stop_process kube-proxy "${PROXY_PID_FILE}" "${KUBE_PROXY_BIN:-kube-proxy}"
   PROXY_PID=""
-  if [[ -n "${KUBE_PROXY_BIN:-}" && -x "${KUBE_PROXY_BIN}" ]]; then
-    "${KUBE_PROXY_BIN}" --cleanup >/dev/null 2>&1 || true
-  fi
+  # What `kube-proxy --cleanup` does, without needing the binary.
+  nft delete table ip kube-proxy >/dev/null 2>&1 || true
 }
