@@ -5,10 +5,11 @@
 # Every step runs even if an earlier one failed; a summary follows, and the
 # exit status is non-zero if any step failed.
 #
-# Usage: hack/test.sh [STEP...]     steps: fmt unit e2e lint (default: fmt unit e2e)
+# Usage: hack/test.sh [STEP...]     steps: fmt unit e2e cluster lint (default: fmt unit e2e cluster)
 #   fmt   cargo fmt --all -- --check
 #   unit  cargo test --workspace --locked
 #   e2e   test/e2e/run.sh (knobs: test/e2e/lib.sh)
+#   cluster test/e2e/cluster.sh: the whole cluster with real containers
 #   lint  shellcheck over the scripts (needs the shellcheck package)
 #
 # Knobs: CARGO_TEST_ARGS (extra arguments for cargo test, e.g. "-- --nocapture")
@@ -80,6 +81,13 @@ step_e2e() {
   SUMMARY[-1]+=" -> ${last}"
 }
 
+step_cluster() {
+  run_step cluster "test/e2e/cluster.sh" "${KUBE_ROOT}/test/e2e/cluster.sh"
+  local last
+  last="$(tail -n 1 "${STEP_LOG}")"
+  SUMMARY[-1]+=" -> ${last}"
+}
+
 step_lint() {
   if ! command -v shellcheck >/dev/null 2>&1; then
     record FAIL lint 0 "shellcheck is not installed (apt-get install shellcheck)"
@@ -96,13 +104,13 @@ step_lint() {
 
 main() {
   local -a steps=("$@")
-  (( ${#steps[@]} > 0 )) || steps=(fmt unit e2e)
+  (( ${#steps[@]} > 0 )) || steps=(fmt unit e2e cluster)
   local step
   for step in "${steps[@]}"; do
     case "${step}" in
-      fmt | unit | e2e | lint) ;;
+      fmt | unit | e2e | cluster | lint) ;;
       *)
-        echo "unknown step '${step}'; steps: fmt unit e2e lint" >&2
+        echo "unknown step '${step}'; steps: fmt unit e2e cluster lint" >&2
         exit 2
         ;;
     esac

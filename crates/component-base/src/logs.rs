@@ -12,10 +12,29 @@ pub fn level_for(verbosity: u8) -> &'static str {
     }
 }
 
+/// Libraries whose debug output is wire-level chatter (frames, polls,
+/// handshakes): they stay at info unless `-v` reaches 7 (klog's level for
+/// HTTP traffic) or `RUST_LOG` says otherwise.
+const CHATTY: &[&str] = &[
+    "h2", "hyper", "hyper_util", "rustls", "tower", "tonic", "kube_client", "kube_runtime",
+    "tokio_util", "want", "mio",
+];
+
+/// The filter for a klog verbosity.
+pub fn directives(verbosity: u8) -> String {
+    let mut d = level_for(verbosity).to_string();
+    if verbosity < 7 {
+        for c in CHATTY {
+            d.push_str(&format!(",{c}=info"));
+        }
+    }
+    d
+}
+
 /// Installs the subscriber once; later calls are no-ops.
 pub fn init(verbosity: u8) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level_for(verbosity)));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(directives(verbosity)));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
@@ -28,6 +47,8 @@ mod tests {
     #[test]
     fn klog_levels() {
         assert_eq!(super::level_for(0), "info");
+        assert!(super::directives(3).starts_with("debug,h2=info"));
+        assert_eq!(super::directives(7), "trace");
         assert_eq!(super::level_for(4), "debug");
         assert_eq!(super::level_for(9), "trace");
     }

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# End-to-end suite for the whole cluster: hack/local-up-cluster.sh brings up
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, a private
+# containerd with the kubelet, and kube-proxy (all under one temporary
+# directory, on free ports, its own bridge and pod range), and the real
+# kubectl of each version in KUBECTL_VERSIONS drives real containers.
+# The last line is "N passed, M failed".
+#
+# Usage: test/e2e/cluster.sh   (knobs: test/e2e/lib.sh; binaries from
+# target/debug, built here unless E2E_BIN_DIR names a directory)
+#
+# It takes over what a node has once: the `ip kube-proxy` nftables table and
+# the network guard. Do not run it next to hack/local-up-cluster.sh.
+
+set -euo pipefail
+
+# shellcheck source=test/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+KUBECTL_VERSIONS="${KUBECTL_VERSIONS:-1.27 1.33}"
+NS=""
+
+# e2e::cluster_up: builds (unless E2E_BIN_DIR) and starts the cluster as a
+# daemon. Sets E2E_TMP and E2E_KUBECONFIG.
+e2e::cluster_up() {
+  E2E_TMP="$(mktemp -d "${TMPDIR:-/tmp}/kube-e2e-cluster.XXXXXX")" || return 1
+  local bin="${E2E_BIN_DIR:-}"
+  if [[ -z "${bin}" ]]; then
+    kube::util::ensure_cargo || return 1
+    kube::log::status "building the components (cargo build, debug)"
+    (cd "${KUBE_ROOT}" && cargo build -p kube-apiserver -p kube-controller-manager \
+      -p kube-scheduler -p kubelet-bin -p kube-proxy) || return 1
+    bin="${CARGO_TARGET_DIR:-${KUBE_ROOT}/target}/debug"
+  fi
+  kube::util::private_cluster_dirs "${E2E_TMP}" || return 1
+  e2e::pick_ports || return 1
+  local kubelet_port healthz_port sched_port cm_port proxy_healthz proxy_metrics
+  kubelet_port="$(kube::util::free_port "${ETCD_PORT}" "${ETCD_PEER_PORT}" "${API_SECURE_PORT}")"
+  healthz_port="$(kube::util::free_port "${kubelet_port}")"
+  sched_port="$(kube::util::free_port "${kubelet_port}" "${healthz_port}")"
+  cm_port="$(kube::util::free_port "${kubelet_port}" "${healthz_port}" "${sched_port}")"
+  proxy_healthz="$(kube::util::free_port "${kubelet_port}" "${healthz_port}" "${sched_port}" "${cm_port}")"
+  proxy_metrics="$(kube::util::free_port "${kubelet_port}" "${healthz_port}" "${sched_port}" "${cm_port}" "${proxy_healthz}")"
+  export API_HOST=127.0.0.1
+  export CONTAINERD_DIR=/var/lib/kube-containerd-e2e
+  export CNI_BRIDGE=kube-e2e0 POD_CIDR=10.94.0.0/16
+  export KUBELET_ROOT_DIR="${E2E_TMP}/kubelet"
+  export KUBELET_EXTRA_ARGS="--port=${kubelet_port} --healthz-port=${healthz_port}"
+  export SCHEDULER_EXTRA_ARGS="--secure-port=${sched_port}"
+  export CTLRMGR_EXTRA_ARGS="--secure-port=${cm_port}"
+  export KUBE_PROXY_EXTRA_ARGS="--healthz-bind-address=127.0.0.1:${proxy_healthz} --metrics-bind-address=127.0.0.1:${proxy_metrics}"
+  export KUBELET_LOG="${LOG_DIR}/kubelet.log" KUBELET_PID_FILE="${KUBE_PID_DIR}/kubelet.pid"
+  export PROXY_LOG="${LOG_DIR}/kube-proxy.log" PROXY_PID_FILE="${KUBE_PID_DIR}/kube-proxy.pid"
+  export CONTAINERD_LOG="${LOG_DIR}/containerd.log"
+  ENABLE_DAEMON=true "${KUBE_ROOT}/hack/local-up-cluster.sh" -o "${bin}" >"${LOG_DIR}/local-up-cluster.log" 2>&1 || {
+    tail -n 30 "${LOG_DIR}/local-up-cluster.log"
+    return 1
+  }
+  E2E_KUBECONFIG="${CERT_DIR}/admin.kubeconfig"
+  export KUBECONFIG="${E2E_KUBECONFIG}"
+  E2E_BIN="${bin}"
+}
+
+e2e::cluster_down() {
+  [[ -n "${E2E_TMP:-}" ]] || return 0
+  ENABLE_DAEMON=true "${KUBE_ROOT}/hack/local-up-cluster.sh" -k >>"${LOG_DIR:-/tmp}/local-up-cluster.log" 2>&1 || true
+  if [[ "${E2E_KEEP}" == true ]] || (( E2E_FAILED > 0 )); then
+    echo "kept ${E2E_TMP} (logs in ${LOG_DIR:-${E2E_TMP}/logs})"
+  else
+    rm -rf "${E2E_TMP}"
+  fi
+}
+
+e2e::cluster_logs() {
+  local log
+  for log in "${LOG_DIR}"/*.log; do
+    echo "--- last lines of ${log}"
+    tail -n 25 "${log}"
+  done
+}
+
+node_lease() {
+  [[ "$(kc -n kube-node-lease get lease -o name 2>/dev/null)" == lease.coordination.k8s.io/* ]]
+}
+
+# pod_phase NAME: the pod's phase in NS.
+pod_phase() {
+  kc -n "${NS}" get pod "$1" -o jsonpath='{.status.phase}' 2>/dev/null
+}
+
+pod_running() {
+  [[ "$(pod_phase "$1")" == Running ]]
+}
+
+# --- cases -------------------------------------------------------------------
+
+case_node_ready() {
+  local out
+  out="$(e2e::ok get nodes)"
+  e2e::assert_eq "get nodes header" "NAME STATUS ROLES AGE VERSION" "$(head -n 1 <<<"${out}" | e2e::squeeze)"
+  e2e::assert_match "the node is Ready" $'\n[a-z0-9.-]+ Ready <none> [0-9]+[smhd] v1\\.33\\.0' "$(e2e::squeeze <<<"${out}")"
+  # The heartbeat Lease the kubelet renews.
+  e2e::wait_until "the node's Lease" 30 node_lease
+}
+
+case_pod_runs_and_logs() {
+  e2e::ok create namespace "${NS}" >/dev/null
+  e2e::wait_until "the default ServiceAccount" 30 kc -n "${NS}" get sa default
+  e2e::ok -n "${NS}" run hello --image=busybox --restart=Never -- \
+    sh -c 'echo hello from a container; sleep 3600' >/dev/null
+  e2e::wait_until "pod hello Running" 60 pod_running hello
+  local out
+  out="$(e2e::ok -n "${NS}" get pod hello)"
+  e2e::assert_match "get pod row" '^hello 1/1 Running 0 [0-9]+s$' "$(e2e::row "${out}" hello)"
+  out="$(e2e::ok -n "${NS}" logs hello)"
+  e2e::assert_eq "kubectl logs" "hello from a container" "${out}"
+  out="$(e2e::ok -n "${NS}" get pod hello -o jsonpath='{.status.podIP} {.status.conditions[?(@.type=="Ready")].status} {.spec.nodeName}')"
+  e2e::assert_match "pod IP in the pod range, Ready, on the node" '^10\.94\.[0-9]+\.[0-9]+ True [a-z0-9.-]+$' "${out}"
+  out="$(e2e::ok -n "${NS}" get events --field-selector reason=Scheduled -o jsonpath='{.items[*].message}')"
+  e2e::assert_match "Scheduled event" "Successfully assigned ${NS}/hello to " "${out}"
+}
+
+case_pod_deleted_gracefully() {
+  e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
+  e2e::ok -n "${NS}" run bye --image=busybox --restart=Never -- sleep 3600 >/dev/null
+  e2e::wait_until "pod bye Running" 60 pod_running bye
+  # busybox sleep ignores nothing: SIGTERM ends it well within the grace period.
+  local out
+  out="$(e2e::ok -n "${NS}" delete pod bye --wait=true)"
+  e2e::assert_eq "delete pod" 'pod "bye" deleted' "${out}"
+  out="$(e2e::expect_exit 1 -n "${NS}" get pod bye)"
+  e2e::assert_eq "gone" 'Error from server (NotFound): pods "bye" not found' "${out}"
+}
+
+# kube-proxy: a ClusterIP and a NodePort reach the endpoint listed in the
+# Service's EndpointSlice (written here, as the EndpointSlice controller
+# would), from this host.
+case_service_reachable() {
+  e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
+  e2e::ok -n "${NS}" run web --image=busybox --restart=Never --port=8080 -- \
+    sh -c 'echo web-answer > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' >/dev/null
+  e2e::wait_until "pod web Running" 60 pod_running web
+  local ip cluster_ip node_ip out
+  ip="$(e2e::ok -n "${NS}" get pod web -o jsonpath='{.status.podIP}')"
+  e2e::ok -n "${NS}" create service nodeport web --tcp=80:8080 >/dev/null
+  cat >"${E2E_TMP}/${NS}-slice.yaml" <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-e2e
+  namespace: ${NS}
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+ports: [{name: "80-8080", port: 8080, protocol: TCP}]
+endpoints: [{addresses: ["${ip}"], conditions: {ready: true}}]
+EOF
+  e2e::ok apply -f "${E2E_TMP}/${NS}-slice.yaml" >/dev/null
+  cluster_ip="$(e2e::ok -n "${NS}" get svc web -o jsonpath='{.spec.clusterIP}')"
+  local node_port
+  node_port="$(e2e::ok -n "${NS}" get svc web -o jsonpath='{.spec.ports[0].nodePort}')"
+  node_ip="$(e2e::ok get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')"
+  e2e::wait_until "ClusterIP ${cluster_ip} answers" 30 \
+    curl -sf --max-time 2 -o /dev/null "http://${cluster_ip}/index.html"
+  out="$(curl -sS --max-time 5 "http://${cluster_ip}/index.html")"
+  e2e::assert_eq "through the ClusterIP" web-answer "${out}"
+  out="$(curl -sS --max-time 5 "http://${node_ip}:${node_port}/index.html")"
+  e2e::assert_eq "through the NodePort" web-answer "${out}"
+}
+
+run_version() {
+  local version=$1 c
+  e2e::use_kubectl "${version}" || {
+    E2E_FAILED=$((E2E_FAILED + 1))
+    E2E_FAILURES+=("kubectl ${version}")
+    return 0
+  }
+  echo "=== kubectl ${version} (cluster)"
+  for c in node_ready pod_runs_and_logs pod_deleted_gracefully service_reachable; do
+    NS="e2e-${version//./-}-${c//_/-}"
+    e2e::run_case "${version} ${c}" "case_${c}"
+  done
+}
+
+main() {
+  trap 'e2e::cluster_down' EXIT
+  if ! e2e::cluster_up; then
+    echo "FAIL  cluster setup: see the messages above"
+    E2E_FAILED=$((E2E_FAILED + 1))
+    E2E_FAILURES+=("cluster setup")
+    e2e::summary
+    exit 1
+  fi
+  local v
+  for v in ${KUBECTL_VERSIONS}; do
+    run_version "${v}"
+  done
+  if (( E2E_FAILED > 0 )); then
+    e2e::cluster_logs
+  fi
+  trap - EXIT
+  e2e::cluster_down
+  e2e::summary
+  (( E2E_FAILED == 0 ))
+}
+
+main "$@"
