@@ -8,6 +8,7 @@
 //! (the host's network guard and anyone else's rules are never touched);
 //! a rule set is applied whole or not at all.
 
+pub mod conntrack;
 pub mod nftables;
 pub mod proxier;
 pub mod server;

@@ -151,6 +151,10 @@ pub struct Proxier {
     /// What the kernel has, when the last apply succeeded; `None` forces
     /// a full sync.
     applied: Option<RuleSet>,
+    /// The service map of the last successful sync (for conntrack).
+    last_map: ServiceMap,
+    /// Where `conntrack` runs (a network namespace in tests).
+    conntrack_netns: Option<String>,
 }
 
 impl Proxier {
@@ -166,7 +170,15 @@ impl Proxier {
             metrics,
             health,
             applied: None,
+            last_map: ServiceMap::default(),
+            conntrack_netns: None,
         }
+    }
+
+    /// Runs `conntrack` in the network namespace `ns` (tests).
+    pub fn with_conntrack_netns(mut self, ns: Option<String>) -> Self {
+        self.conntrack_netns = ns;
+        self
     }
 
     /// One `syncProxyRules`: true when the kernel now has `map`'s rules.
@@ -203,6 +215,11 @@ impl Proxier {
                 tracing::debug!(services = map.ports.len(), partial, elapsed = ?took, "synced nftables rules");
                 self.applied = Some(rules);
                 self.health.updated();
+                let stale = crate::conntrack::stale_udp(&self.last_map, map);
+                if !stale.is_empty() {
+                    crate::conntrack::clear(&stale, self.conntrack_netns.as_deref()).await;
+                }
+                self.last_map = map.clone();
                 true
             }
             Err(e) => {

@@ -384,3 +384,78 @@ async fn the_sync_loop_follows_services_and_endpointslices_from_the_api() {
     }
     assert!(health.status(Duration::from_secs(60)).0);
 }
+
+/// A UDP server in the pod namespace answering `name` to every datagram.
+fn udp_server(lab: &mut Lab, ip: &str, name: &str) {
+    let code = format!(
+        "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('{ip}', 5353))\nwhile True:\n    d, a = s.recvfrom(100)\n    s.sendto(b'{name}', a)\n"
+    );
+    let child = Command::new("ip")
+        .args(["netns", "exec", &lab.pod, "python3", "-c", &code])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 udp server");
+    lab.servers.push(child);
+}
+
+/// One datagram from the node namespace, always from source port 40053 so
+/// that every try is the same conntrack flow; the answer, if any.
+fn udp_ask(lab: &Lab, ip: &str) -> Option<String> {
+    let code = format!(
+        "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('0.0.0.0', 40053))\ns.settimeout(1)\ns.sendto(b'q', ('{ip}', 53))\ntry:\n    print(s.recvfrom(100)[0].decode())\nexcept Exception:\n    pass\n"
+    );
+    let out = sh(&["ip", "netns", "exec", &lab.node, "python3", "-c", &code]);
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+#[tokio::test]
+async fn stale_udp_flows_follow_the_endpoints() {
+    use proxy::conntrack;
+    let mut lab = Lab::new(203);
+    udp_server(&mut lab, "10.88.203.2", "first");
+    udp_server(&mut lab, "10.88.203.3", "second");
+    let settings = Settings {
+        cluster_cidr: Some("10.88.0.0/16".into()),
+        masquerade_all: false,
+        nodeport_ips: vec![],
+    };
+    let spn = ServicePortName {
+        namespace: "kube-system".into(),
+        name: "dns".into(),
+        port: "dns".into(),
+        protocol: Protocol::Udp,
+    };
+    let mut map = ServiceMap::default();
+    map.ports.insert(spn.clone(), service("10.0.203.10", 53));
+    let ep = |ip: &str| Endpoint {
+        port: 5353,
+        ..endpoint(ip, 5353)
+    };
+    map.endpoints.insert(spn.clone(), vec![ep("10.88.203.2")]);
+    lab.apply(&map, &settings).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut first = udp_ask(&lab, "10.0.203.10");
+    while first.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        first = udp_ask(&lab, "10.0.203.10");
+    }
+    assert_eq!(first.as_deref(), Some("first"));
+
+    // The endpoint moves (its server keeps running, as a terminating pod's
+    // would). The flow's conntrack entry still points at the old one.
+    let before = map.clone();
+    map.endpoints.insert(spn.clone(), vec![ep("10.88.203.3")]);
+    lab.apply_script(&diff(&build(&before, &settings), &build(&map, &settings)).unwrap())
+        .await;
+    assert_eq!(
+        udp_ask(&lab, "10.0.203.10").as_deref(),
+        Some("first"),
+        "until cleared, the flow still goes to the removed endpoint"
+    );
+    let stale = conntrack::stale_udp(&before, &map);
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    conntrack::clear(&stale, Some(&lab.node)).await;
+    assert_eq!(udp_ask(&lab, "10.0.203.10").as_deref(), Some("second"));
+}
