@@ -50,14 +50,17 @@ pub fn new_lease(node: &Node, base: Option<Lease>, now: Timestamp) -> Lease {
 pub async fn run(client: kube::Client, mut node: tokio::sync::watch::Receiver<Option<Node>>) {
     let api: Api<Lease> = Api::namespaced(client, LEASE_NAMESPACE);
     let mut cached: Option<Lease> = None;
+    // Nothing to renew before the node is registered.
+    while node.borrow_and_update().is_none() {
+        if node.changed().await.is_err() {
+            return;
+        }
+    }
     let mut tick = tokio::time::interval(RENEW_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let Some(n) = node.borrow_and_update().clone() else {
-            if node.changed().await.is_err() {
-                return;
-            }
             continue;
         };
         let name = n.metadata.name.clone().unwrap_or_default();

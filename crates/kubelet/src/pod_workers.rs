@@ -265,6 +265,7 @@ impl Worker {
                 host_ips: &self.ctx.host_ips,
                 runtime_name: &self.ctx.runtime_name,
                 now: Timestamp::now(),
+                terminal: false,
             },
         );
         if is_terminal(status.phase.as_deref()) && !self.terminal {
@@ -389,6 +390,7 @@ impl Worker {
                     host_ips: &self.ctx.host_ips,
                     runtime_name: &self.ctx.runtime_name,
                     now: Timestamp::now(),
+                    terminal: true,
                 },
             );
             self.write_status(status).await?;

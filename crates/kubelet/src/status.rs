@@ -26,6 +26,9 @@ pub struct StatusContext<'a> {
     /// The CRI runtime's name, the scheme of container ids (`containerd://…`).
     pub runtime_name: &'a str,
     pub now: Timestamp,
+    /// The pod is being killed for good: nothing restarts, so containers
+    /// show as terminated and the phase is final (upstream's `podIsTerminal`).
+    pub terminal: bool,
 }
 
 fn time_ns(ns: i64) -> Option<Time> {
@@ -154,11 +157,10 @@ fn is_terminated(s: &ApiContainerStatus) -> bool {
 
 /// Upstream's `getPhase`.
 pub fn get_phase(
-    pod: &Pod,
+    policy: RestartPolicy,
     init: &[ApiContainerStatus],
     containers: &[ApiContainerStatus],
 ) -> &'static str {
-    let policy = RestartPolicy::of(pod);
     for s in init {
         if is_terminated(s) && !is_terminated_ok(s) && policy == RestartPolicy::Never {
             return "Failed";
@@ -241,7 +243,11 @@ pub fn generate_api_pod_status(
     ctx: &StatusContext<'_>,
 ) -> PodStatus {
     let old = pod.status.as_ref();
-    let policy = RestartPolicy::of(pod);
+    let policy = if ctx.terminal {
+        RestartPolicy::Never
+    } else {
+        RestartPolicy::of(pod)
+    };
     let spec = pod.spec.clone().unwrap_or_default();
     let init_specs = spec.init_containers.clone().unwrap_or_default();
     let init: Vec<ApiContainerStatus> = init_specs
@@ -266,7 +272,7 @@ pub fn generate_api_pod_status(
         .iter()
         .map(|c| container_status(c, rs, waiting_reasons, app_default, policy, ctx))
         .collect();
-    let phase = get_phase(pod, &init, &containers);
+    let phase = get_phase(policy, &init, &containers);
 
     let sandbox = rs.ready_sandbox();
     let host_network = spec.host_network.unwrap_or(false);

@@ -22,6 +22,7 @@ const T: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
+    component_base::logs::init(0);
     let api = integration::TestApiServer::start().await;
     let fake = FakeRuntime::new();
     let dir = tempfile::tempdir().unwrap();

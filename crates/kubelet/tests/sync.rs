@@ -89,6 +89,7 @@ impl Harness {
                 host_ips: &["192.168.1.5".to_string()],
                 runtime_name: "fake",
                 now: Timestamp::now(),
+                terminal: false,
             },
         );
         self.pod.status = Some(st.clone());
@@ -261,7 +262,23 @@ async fn kill_then_remove_leaves_nothing() {
     assert!(h.fake.calls().contains(&"StopContainer a 5".to_string()));
     let rs = h.m.pod_status("uid-1").await.unwrap();
     assert!(rs.ready_sandbox().is_none());
+    // The final status of a killed pod: terminated, not waiting to restart.
+    let st = generate_api_pod_status(
+        &h.pod,
+        &rs,
+        &HashMap::new(),
+        &StatusContext {
+            host_ips: &[],
+            runtime_name: "fake",
+            now: Timestamp::now(),
+            terminal: true,
+        },
+    );
+    assert_eq!(st.phase.as_deref(), Some("Failed"));
+    let t = cs(&st, "a").state.as_ref().unwrap().terminated.clone().unwrap();
+    assert_eq!(t.exit_code, 137);
+    // The pod keeps the IP it had.
+    assert_eq!(st.pod_ip.as_deref(), Some("10.88.0.3"));
     h.m.remove_pod(&rs).await.unwrap();
     assert_eq!(h.fake.counts(), (0, 0));
-    let _ = HashMap::<(), ()>::new();
 }
