@@ -91,3 +91,59 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
     let calls = fake.calls();
     assert!(calls.contains(&"StopContainer main 10".to_string()), "{calls:?}");
 }
+
+/// A restarted kubelet finds its sandbox and container by their labels and
+/// leaves them running (upstream's re-adoption after a kubelet restart).
+#[tokio::test]
+async fn restarted_kubelet_adopts_running_pods() {
+    let api = integration::TestApiServer::start().await;
+    let fake = FakeRuntime::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = KubeletConfig {
+        node_name: "fake-node".into(),
+        hostname: "fake-node".into(),
+        node_ips: vec!["127.0.0.1".into()],
+        root_dir: dir.path().join("root"),
+        pod_logs_dir: dir.path().join("logs"),
+        ..Default::default()
+    };
+    let start = |config: KubeletConfig| {
+        let client = api.client.clone();
+        let fake = fake.clone();
+        async move {
+            let k = Kubelet::new(client, Arc::new(fake.clone()), Arc::new(fake), config)
+                .await
+                .unwrap();
+            tokio::spawn(k.run())
+        }
+    };
+    let first = start(config.clone()).await;
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
+    pods.create(&PostParams::default(), &sleeper("web", "fake-node")).await.unwrap();
+    eventually("the pod to be Running", T, || async {
+        let p = pods.get("web").await.ok()?;
+        (phase(&p) == Some("Running") && ready(&p)).then_some(())
+    })
+    .await;
+    first.abort();
+    let _ = first.await;
+    let before = fake.calls();
+
+    // The new kubelet reports another host IP, so its first status write
+    // shows that it synced the pod; with everything in place it changes
+    // nothing in the runtime.
+    let _second = start(KubeletConfig {
+        node_ips: vec!["127.0.0.2".into()],
+        ..config
+    })
+    .await;
+    eventually("a status written by the new kubelet", T, || async {
+        let st = pods.get("web").await.ok()?.status?;
+        let ready = st.container_statuses?[0].ready;
+        (ready && st.host_ip.as_deref() == Some("127.0.0.2")).then_some(())
+    })
+    .await;
+    let after = fake.calls();
+    assert_eq!(after, before, "no sandbox or container is created again");
+    assert_eq!(fake.counts(), (1, 1));
+}
