@@ -8,6 +8,8 @@
 //! `KUBELET_TEST_CRI_ENDPOINT`; without it the test says so and passes
 //! without running.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -46,8 +48,14 @@ where
 }
 
 fn curl(args: &[&str]) -> Option<String> {
-    let out = Command::new("curl").args(["-fsS", "--max-time", "5"]).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new("curl")
+        .args(["-fsS", "--max-time", "5"])
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -100,7 +108,10 @@ async fn kubelet_binary_runs_a_pod_and_serves_its_endpoints() {
     })
     .await;
     assert_eq!(capacity["pods"].0, "42");
-    let hz = eventually("healthz", || async { curl(&[&format!("http://127.0.0.1:{healthz}/healthz")]) }).await;
+    let hz = eventually("healthz", || async {
+        curl(&[&format!("http://127.0.0.1:{healthz}/healthz")])
+    })
+    .await;
     assert_eq!(hz, "ok");
 
     let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
@@ -123,18 +134,31 @@ async fn kubelet_binary_runs_a_pod_and_serves_its_endpoints() {
     .await;
     let base = format!("https://127.0.0.1:{port}");
     let list = curl(&["-k", &format!("{base}/pods")]).unwrap();
-    assert!(list.contains("\"kind\":\"PodList\"") && list.contains("\"web\""), "{list}");
+    assert!(
+        list.contains("\"kind\":\"PodList\"") && list.contains("\"web\""),
+        "{list}"
+    );
     let logs = eventually("the log", || async {
-        curl(&["-k", &format!("{base}/containerLogs/default/web/main")]).filter(|l| l.contains("nameserver"))
+        curl(&["-k", &format!("{base}/containerLogs/default/web/main")])
+            .filter(|l| l.contains("nameserver"))
     })
     .await;
     assert!(logs.contains("nameserver 10.0.0.10"), "{logs}");
-    assert!(logs.contains("search default.svc.cluster.local svc.cluster.local cluster.local"), "{logs}");
+    assert!(
+        logs.contains("search default.svc.cluster.local svc.cluster.local cluster.local"),
+        "{logs}"
+    );
     assert!(logs.contains("options ndots:5"), "{logs}");
     // Let the status and lease loops settle, then read the memory.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    eprintln!("kubelet RSS with one pod: {} KiB", rss_kib(pid).unwrap_or_default());
+    eprintln!(
+        "kubelet RSS with one pod: {} KiB",
+        rss_kib(pid).unwrap_or_default()
+    );
 
     pods.delete("web", &DeleteParams::default()).await.unwrap();
-    eventually("the pod to be gone", || async { pods.get_opt("web").await.ok()?.is_none().then_some(()) }).await;
+    eventually("the pod to be gone", || async {
+        pods.get_opt("web").await.ok()?.is_none().then_some(())
+    })
+    .await;
 }

@@ -217,7 +217,11 @@ impl Kubelet {
     /// Kills and removes what the runtime still has of a pod this node does
     /// not run (deleted while the kubelet was down, or force-deleted).
     fn cleanup_orphan(&self, uid: String, cleaning: Arc<Mutex<HashSet<String>>>) {
-        if !cleaning.lock().map(|mut s| s.insert(uid.clone())).unwrap_or(false) {
+        if !cleaning
+            .lock()
+            .map(|mut s| s.insert(uid.clone()))
+            .unwrap_or(false)
+        {
             return;
         }
         let manager = self.manager.clone();

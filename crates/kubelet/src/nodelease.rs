@@ -65,10 +65,30 @@ pub async fn run(client: kube::Client, mut node: tokio::sync::watch::Receiver<Op
         };
         let name = n.metadata.name.clone().unwrap_or_default();
         let result = match cached.take() {
-            Some(l) => api.replace(&name, &PostParams::default(), &new_lease(&n, Some(l), Timestamp::now())).await,
+            Some(l) => {
+                api.replace(
+                    &name,
+                    &PostParams::default(),
+                    &new_lease(&n, Some(l), Timestamp::now()),
+                )
+                .await
+            }
             None => match api.get_opt(&name).await {
-                Ok(Some(l)) => api.replace(&name, &PostParams::default(), &new_lease(&n, Some(l), Timestamp::now())).await,
-                Ok(None) => api.create(&PostParams::default(), &new_lease(&n, None, Timestamp::now())).await,
+                Ok(Some(l)) => {
+                    api.replace(
+                        &name,
+                        &PostParams::default(),
+                        &new_lease(&n, Some(l), Timestamp::now()),
+                    )
+                    .await
+                }
+                Ok(None) => {
+                    api.create(
+                        &PostParams::default(),
+                        &new_lease(&n, None, Timestamp::now()),
+                    )
+                    .await
+                }
                 Err(e) => Err(e),
             },
         };
@@ -80,6 +100,7 @@ pub async fn run(client: kube::Client, mut node: tokio::sync::watch::Receiver<Op
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

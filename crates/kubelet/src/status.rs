@@ -5,13 +5,13 @@
 
 use std::collections::HashMap;
 
-use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     Container, ContainerState as ApiState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus as ApiContainerStatus, HostIP, Pod, PodCondition,
-    PodIP, PodStatus,
+    ContainerStateWaiting, ContainerStatus as ApiContainerStatus, HostIP, Pod, PodCondition, PodIP,
+    PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 
 use crate::cri::api::ContainerState;
 use crate::kuberuntime::actions::RestartPolicy;
@@ -32,7 +32,9 @@ pub struct StatusContext<'a> {
 }
 
 fn time_ns(ns: i64) -> Option<Time> {
-    (ns > 0).then(|| Timestamp::from_nanosecond(i128::from(ns)).ok().map(Time)).flatten()
+    (ns > 0)
+        .then(|| Timestamp::from_nanosecond(i128::from(ns)).ok().map(Time))
+        .flatten()
 }
 
 fn terminated(c: &ContainerStatus, runtime: &str) -> ContainerStateTerminated {
@@ -311,7 +313,10 @@ pub fn generate_api_pod_status(
     } else {
         (
             Some("ContainersNotReady"),
-            Some(format!("containers with unready status: [{}]", unready.join(" "))),
+            Some(format!(
+                "containers with unready status: [{}]",
+                unready.join(" ")
+            )),
         )
     };
     let (init_reason, init_message) = if init_done {
@@ -330,13 +335,46 @@ pub fn generate_api_pod_status(
         )
     };
     let mut conditions = vec![
-        condition(old, "PodReadyToStartContainers", sandbox.is_some(), None, None, now),
-        condition(old, "Initialized", init_done, init_reason, init_message, now),
-        condition(old, "Ready", ready, ready_reason, ready_message.clone(), now),
-        condition(old, "ContainersReady", ready, ready_reason, ready_message, now),
+        condition(
+            old,
+            "PodReadyToStartContainers",
+            sandbox.is_some(),
+            None,
+            None,
+            now,
+        ),
+        condition(
+            old,
+            "Initialized",
+            init_done,
+            init_reason,
+            init_message,
+            now,
+        ),
+        condition(
+            old,
+            "Ready",
+            ready,
+            ready_reason,
+            ready_message.clone(),
+            now,
+        ),
+        condition(
+            old,
+            "ContainersReady",
+            ready,
+            ready_reason,
+            ready_message,
+            now,
+        ),
     ];
     // Conditions others own (PodScheduled, readiness gates …) stay as they are.
-    let owned = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady"];
+    let owned = [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+    ];
     let mut others: Vec<PodCondition> = old
         .and_then(|s| s.conditions.clone())
         .unwrap_or_default()
@@ -360,9 +398,7 @@ pub fn generate_api_pod_status(
         ),
         pod_ip: pod_ips.first().cloned(),
         pod_ips: Some(pod_ips.iter().map(|ip| PodIP { ip: ip.clone() }).collect()),
-        start_time: old
-            .and_then(|s| s.start_time.clone())
-            .or_else(|| Some(Time(*now))),
+        start_time: Some(old.and_then(|s| s.start_time.clone()).unwrap_or(Time(*now))),
         init_container_statuses: (!init.is_empty()).then_some(init),
         container_statuses: Some(containers),
         qos_class: Some(qos_class(pod).into()),

@@ -9,6 +9,8 @@
 //! then set `KUBELET_TEST_CRI_ENDPOINT=unix:///var/lib/kube-containerd/containerd.sock`.
 //! Without that variable the test says so and passes without running.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -61,20 +63,33 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
 
     let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
     let started = Instant::now();
-    pods.create(&PostParams::default(), &sleeper("web", &node)).await.unwrap();
+    pods.create(&PostParams::default(), &sleeper("web", &node))
+        .await
+        .unwrap();
     let p = eventually("the pod to be Running and Ready", T, || async {
         let p = pods.get("web").await.ok()?;
         (phase(&p) == Some("Running") && ready(&p)).then_some(p)
     })
     .await;
-    eprintln!("pod startup (create to Ready in the API): {:?}", started.elapsed());
+    eprintln!(
+        "pod startup (create to Ready in the API): {:?}",
+        started.elapsed()
+    );
     let uid = p.metadata.uid.clone().unwrap();
     let st = p.status.unwrap();
     let ip = st.pod_ip.unwrap();
     assert!(ip.starts_with("10.88."), "pod IP {ip}");
     let cs = &st.container_statuses.unwrap()[0];
-    assert!(cs.container_id.as_deref().unwrap().starts_with("containerd://"));
-    assert!(cs.image_id.starts_with("sha256:") || cs.image_id.contains("@sha256:"), "{}", cs.image_id);
+    assert!(cs
+        .container_id
+        .as_deref()
+        .unwrap()
+        .starts_with("containerd://"));
+    assert!(
+        cs.image_id.starts_with("sha256:") || cs.image_id.contains("@sha256:"),
+        "{}",
+        cs.image_id
+    );
 
     let logs = eventually("the container's log", T, || {
         let server = server.clone();
@@ -103,7 +118,12 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
         ..Default::default()
     };
     eventually("the sandbox to be removed", T, || async {
-        remote.list_pod_sandbox(Some(filter.clone())).await.ok()?.is_empty().then_some(())
+        remote
+            .list_pod_sandbox(Some(filter.clone()))
+            .await
+            .ok()?
+            .is_empty()
+            .then_some(())
     })
     .await;
 }
