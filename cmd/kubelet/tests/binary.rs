@@ -85,7 +85,10 @@ async fn kubelet_binary_runs_a_pod_and_serves_its_endpoints() {
     .unwrap();
     let (port, healthz) = (free_port(), free_port());
     let node = format!("bin-node-{}", std::process::id());
-    let child = Command::new(env!("CARGO_BIN_EXE_kubelet"))
+    // KUBELET_TEST_BINARY runs another build (say, the release one) instead.
+    let binary = std::env::var("KUBELET_TEST_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_kubelet").into());
+    let child = Command::new(binary)
         .args(["--kubeconfig", api.kubeconfig.to_str().unwrap()])
         .args(["--config", config.to_str().unwrap()])
         .args(["--container-runtime-endpoint", &endpoint])
