@@ -12,12 +12,15 @@
 # Knobs:
 #   POD_CIDR        10.88.0.0/16   the node's pod range (inside 10.0.0.0/9)
 #   CNI_BRIDGE      kubebr0        the bridge's name
+#   CNI_NETWORK     kube-bridge    the network's name (host-local keeps its
+#                                  leases under /var/lib/cni/networks/<name>)
 #   CNI_CONF_DIR    (containerd.sh) where containerd reads CNI configs
 
 kube::cni::_defaults() {
   kube::containerd::_defaults
   POD_CIDR="${POD_CIDR:-10.88.0.0/16}"
   CNI_BRIDGE="${CNI_BRIDGE:-kubebr0}"
+  CNI_NETWORK="${CNI_NETWORK:-kube-bridge}"
 }
 
 # kube::cni::write_config: installs the guard, checks POD_CIDR against it
@@ -38,7 +41,7 @@ kube::cni::write_config() {
   cat >"${CNI_CONF_DIR}/10-kube-bridge.conflist" <<EOF2
 {
   "cniVersion": "0.4.0",
-  "name": "kube-bridge",
+  "name": "${CNI_NETWORK}",
   "plugins": [
     {
       "type": "bridge",

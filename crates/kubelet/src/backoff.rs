@@ -61,10 +61,7 @@ impl Backoff {
 
     /// The current back-off of `key`, zero when none.
     pub fn get(&self, key: &str) -> Duration {
-        self.entries
-            .get(key)
-            .map(|e| e.backoff)
-            .unwrap_or_default()
+        self.entries.get(key).map(|e| e.backoff).unwrap_or_default()
     }
 
     /// When `event_time` (say, the container's exit) is less than the
@@ -102,6 +99,7 @@ impl Backoff {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -123,7 +121,10 @@ mod tests {
             b.in_backoff_since("k", t - Duration::from_secs(5), t),
             Some(Duration::from_secs(295))
         );
-        assert_eq!(b.in_backoff_since("k", t - Duration::from_secs(301), t), None);
+        assert_eq!(
+            b.in_backoff_since("k", t - Duration::from_secs(301), t),
+            None
+        );
         // Quiet for more than twice the cap: back to 10 s.
         let later = t + Duration::from_secs(601);
         assert_eq!(b.in_backoff_since("k", later, later), None);

@@ -136,7 +136,8 @@ impl Kubelet {
         ])
     }
 
-    /// Runs until the process ends.
+    /// Runs until the pod watch ends; dropping the future stops the
+    /// kubelet's loops (pod workers finish the sync they are in).
     pub async fn run(self) {
         let c = &self.config;
         let (node_tx, node_rx) = tokio::sync::watch::channel(None);
@@ -154,10 +155,13 @@ impl Kubelet {
             },
             machine: self.machine.clone(),
         };
-        tokio::spawn(status.run(node_tx));
-        tokio::spawn(crate::nodelease::run(self.client.clone(), node_rx));
+        // Background loops end with this future (dropping it aborts them);
+        // pod workers end when their channel closes with `workers`.
+        let mut background = tokio::task::JoinSet::new();
+        background.spawn(status.run(node_tx));
+        background.spawn(crate::nodelease::run(self.client.clone(), node_rx));
         let (pleg_tx, mut pleg_rx) = mpsc::unbounded_channel();
-        tokio::spawn(crate::pleg::run(
+        background.spawn(crate::pleg::run(
             self.manager.runtime.clone(),
             pleg_tx,
             self.pleg_health.clone(),
@@ -213,7 +217,11 @@ impl Kubelet {
     /// Kills and removes what the runtime still has of a pod this node does
     /// not run (deleted while the kubelet was down, or force-deleted).
     fn cleanup_orphan(&self, uid: String, cleaning: Arc<Mutex<HashSet<String>>>) {
-        if !cleaning.lock().map(|mut s| s.insert(uid.clone())).unwrap_or(false) {
+        if !cleaning
+            .lock()
+            .map(|mut s| s.insert(uid.clone()))
+            .unwrap_or(false)
+        {
             return;
         }
         let manager = self.manager.clone();

@@ -96,54 +96,82 @@ pub async fn read(
     running: impl Fn() -> futures::future::BoxFuture<'static, bool> + Send + 'static,
 ) -> Result<futures::stream::BoxStream<'static, Result<Bytes, std::io::Error>>, LogError> {
     use futures::StreamExt;
-    let data = tokio::fs::read(&path).await.map_err(|source| LogError::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let data = tokio::fs::read(&path)
+        .await
+        .map_err(|source| LogError::Read {
+            path: path.clone(),
+            source,
+        })?;
     // Only complete lines are rendered; the rest is read again on follow.
-    let complete = data.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
+    let complete = data
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map(|i| i + 1)
+        .unwrap_or(0);
     let first = Bytes::from(render(&data[..complete], &opts));
     if !opts.follow {
         return Ok(futures::stream::once(async move { Ok(first) }).boxed());
     }
-    let state = (path, complete as u64, opts, Vec::<u8>::new(), running, false);
-    let rest = futures::stream::unfold(state, |(path, mut offset, opts, mut pending, running, done)| async move {
-        if done {
-            return None;
-        }
-        let mut idle = 0u32;
-        loop {
-            let mut f = match tokio::fs::File::open(&path).await {
-                Ok(f) => f,
-                Err(e) => return Some((Err(e), (path, offset, opts, pending, running, true))),
-            };
-            let mut buf = Vec::new();
-            if let Err(e) = f.seek(std::io::SeekFrom::Start(offset)).await {
-                return Some((Err(e), (path, offset, opts, pending, running, true)));
-            }
-            if let Err(e) = f.read_to_end(&mut buf).await {
-                return Some((Err(e), (path, offset, opts, pending, running, true)));
-            }
-            offset += buf.len() as u64;
-            pending.extend_from_slice(&buf);
-            if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
-                let lines: Vec<u8> = pending.drain(..=end).collect();
-                let out = render(&lines, &LogOptions { tail_lines: None, ..opts.clone() });
-                if !out.is_empty() {
-                    return Some((Ok(Bytes::from(out)), (path, offset, opts, pending, running, false)));
-                }
-            }
-            idle += 1;
-            if idle % 5 == 0 && !running().await {
+    let state = (
+        path,
+        complete as u64,
+        opts,
+        Vec::<u8>::new(),
+        running,
+        false,
+    );
+    let rest = futures::stream::unfold(
+        state,
+        |(path, mut offset, opts, mut pending, running, done)| async move {
+            if done {
                 return None;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
-    Ok(futures::stream::once(async move { Ok(first) }).chain(rest).boxed())
+            let mut idle = 0u32;
+            loop {
+                let mut f = match tokio::fs::File::open(&path).await {
+                    Ok(f) => f,
+                    Err(e) => return Some((Err(e), (path, offset, opts, pending, running, true))),
+                };
+                let mut buf = Vec::new();
+                if let Err(e) = f.seek(std::io::SeekFrom::Start(offset)).await {
+                    return Some((Err(e), (path, offset, opts, pending, running, true)));
+                }
+                if let Err(e) = f.read_to_end(&mut buf).await {
+                    return Some((Err(e), (path, offset, opts, pending, running, true)));
+                }
+                offset += buf.len() as u64;
+                pending.extend_from_slice(&buf);
+                if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
+                    let lines: Vec<u8> = pending.drain(..=end).collect();
+                    let out = render(
+                        &lines,
+                        &LogOptions {
+                            tail_lines: None,
+                            ..opts.clone()
+                        },
+                    );
+                    if !out.is_empty() {
+                        return Some((
+                            Ok(Bytes::from(out)),
+                            (path, offset, opts, pending, running, false),
+                        ));
+                    }
+                }
+                idle += 1;
+                if idle.is_multiple_of(5) && !running().await {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        },
+    );
+    Ok(futures::stream::once(async move { Ok(first) })
+        .chain(rest)
+        .boxed())
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -154,7 +182,10 @@ mod tests {
 
     #[test]
     fn strips_the_format_and_joins_partial_lines() {
-        assert_eq!(render(LOG, &LogOptions::default()), b"hello\npartial\nbye\n");
+        assert_eq!(
+            render(LOG, &LogOptions::default()),
+            b"hello\npartial\nbye\n"
+        );
     }
 
     #[test]
@@ -202,9 +233,15 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(s.next().await.unwrap().unwrap(), Bytes::from_static(b"hello\n"));
+        assert_eq!(
+            s.next().await.unwrap().unwrap(),
+            Bytes::from_static(b"hello\n")
+        );
         std::fs::write(&path, LOG).unwrap();
-        assert_eq!(s.next().await.unwrap().unwrap(), Bytes::from_static(b"partial\nbye\n"));
+        assert_eq!(
+            s.next().await.unwrap().unwrap(),
+            Bytes::from_static(b"partial\nbye\n")
+        );
         running.store(false, std::sync::atomic::Ordering::SeqCst);
         assert!(s.next().await.is_none());
     }

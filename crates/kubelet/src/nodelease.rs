@@ -50,22 +50,45 @@ pub fn new_lease(node: &Node, base: Option<Lease>, now: Timestamp) -> Lease {
 pub async fn run(client: kube::Client, mut node: tokio::sync::watch::Receiver<Option<Node>>) {
     let api: Api<Lease> = Api::namespaced(client, LEASE_NAMESPACE);
     let mut cached: Option<Lease> = None;
+    // Nothing to renew before the node is registered.
+    while node.borrow_and_update().is_none() {
+        if node.changed().await.is_err() {
+            return;
+        }
+    }
     let mut tick = tokio::time::interval(RENEW_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let Some(n) = node.borrow_and_update().clone() else {
-            if node.changed().await.is_err() {
-                return;
-            }
             continue;
         };
         let name = n.metadata.name.clone().unwrap_or_default();
         let result = match cached.take() {
-            Some(l) => api.replace(&name, &PostParams::default(), &new_lease(&n, Some(l), Timestamp::now())).await,
+            Some(l) => {
+                api.replace(
+                    &name,
+                    &PostParams::default(),
+                    &new_lease(&n, Some(l), Timestamp::now()),
+                )
+                .await
+            }
             None => match api.get_opt(&name).await {
-                Ok(Some(l)) => api.replace(&name, &PostParams::default(), &new_lease(&n, Some(l), Timestamp::now())).await,
-                Ok(None) => api.create(&PostParams::default(), &new_lease(&n, None, Timestamp::now())).await,
+                Ok(Some(l)) => {
+                    api.replace(
+                        &name,
+                        &PostParams::default(),
+                        &new_lease(&n, Some(l), Timestamp::now()),
+                    )
+                    .await
+                }
+                Ok(None) => {
+                    api.create(
+                        &PostParams::default(),
+                        &new_lease(&n, None, Timestamp::now()),
+                    )
+                    .await
+                }
                 Err(e) => Err(e),
             },
         };
@@ -77,6 +100,7 @@ pub async fn run(client: kube::Client, mut node: tokio::sync::watch::Receiver<Op
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

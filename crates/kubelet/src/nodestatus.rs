@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{
-    Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus, NodeSystemInfo,
-    DaemonEndpoint,
+    DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus,
+    NodeSystemInfo,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -181,8 +181,14 @@ pub fn node_status(
     let q = |v: String| Quantity(v);
     let capacity = BTreeMap::from([
         ("cpu".to_string(), q(m.num_cores.to_string())),
-        ("memory".to_string(), q(format!("{}Ki", m.memory_bytes / 1024))),
-        ("ephemeral-storage".to_string(), q(format!("{}Ki", m.ephemeral_storage_bytes / 1024))),
+        (
+            "memory".to_string(),
+            q(format!("{}Ki", m.memory_bytes / 1024)),
+        ),
+        (
+            "ephemeral-storage".to_string(),
+            q(format!("{}Ki", m.ephemeral_storage_bytes / 1024)),
+        ),
         ("pods".to_string(), q(s.max_pods.to_string())),
         ("hugepages-2Mi".to_string(), q("0".into())),
         ("hugepages-1Gi".to_string(), q("0".into())),
@@ -190,7 +196,10 @@ pub fn node_status(
     let mut allocatable = capacity.clone();
     allocatable.insert(
         "memory".into(),
-        q(format!("{}Ki", m.memory_bytes.saturating_sub(EVICTION_MEMORY) / 1024)),
+        q(format!(
+            "{}Ki",
+            m.memory_bytes.saturating_sub(EVICTION_MEMORY) / 1024
+        )),
     );
     allocatable.insert(
         "ephemeral-storage".into(),
@@ -209,21 +218,48 @@ pub fn node_status(
         address: s.hostname.clone(),
     });
     let (ready, ready_reason, ready_message) = match not_ready {
-        None => (true, "KubeletReady", "kubelet is posting ready status".to_string()),
+        None => (
+            true,
+            "KubeletReady",
+            "kubelet is posting ready status".to_string(),
+        ),
         Some(why) => (false, "KubeletNotReady", why.to_string()),
     };
     NodeStatus {
         capacity: Some(capacity),
         allocatable: Some(allocatable),
         conditions: Some(vec![
-            condition(old, "MemoryPressure", false, "KubeletHasSufficientMemory", "kubelet has sufficient memory available", now),
-            condition(old, "DiskPressure", false, "KubeletHasNoDiskPressure", "kubelet has no disk pressure", now),
-            condition(old, "PIDPressure", false, "KubeletHasSufficientPID", "kubelet has sufficient PID available", now),
+            condition(
+                old,
+                "MemoryPressure",
+                false,
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+                now,
+            ),
+            condition(
+                old,
+                "DiskPressure",
+                false,
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure",
+                now,
+            ),
+            condition(
+                old,
+                "PIDPressure",
+                false,
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+                now,
+            ),
             condition(old, "Ready", ready, ready_reason, &ready_message, now),
         ]),
         addresses: Some(addresses),
         daemon_endpoints: Some(NodeDaemonEndpoints {
-            kubelet_endpoint: Some(DaemonEndpoint { port: s.kubelet_port }),
+            kubelet_endpoint: Some(DaemonEndpoint {
+                port: s.kubelet_port,
+            }),
         }),
         node_info: Some(NodeSystemInfo {
             machine_id: m.machine_id.clone(),
@@ -337,7 +373,11 @@ impl NodeStatusManager {
             }
             let patch = serde_json::json!({ "status": status });
             match api
-                .patch_status(&self.settings.node_name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch_status(
+                    &self.settings.node_name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
                 .await
             {
                 Ok(n) => {
@@ -359,6 +399,7 @@ impl NodeStatusManager {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -386,7 +427,14 @@ mod tests {
     #[test]
     fn capacity_allocatable_addresses_and_ready() {
         let now = Timestamp::now();
-        let s = node_status(&settings(), &machine(), "containerd://1.6.20", None, None, now);
+        let s = node_status(
+            &settings(),
+            &machine(),
+            "containerd://1.6.20",
+            None,
+            None,
+            now,
+        );
         let cap = s.capacity.as_ref().unwrap();
         assert_eq!(cap["cpu"].0, "2");
         assert_eq!(cap["memory"].0, "4194304Ki");
@@ -399,19 +447,55 @@ mod tests {
             .iter()
             .map(|a| (a.type_.as_str(), a.address.as_str()))
             .collect();
-        assert_eq!(addrs, vec![("InternalIP", "192.168.1.5"), ("Hostname", "host1")]);
-        let ready = s.conditions.as_ref().unwrap().iter().find(|c| c.type_ == "Ready").unwrap();
-        assert_eq!((ready.status.as_str(), ready.reason.as_deref()), ("True", Some("KubeletReady")));
-        assert_eq!(s.node_info.as_ref().unwrap().container_runtime_version, "containerd://1.6.20");
+        assert_eq!(
+            addrs,
+            vec![("InternalIP", "192.168.1.5"), ("Hostname", "host1")]
+        );
+        let ready = s
+            .conditions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_deref()),
+            ("True", Some("KubeletReady"))
+        );
+        assert_eq!(
+            s.node_info.as_ref().unwrap().container_runtime_version,
+            "containerd://1.6.20"
+        );
     }
 
     #[test]
     fn not_ready_runtime_and_transition_times_kept_while_unchanged() {
         let t0 = Timestamp::from_second(1_000_000).unwrap();
         let t1 = Timestamp::from_second(1_000_010).unwrap();
-        let a = node_status(&settings(), &machine(), "", Some("container runtime is down"), None, t0);
-        let b = node_status(&settings(), &machine(), "", Some("container runtime is down"), Some(&a), t1);
-        let ready = |s: &NodeStatus| s.conditions.clone().unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();
+        let a = node_status(
+            &settings(),
+            &machine(),
+            "",
+            Some("container runtime is down"),
+            None,
+            t0,
+        );
+        let b = node_status(
+            &settings(),
+            &machine(),
+            "",
+            Some("container runtime is down"),
+            Some(&a),
+            t1,
+        );
+        let ready = |s: &NodeStatus| {
+            s.conditions
+                .clone()
+                .unwrap()
+                .into_iter()
+                .find(|c| c.type_ == "Ready")
+                .unwrap()
+        };
         assert_eq!(ready(&b).status, "False");
         assert_eq!(ready(&b).reason.as_deref(), Some("KubeletNotReady"));
         assert_eq!(ready(&b).last_transition_time, Some(Time(t0)));

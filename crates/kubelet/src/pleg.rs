@@ -76,7 +76,10 @@ impl PlegHealth {
         }
         let age = Duration::from_millis((now - last).max(0) as u64);
         if age > RELIST_THRESHOLD {
-            return Err(format!("pleg was last seen active {}s ago; threshold is 180s", age.as_secs()));
+            return Err(format!(
+                "pleg was last seen active {}s ago; threshold is 180s",
+                age.as_secs()
+            ));
         }
         Ok(())
     }
@@ -110,6 +113,7 @@ pub async fn run(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -118,7 +122,9 @@ mod tests {
         let s = |v: &[(&str, &str, i32)]| {
             let mut m: Snapshot = HashMap::new();
             for (uid, id, st) in v {
-                m.entry(uid.to_string()).or_default().insert(id.to_string(), *st);
+                m.entry(uid.to_string())
+                    .or_default()
+                    .insert(id.to_string(), *st);
             }
             m
         };

@@ -16,7 +16,9 @@ use kube::Api;
 use tokio::sync::mpsc;
 
 use crate::kuberuntime::container::EnvSources;
-use crate::kuberuntime::labels::{pod_desc, pod_name, pod_namespace, pod_uid, termination_grace_period};
+use crate::kuberuntime::labels::{
+    pod_desc, pod_name, pod_namespace, pod_uid, termination_grace_period,
+};
 use crate::kuberuntime::manager::RuntimeManager;
 use crate::status::{generate_api_pod_status, is_terminal, same_status, StatusContext};
 
@@ -52,10 +54,18 @@ impl PodStore {
             .unwrap_or_default()
     }
     pub fn find(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
-        self.pods.read().ok()?.values().find(|p| pod_namespace(p) == namespace && pod_name(p) == name).cloned()
+        self.pods
+            .read()
+            .ok()?
+            .values()
+            .find(|p| pod_namespace(p) == namespace && pod_name(p) == name)
+            .cloned()
     }
     pub fn contains(&self, uid: &str) -> bool {
-        self.pods.read().map(|m| m.contains_key(uid)).unwrap_or(false)
+        self.pods
+            .read()
+            .map(|m| m.contains_key(uid))
+            .unwrap_or(false)
     }
 }
 
@@ -95,7 +105,10 @@ impl PodWorkers {
     }
 
     fn finished(&self, uid: &str) -> bool {
-        self.finished.read().map(|s| s.contains(uid)).unwrap_or(false)
+        self.finished
+            .read()
+            .map(|s| s.contains(uid))
+            .unwrap_or(false)
     }
 
     /// A new or changed pod from the API server.
@@ -265,6 +278,7 @@ impl Worker {
                 host_ips: &self.ctx.host_ips,
                 runtime_name: &self.ctx.runtime_name,
                 now: Timestamp::now(),
+                terminal: false,
             },
         );
         if is_terminal(status.phase.as_deref()) && !self.terminal {
@@ -292,7 +306,11 @@ impl Worker {
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), pod_namespace(&self.pod));
         let patch = serde_json::json!({ "status": status });
         match api
-            .patch_status(pod_name(&self.pod), &PatchParams::default(), &Patch::Merge(&patch))
+            .patch_status(
+                pod_name(&self.pod),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
             .await
         {
             Ok(_) => {
@@ -314,7 +332,11 @@ impl Worker {
         let mut secrets = BTreeMap::new();
         let spec = pod.spec.as_ref();
         let containers = spec
-            .map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+            .map(|s| {
+                s.containers
+                    .iter()
+                    .chain(s.init_containers.iter().flatten())
+            })
             .into_iter()
             .flatten();
         for c in containers {
@@ -389,6 +411,7 @@ impl Worker {
                     host_ips: &self.ctx.host_ips,
                     runtime_name: &self.ctx.runtime_name,
                     now: Timestamp::now(),
+                    terminal: true,
                 },
             );
             self.write_status(status).await?;

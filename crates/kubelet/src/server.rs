@@ -44,7 +44,11 @@ fn text(status: u16, body: impl Into<String>) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("Content-Type", "text/plain; charset=utf-8")
-        .body(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed_unsync())
+        .body(
+            Full::new(Bytes::from(body))
+                .map_err(|e| match e {})
+                .boxed_unsync(),
+        )
         .unwrap_or_default()
 }
 
@@ -80,7 +84,11 @@ impl ServerState {
             });
             return Response::builder()
                 .header("Content-Type", "application/json")
-                .body(Full::new(Bytes::from(list.to_string())).map_err(|e| match e {}).boxed_unsync())
+                .body(
+                    Full::new(Bytes::from(list.to_string()))
+                        .map_err(|e| match e {})
+                        .boxed_unsync(),
+                )
                 .unwrap_or_default();
         }
         if let Some(rest) = path.strip_prefix("/containerLogs/") {
@@ -88,12 +96,21 @@ impl ServerState {
             if let [ns, pod, container] = parts[..] {
                 return self.container_logs(ns, pod, container, query).await;
             }
-            return text(400, "expected /containerLogs/{namespace}/{pod}/{container}\n");
+            return text(
+                400,
+                "expected /containerLogs/{namespace}/{pod}/{container}\n",
+            );
         }
         text(404, "404 page not found\n")
     }
 
-    async fn container_logs(&self, ns: &str, name: &str, container: &str, query: &str) -> Response<Body> {
+    async fn container_logs(
+        &self,
+        ns: &str,
+        name: &str,
+        container: &str,
+        query: &str,
+    ) -> Response<Body> {
         let Some(pod) = self.pods.find(ns, name) else {
             return text(404, format!("pod {ns}/{name} not found\n"));
         };
@@ -130,7 +147,9 @@ impl ServerState {
         match logs::read(c.log_path.clone().into(), opts, running).await {
             Ok(stream) => Response::builder()
                 .header("Content-Type", "text/plain")
-                .body(BodyExt::boxed_unsync(StreamBody::new(stream.map(|r| r.map(Frame::data)))))
+                .body(BodyExt::boxed_unsync(StreamBody::new(
+                    stream.map(|r| r.map(Frame::data)),
+                )))
                 .unwrap_or_default(),
             Err(e) => text(500, format!("{e}\n")),
         }
@@ -149,7 +168,8 @@ where
             Ok::<_, Infallible>(state.handle(&path, &query).await)
         }
     });
-    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     if let Err(e) = builder
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
         .await
@@ -202,25 +222,32 @@ pub async fn bind_healthz(
             };
             let checks = checks.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let checks = checks.clone();
-                    async move {
-                        let path = req.uri().path();
-                        let name = path
-                            .strip_prefix("/healthz")
-                            .map(|r| r.trim_start_matches('/'))
-                            .map(|n| (!n.is_empty()).then_some(n));
-                        let resp = match name {
-                            Some(name) => match checks.answer("healthz", name, req.uri().query().unwrap_or("")) {
-                                Some(a) => text(a.status, a.body),
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let checks = checks.clone();
+                        async move {
+                            let path = req.uri().path();
+                            let name = path
+                                .strip_prefix("/healthz")
+                                .map(|r| r.trim_start_matches('/'))
+                                .map(|n| (!n.is_empty()).then_some(n));
+                            let resp = match name {
+                                Some(name) => match checks.answer(
+                                    "healthz",
+                                    name,
+                                    req.uri().query().unwrap_or(""),
+                                ) {
+                                    Some(a) => text(a.status, a.body),
+                                    None => text(404, "404 page not found\n"),
+                                },
                                 None => text(404, "404 page not found\n"),
-                            },
-                            None => text(404, "404 page not found\n"),
-                        };
-                        Ok::<_, Infallible>(resp)
-                    }
-                });
-                let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                            };
+                            Ok::<_, Infallible>(resp)
+                        }
+                    });
+                let builder = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
                 if let Err(e) = builder
                     .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
                     .await

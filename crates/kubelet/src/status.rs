@@ -5,13 +5,13 @@
 
 use std::collections::HashMap;
 
-use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     Container, ContainerState as ApiState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus as ApiContainerStatus, HostIP, Pod, PodCondition,
-    PodIP, PodStatus,
+    ContainerStateWaiting, ContainerStatus as ApiContainerStatus, HostIP, Pod, PodCondition, PodIP,
+    PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 
 use crate::cri::api::ContainerState;
 use crate::kuberuntime::actions::RestartPolicy;
@@ -26,10 +26,15 @@ pub struct StatusContext<'a> {
     /// The CRI runtime's name, the scheme of container ids (`containerd://…`).
     pub runtime_name: &'a str,
     pub now: Timestamp,
+    /// The pod is being killed for good: nothing restarts, so containers
+    /// show as terminated and the phase is final (upstream's `podIsTerminal`).
+    pub terminal: bool,
 }
 
 fn time_ns(ns: i64) -> Option<Time> {
-    (ns > 0).then(|| Timestamp::from_nanosecond(i128::from(ns)).ok().map(Time)).flatten()
+    (ns > 0)
+        .then(|| Timestamp::from_nanosecond(i128::from(ns)).ok().map(Time))
+        .flatten()
 }
 
 fn terminated(c: &ContainerStatus, runtime: &str) -> ContainerStateTerminated {
@@ -154,11 +159,10 @@ fn is_terminated(s: &ApiContainerStatus) -> bool {
 
 /// Upstream's `getPhase`.
 pub fn get_phase(
-    pod: &Pod,
+    policy: RestartPolicy,
     init: &[ApiContainerStatus],
     containers: &[ApiContainerStatus],
 ) -> &'static str {
-    let policy = RestartPolicy::of(pod);
     for s in init {
         if is_terminated(s) && !is_terminated_ok(s) && policy == RestartPolicy::Never {
             return "Failed";
@@ -241,7 +245,11 @@ pub fn generate_api_pod_status(
     ctx: &StatusContext<'_>,
 ) -> PodStatus {
     let old = pod.status.as_ref();
-    let policy = RestartPolicy::of(pod);
+    let policy = if ctx.terminal {
+        RestartPolicy::Never
+    } else {
+        RestartPolicy::of(pod)
+    };
     let spec = pod.spec.clone().unwrap_or_default();
     let init_specs = spec.init_containers.clone().unwrap_or_default();
     let init: Vec<ApiContainerStatus> = init_specs
@@ -266,7 +274,7 @@ pub fn generate_api_pod_status(
         .iter()
         .map(|c| container_status(c, rs, waiting_reasons, app_default, policy, ctx))
         .collect();
-    let phase = get_phase(pod, &init, &containers);
+    let phase = get_phase(policy, &init, &containers);
 
     let sandbox = rs.ready_sandbox();
     let host_network = spec.host_network.unwrap_or(false);
@@ -305,7 +313,10 @@ pub fn generate_api_pod_status(
     } else {
         (
             Some("ContainersNotReady"),
-            Some(format!("containers with unready status: [{}]", unready.join(" "))),
+            Some(format!(
+                "containers with unready status: [{}]",
+                unready.join(" ")
+            )),
         )
     };
     let (init_reason, init_message) = if init_done {
@@ -324,13 +335,46 @@ pub fn generate_api_pod_status(
         )
     };
     let mut conditions = vec![
-        condition(old, "PodReadyToStartContainers", sandbox.is_some(), None, None, now),
-        condition(old, "Initialized", init_done, init_reason, init_message, now),
-        condition(old, "Ready", ready, ready_reason, ready_message.clone(), now),
-        condition(old, "ContainersReady", ready, ready_reason, ready_message, now),
+        condition(
+            old,
+            "PodReadyToStartContainers",
+            sandbox.is_some(),
+            None,
+            None,
+            now,
+        ),
+        condition(
+            old,
+            "Initialized",
+            init_done,
+            init_reason,
+            init_message,
+            now,
+        ),
+        condition(
+            old,
+            "Ready",
+            ready,
+            ready_reason,
+            ready_message.clone(),
+            now,
+        ),
+        condition(
+            old,
+            "ContainersReady",
+            ready,
+            ready_reason,
+            ready_message,
+            now,
+        ),
     ];
     // Conditions others own (PodScheduled, readiness gates …) stay as they are.
-    let owned = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady"];
+    let owned = [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+    ];
     let mut others: Vec<PodCondition> = old
         .and_then(|s| s.conditions.clone())
         .unwrap_or_default()
@@ -354,9 +398,7 @@ pub fn generate_api_pod_status(
         ),
         pod_ip: pod_ips.first().cloned(),
         pod_ips: Some(pod_ips.iter().map(|ip| PodIP { ip: ip.clone() }).collect()),
-        start_time: old
-            .and_then(|s| s.start_time.clone())
-            .or_else(|| Some(Time(*now))),
+        start_time: Some(old.and_then(|s| s.start_time.clone()).unwrap_or(Time(*now))),
         init_container_statuses: (!init.is_empty()).then_some(init),
         container_statuses: Some(containers),
         qos_class: Some(qos_class(pod).into()),

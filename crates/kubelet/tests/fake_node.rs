@@ -4,6 +4,8 @@
 //! graceful delete that ends with the pod object gone and nothing left in
 //! the runtime.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ const T: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
+    component_base::logs::init(0);
     let api = integration::TestApiServer::start().await;
     let fake = FakeRuntime::new();
     let dir = tempfile::tempdir().unwrap();
@@ -33,9 +36,14 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
         pod_logs_dir: dir.path().join("logs"),
         ..Default::default()
     };
-    let kubelet = Kubelet::new(api.client.clone(), Arc::new(fake.clone()), Arc::new(fake.clone()), config)
-        .await
-        .unwrap();
+    let kubelet = Kubelet::new(
+        api.client.clone(),
+        Arc::new(fake.clone()),
+        Arc::new(fake.clone()),
+        config,
+    )
+    .await
+    .unwrap();
     tokio::spawn(kubelet.run());
 
     let nodes: Api<Node> = Api::all(api.client.clone());
@@ -53,13 +61,24 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
     .await;
     let info = node.status.as_ref().unwrap().node_info.as_ref().unwrap();
     assert_eq!(info.container_runtime_version, "fake://0.1.0");
-    assert_eq!(node.status.as_ref().unwrap().capacity.as_ref().unwrap()["pods"].0, "110");
+    assert_eq!(
+        node.status.as_ref().unwrap().capacity.as_ref().unwrap()["pods"].0,
+        "110"
+    );
     let leases: Api<Lease> = Api::namespaced(api.client.clone(), "kube-node-lease");
-    let lease = eventually("the node lease", T, || async { leases.get_opt("fake-node").await.ok()? }).await;
-    assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some("fake-node"));
+    let lease = eventually("the node lease", T, || async {
+        leases.get_opt("fake-node").await.ok()?
+    })
+    .await;
+    assert_eq!(
+        lease.spec.unwrap().holder_identity.as_deref(),
+        Some("fake-node")
+    );
 
     let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
-    pods.create(&PostParams::default(), &sleeper("web", "fake-node")).await.unwrap();
+    pods.create(&PostParams::default(), &sleeper("web", "fake-node"))
+        .await
+        .unwrap();
     let p = eventually("the pod to be Running and Ready", T, || async {
         let p = pods.get("web").await.ok()?;
         (phase(&p) == Some("Running") && ready(&p)).then_some(p)
@@ -70,7 +89,10 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
     assert_eq!(st.host_ip.as_deref(), Some("127.0.0.1"));
     let id = fake.containers_named("main")[0].clone();
     let cfg = fake.container_config(&id).unwrap();
-    assert!(cfg.envs.iter().any(|e| e.key == "POD_NAME" && e.value == "web"));
+    assert!(cfg
+        .envs
+        .iter()
+        .any(|e| e.key == "POD_NAME" && e.value == "web"));
 
     // The container dies: the PLEG notices, the worker restarts it.
     fake.exit(&id, 1);
@@ -86,7 +108,81 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
         pods.get_opt("web").await.ok()?.is_none().then_some(())
     })
     .await;
-    eventually("the runtime to be empty", T, || async { (fake.counts() == (0, 0)).then_some(()) }).await;
+    eventually("the runtime to be empty", T, || async {
+        (fake.counts() == (0, 0)).then_some(())
+    })
+    .await;
     let calls = fake.calls();
-    assert!(calls.contains(&"StopContainer main 10".to_string()), "{calls:?}");
+    assert!(
+        calls.contains(&"StopContainer main 10".to_string()),
+        "{calls:?}"
+    );
+}
+
+/// A restarted kubelet finds its sandbox and container by their labels and
+/// leaves them running (upstream's re-adoption after a kubelet restart).
+#[tokio::test]
+async fn restarted_kubelet_adopts_running_pods() {
+    let api = integration::TestApiServer::start().await;
+    let fake = FakeRuntime::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = KubeletConfig {
+        node_name: "fake-node".into(),
+        hostname: "fake-node".into(),
+        node_ips: vec!["127.0.0.1".into()],
+        root_dir: dir.path().join("root"),
+        pod_logs_dir: dir.path().join("logs"),
+        ..Default::default()
+    };
+    let first = start(&api, &fake, config.clone()).await;
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
+    pods.create(&PostParams::default(), &sleeper("web", "fake-node"))
+        .await
+        .unwrap();
+    eventually("the pod to be Running", T, || async {
+        let p = pods.get("web").await.ok()?;
+        (phase(&p) == Some("Running") && ready(&p)).then_some(())
+    })
+    .await;
+    first.abort();
+    let _ = first.await;
+    let before = fake.calls();
+
+    // The new kubelet reports another host IP, so its first status write
+    // shows that it synced the pod; with everything in place it changes
+    // nothing in the runtime.
+    let _second = start(
+        &api,
+        &fake,
+        KubeletConfig {
+            node_ips: vec!["127.0.0.2".into()],
+            ..config
+        },
+    )
+    .await;
+    eventually("a status written by the new kubelet", T, || async {
+        let st = pods.get("web").await.ok()?.status?;
+        let ready = st.container_statuses?[0].ready;
+        (ready && st.host_ip.as_deref() == Some("127.0.0.2")).then_some(())
+    })
+    .await;
+    let after = fake.calls();
+    assert_eq!(after, before, "no sandbox or container is created again");
+    assert_eq!(fake.counts(), (1, 1));
+}
+
+async fn start(
+    api: &integration::TestApiServer,
+    fake: &FakeRuntime,
+    config: KubeletConfig,
+) -> tokio::task::JoinHandle<()> {
+    let k = Kubelet::new(
+        api.client.clone(),
+        Arc::new(fake.clone()),
+        Arc::new(fake.clone()),
+        config,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(k.run())
 }

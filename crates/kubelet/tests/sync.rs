@@ -3,6 +3,8 @@
 //! `kubelet_pods_test.go` in spirit): start order, restarts with
 //! CrashLoopBackOff, image pull failures, init containers, terminal phases.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -79,7 +81,10 @@ impl Harness {
     /// One sync then the status, which becomes the pod's status.
     async fn sync(&mut self) -> (SyncResult, PodStatus) {
         let rs = self.m.pod_status("uid-1").await.unwrap();
-        let r = self.m.sync_pod(&self.pod, &rs, &EnvSources::default(), self.now).await;
+        let r = self
+            .m
+            .sync_pod(&self.pod, &rs, &EnvSources::default(), self.now)
+            .await;
         let rs = self.m.pod_status("uid-1").await.unwrap();
         let st = generate_api_pod_status(
             &self.pod,
@@ -89,6 +94,7 @@ impl Harness {
                 host_ips: &["192.168.1.5".to_string()],
                 runtime_name: "fake",
                 now: Timestamp::now(),
+                terminal: false,
             },
         );
         self.pod.status = Some(st.clone());
@@ -138,7 +144,13 @@ async fn new_pod_runs_sandbox_then_pull_create_start_and_is_ready() {
     assert_eq!(st.pod_ip.as_deref(), Some("10.88.0.3"));
     assert_eq!(st.host_ip.as_deref(), Some("192.168.1.5"));
     assert_eq!(st.qos_class.as_deref(), Some("BestEffort"));
-    for ty in ["PodScheduled", "PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready"] {
+    for ty in [
+        "PodScheduled",
+        "PodReadyToStartContainers",
+        "Initialized",
+        "ContainersReady",
+        "Ready",
+    ] {
         assert_eq!(cond(&st, ty), "True", "{ty}");
     }
     let a = cs(&st, "a");
@@ -171,9 +183,30 @@ async fn crashing_container_restarts_then_backs_off() {
     let (r, st) = h.sync().await;
     let a = cs(&st, "a");
     assert_eq!(waiting_reason(a), Some("CrashLoopBackOff"));
-    let msg = a.state.as_ref().unwrap().waiting.as_ref().unwrap().message.clone().unwrap();
-    assert!(msg.starts_with("back-off 10s restarting failed container=a pod=p_default(uid-1)"), "{msg}");
-    assert_eq!(a.last_state.as_ref().unwrap().terminated.as_ref().unwrap().exit_code, 2);
+    let msg = a
+        .state
+        .as_ref()
+        .unwrap()
+        .waiting
+        .as_ref()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap();
+    assert!(
+        msg.starts_with("back-off 10s restarting failed container=a pod=p_default(uid-1)"),
+        "{msg}"
+    );
+    assert_eq!(
+        a.last_state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .as_ref()
+            .unwrap()
+            .exit_code,
+        2
+    );
     assert!(r.requeue_after.unwrap() <= Duration::from_secs(10));
     assert_eq!(st.phase.as_deref(), Some("Running"));
     assert_eq!(cond(&st, "Ready"), "False");
@@ -222,7 +255,13 @@ async fn init_containers_run_in_order_before_the_app() {
     let (_, st) = h.sync().await;
     assert_eq!(cond(&st, "Initialized"), "True");
     assert_eq!(st.phase.as_deref(), Some("Running"));
-    let i1s = cs(&st, "i1").state.as_ref().unwrap().terminated.as_ref().unwrap();
+    let i1s = cs(&st, "i1")
+        .state
+        .as_ref()
+        .unwrap()
+        .terminated
+        .as_ref()
+        .unwrap();
     assert_eq!(i1s.reason.as_deref(), Some("Completed"));
     let starts: Vec<String> = h
         .fake
@@ -230,7 +269,10 @@ async fn init_containers_run_in_order_before_the_app() {
         .into_iter()
         .filter(|c| c.starts_with("StartContainer"))
         .collect();
-    assert_eq!(starts, ["StartContainer i1", "StartContainer i2", "StartContainer a"]);
+    assert_eq!(
+        starts,
+        ["StartContainer i1", "StartContainer i2", "StartContainer a"]
+    );
 }
 
 #[tokio::test]
@@ -243,9 +285,20 @@ async fn never_restarted_containers_end_the_pod() {
         let (r, st) = h.sync().await;
         assert!(r.waiting.is_empty());
         assert_eq!(st.phase.as_deref(), Some(phase));
-        let t = cs(&st, "a").state.as_ref().unwrap().terminated.clone().unwrap();
+        let t = cs(&st, "a")
+            .state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .clone()
+            .unwrap();
         assert_eq!((t.exit_code, t.reason.as_deref()), (exit, Some(reason)));
-        let ready = st.conditions.iter().flatten().find(|c| c.type_ == "Ready").unwrap();
+        let ready = st
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
         assert_eq!(ready.reason.as_deref(), Some("PodCompleted"));
         // Nothing is started again.
         assert_eq!(h.fake.containers_named("a").len(), 1);
@@ -261,7 +314,29 @@ async fn kill_then_remove_leaves_nothing() {
     assert!(h.fake.calls().contains(&"StopContainer a 5".to_string()));
     let rs = h.m.pod_status("uid-1").await.unwrap();
     assert!(rs.ready_sandbox().is_none());
+    // The final status of a killed pod: terminated, not waiting to restart.
+    let st = generate_api_pod_status(
+        &h.pod,
+        &rs,
+        &HashMap::new(),
+        &StatusContext {
+            host_ips: &[],
+            runtime_name: "fake",
+            now: Timestamp::now(),
+            terminal: true,
+        },
+    );
+    assert_eq!(st.phase.as_deref(), Some("Failed"));
+    let t = cs(&st, "a")
+        .state
+        .as_ref()
+        .unwrap()
+        .terminated
+        .clone()
+        .unwrap();
+    assert_eq!(t.exit_code, 137);
+    // The pod keeps the IP it had.
+    assert_eq!(st.pod_ip.as_deref(), Some("10.88.0.3"));
     h.m.remove_pod(&rs).await.unwrap();
     assert_eq!(h.fake.counts(), (0, 0));
-    let _ = HashMap::<(), ()>::new();
 }

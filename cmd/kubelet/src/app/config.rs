@@ -35,7 +35,8 @@ pub struct KubeletConfiguration {
 
 /// Reads and checks the file.
 pub fn load(path: &Path) -> anyhow::Result<KubeletConfiguration> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse(&text).with_context(|| format!("loading {}", path.display()))
 }
 
@@ -58,6 +59,7 @@ pub fn parse(text: &str) -> anyhow::Result<KubeletConfiguration> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

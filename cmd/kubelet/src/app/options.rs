@@ -97,7 +97,10 @@ fn hostname() -> String {
 fn default_ip() -> Option<IpAddr> {
     let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
     s.connect("192.0.2.1:9").ok()?;
-    s.local_addr().ok().map(|a| a.ip()).filter(|ip| !ip.is_unspecified())
+    s.local_addr()
+        .ok()
+        .map(|a| a.ip())
+        .filter(|ip| !ip.is_unspecified())
 }
 
 impl Options {
@@ -112,7 +115,9 @@ impl Options {
             .unwrap_or_else(hostname)
             .to_lowercase();
         let node_ips: Vec<String> = if self.node_ip.is_empty() {
-            vec![default_ip().unwrap_or(IpAddr::from([127, 0, 0, 1])).to_string()]
+            vec![default_ip()
+                .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+                .to_string()]
         } else {
             self.node_ip.iter().map(|ip| ip.to_string()).collect()
         };
@@ -190,6 +195,7 @@ impl Options {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -29,7 +29,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", config.kubelet.root_dir.display()))?;
     let kubelet = Kubelet::new(client, remote.clone(), remote, config.kubelet)
         .await
-        .with_context(|| format!("connecting to the container runtime at {}", config.runtime_endpoint))?;
+        .with_context(|| {
+            format!(
+                "connecting to the container runtime at {}",
+                config.runtime_endpoint
+            )
+        })?;
     let checks = kubelet.health_checks();
     if let Some(addr) = config.healthz {
         let (local, serve) = bind_healthz(addr, checks.clone())
@@ -39,13 +44,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(serve);
     }
     if let Some(addr) = config.serve {
-        let tls = component_base::serving::tls_config(&component_base::serving::SecureServingOptions {
-            bind_address: addr.ip(),
-            secure_port: Some(addr.port()),
-            tls_cert_file: config.tls_cert_file.clone(),
-            tls_private_key_file: config.tls_private_key_file.clone(),
-        })
-        .context("kubelet serving certificate")?;
+        let tls =
+            component_base::serving::tls_config(&component_base::serving::SecureServingOptions {
+                bind_address: addr.ip(),
+                secure_port: Some(addr.port()),
+                tls_cert_file: config.tls_cert_file.clone(),
+                tls_private_key_file: config.tls_private_key_file.clone(),
+            })
+            .context("kubelet serving certificate")?;
         let state = ServerState {
             pods: kubelet.pods.clone(),
             manager: kubelet.manager.clone(),

@@ -167,7 +167,10 @@ impl State {
 }
 
 fn container_name(c: &ContainerConfig) -> String {
-    c.metadata.as_ref().map(|m| m.name.clone()).unwrap_or_default()
+    c.metadata
+        .as_ref()
+        .map(|m| m.name.clone())
+        .unwrap_or_default()
 }
 
 #[async_trait::async_trait]
@@ -396,7 +399,11 @@ impl RuntimeService for FakeRuntime {
         };
         Ok(ContainerStatus {
             id: id.into(),
-            metadata: c.config.metadata.clone().or(Some(ContainerMetadata::default())),
+            metadata: c
+                .config
+                .metadata
+                .clone()
+                .or(Some(ContainerMetadata::default())),
             state: c.state as i32,
             created_at: c.created_at,
             started_at: c.started_at,

@@ -9,10 +9,9 @@ use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::api::{
-    self, image_service_client::ImageServiceClient,
-    runtime_service_client::RuntimeServiceClient, Container, ContainerConfig, ContainerFilter,
-    ContainerStatus, Image, ImageSpec, PodSandbox, PodSandboxConfig, PodSandboxFilter,
-    PodSandboxStatus, RuntimeStatus, VersionResponse,
+    self, image_service_client::ImageServiceClient, runtime_service_client::RuntimeServiceClient,
+    Container, ContainerConfig, ContainerFilter, ContainerStatus, Image, ImageSpec, PodSandbox,
+    PodSandboxConfig, PodSandboxFilter, PodSandboxStatus, RuntimeStatus, VersionResponse,
 };
 use super::{CriError, ImageService, RuntimeService};
 

@@ -145,6 +145,7 @@ pub fn compute_pod_actions(pod: &Pod, rs: &PodRuntimeStatus) -> PodActions {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::kuberuntime::pod_status::SandboxStatus;
@@ -212,7 +213,10 @@ mod tests {
         let a = compute_pod_actions(&p, &PodRuntimeStatus::default());
         assert_eq!(a.create_sandbox, Some(0));
         assert!(!a.kill_pod);
-        assert_eq!(a.containers_to_start, vec![ToStart::Regular(0), ToStart::Regular(1)]);
+        assert_eq!(
+            a.containers_to_start,
+            vec![ToStart::Regular(0), ToStart::Regular(1)]
+        );
     }
 
     #[test]
@@ -246,11 +250,20 @@ mod tests {
         };
         assert_eq!(compute_pod_actions(&p, &rs), PodActions::default());
         rs.containers = vec![container(&p, "i1", Exited, 0)];
-        assert_eq!(compute_pod_actions(&p, &rs).containers_to_start, vec![ToStart::Init(1)]);
+        assert_eq!(
+            compute_pod_actions(&p, &rs).containers_to_start,
+            vec![ToStart::Init(1)]
+        );
         rs.containers.insert(0, container(&p, "i2", Exited, 1));
-        assert_eq!(compute_pod_actions(&p, &rs).containers_to_start, vec![ToStart::Init(1)]);
+        assert_eq!(
+            compute_pod_actions(&p, &rs).containers_to_start,
+            vec![ToStart::Init(1)]
+        );
         rs.containers[0] = container(&p, "i2", Exited, 0);
-        assert_eq!(compute_pod_actions(&p, &rs).containers_to_start, vec![ToStart::Regular(0)]);
+        assert_eq!(
+            compute_pod_actions(&p, &rs).containers_to_start,
+            vec![ToStart::Regular(0)]
+        );
     }
 
     #[test]
@@ -280,7 +293,11 @@ mod tests {
                 containers: vec![container(&p, "a", Exited, exit)],
             };
             let a = compute_pod_actions(&p, &rs);
-            assert_eq!(!a.containers_to_start.is_empty(), restart, "{policy} exit {exit}");
+            assert_eq!(
+                !a.containers_to_start.is_empty(),
+                restart,
+                "{policy} exit {exit}"
+            );
         }
     }
 
@@ -299,7 +316,10 @@ mod tests {
             ..rs
         };
         let a = compute_pod_actions(&p, &rs);
-        assert_eq!(a.containers_to_kill, vec![("id-a".to_string(), "a".to_string())]);
+        assert_eq!(
+            a.containers_to_kill,
+            vec![("id-a".to_string(), "a".to_string())]
+        );
         assert_eq!(a.containers_to_start, vec![ToStart::Regular(0)]);
     }
 }

@@ -73,7 +73,12 @@ fn field_ref(pod: &Pod, path: &str, s: &ContainerSettings) -> Result<String, Con
             .map(str::to_string)
     };
     if let Some(k) = sub("metadata.labels") {
-        return Ok(meta.labels.as_ref().and_then(|l| l.get(&k)).cloned().unwrap_or_default());
+        return Ok(meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(&k))
+            .cloned()
+            .unwrap_or_default());
     }
     if let Some(k) = sub("metadata.annotations") {
         return Ok(meta
@@ -112,11 +117,12 @@ pub fn make_environment(
 ) -> Result<Vec<(String, String)>, ConfigError> {
     let ns = pod_namespace(pod);
     let mut env: Vec<(String, String)> = Vec::new();
-    let set = |env: &mut Vec<(String, String)>, k: String, v: String| {
-        match env.iter_mut().find(|(name, _)| *name == k) {
-            Some(e) => e.1 = v,
-            None => env.push((k, v)),
-        }
+    let set = |env: &mut Vec<(String, String)>, k: String, v: String| match env
+        .iter_mut()
+        .find(|(name, _)| *name == k)
+    {
+        Some(e) => e.1 = v,
+        None => env.push((k, v)),
     };
     for from in container.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
@@ -188,7 +194,10 @@ pub fn make_environment(
             let raw = value.clone().unwrap_or_default();
             let snapshot = env.clone();
             expand(&raw, |n| {
-                snapshot.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+                snapshot
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| v.clone())
             })
         };
         set(&mut env, name.clone(), v);
@@ -222,7 +231,11 @@ pub fn qos_class(pod: &Pod) -> &'static str {
     };
     let mut any = false;
     let mut guaranteed = true;
-    for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+    for c in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+    {
         let r = c.resources.as_ref();
         let requests = r.and_then(|r| r.requests.as_ref());
         let limits = r.and_then(|r| r.limits.as_ref());
@@ -250,8 +263,9 @@ pub fn qos_class(pod: &Pod) -> &'static str {
 
 fn resources(pod: &Pod, c: &Container, s: &ContainerSettings) -> LinuxContainerResources {
     let r = c.resources.as_ref();
-    let get = |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
-               k: &str| m.and_then(|m| m.get(k)).and_then(quantity::parse);
+    let get =
+        |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+         k: &str| m.and_then(|m| m.get(k)).and_then(quantity::parse);
     let limits = r.and_then(|r| r.limits.as_ref());
     let requests = r.and_then(|r| r.requests.as_ref());
     let cpu_limit = get(limits, "cpu");
@@ -364,7 +378,9 @@ pub fn generate_container_config(
                     .and_then(|c| c.run_as_group)
                     .or(psc.and_then(|c| c.run_as_group))
                     .map(|value| crate::cri::api::Int64Value { value }),
-                readonly_rootfs: sc.and_then(|c| c.read_only_root_filesystem).unwrap_or(false),
+                readonly_rootfs: sc
+                    .and_then(|c| c.read_only_root_filesystem)
+                    .unwrap_or(false),
                 ..Default::default()
             }),
         }),
@@ -373,6 +389,7 @@ pub fn generate_container_config(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
@@ -454,12 +471,25 @@ mod tests {
             ]
             .map(|(k, v)| (k.to_string(), v.to_string()))
         );
-        let cfg = generate_container_config(&p, &c, ContainerType::Regular, 2, "sha256:x", &EnvSources::default(), &s)
-            .unwrap();
+        let cfg = generate_container_config(
+            &p,
+            &c,
+            ContainerType::Regular,
+            2,
+            "sha256:x",
+            &EnvSources::default(),
+            &s,
+        )
+        .unwrap();
         assert_eq!(cfg.command, vec!["echo", "a-web-$(LATER)"]);
         assert_eq!(cfg.log_path, "app/2.log");
         assert_eq!(cfg.metadata.unwrap().attempt, 2);
-        assert_eq!(cfg.annotations.get(labels::CONTAINER_RESTART_COUNT).map(String::as_str), Some("2"));
+        assert_eq!(
+            cfg.annotations
+                .get(labels::CONTAINER_RESTART_COUNT)
+                .map(String::as_str),
+            Some("2")
+        );
     }
 
     #[test]
@@ -482,16 +512,23 @@ mod tests {
         };
         let c = mk(None);
         let p = pod(vec![c.clone()]);
-        let err = make_environment(&p, &c, &EnvSources::default(), &Default::default()).unwrap_err();
+        let err =
+            make_environment(&p, &c, &EnvSources::default(), &Default::default()).unwrap_err();
         assert_eq!(err.to_string(), "configmap \"cm\" not found");
         let c = mk(Some(true));
-        assert!(make_environment(&p, &c, &EnvSources::default(), &Default::default())
-            .unwrap()
-            .is_empty());
+        assert!(
+            make_environment(&p, &c, &EnvSources::default(), &Default::default())
+                .unwrap()
+                .is_empty()
+        );
         let mut src = EnvSources::default();
-        src.config_maps.insert("cm".into(), [("k".to_string(), "v".to_string())].into());
+        src.config_maps
+            .insert("cm".into(), [("k".to_string(), "v".to_string())].into());
         let c = mk(None);
-        assert_eq!(make_environment(&p, &c, &src, &Default::default()).unwrap()[0].1, "v");
+        assert_eq!(
+            make_environment(&p, &c, &src, &Default::default()).unwrap()[0].1,
+            "v"
+        );
     }
 
     #[test]
@@ -521,7 +558,10 @@ mod tests {
             "Guaranteed"
         );
         assert_eq!(
-            qos_class(&with(&[("cpu", "500m")], &[("cpu", "1"), ("memory", "1Gi")])),
+            qos_class(&with(
+                &[("cpu", "500m")],
+                &[("cpu", "1"), ("memory", "1Gi")]
+            )),
             "Burstable"
         );
     }

@@ -42,6 +42,7 @@ fn try_read_variable(rest: &str, lookup: &impl Fn(&str) -> Option<String>) -> (S
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

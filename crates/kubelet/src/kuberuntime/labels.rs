@@ -99,7 +99,10 @@ pub fn new_container_annotations(
     restart_count: i32,
 ) -> HashMap<String, String> {
     let mut a = HashMap::from([
-        (CONTAINER_HASH.into(), format!("{:x}", container_hash(container))),
+        (
+            CONTAINER_HASH.into(),
+            format!("{:x}", container_hash(container)),
+        ),
         (CONTAINER_RESTART_COUNT.into(), restart_count.to_string()),
         (
             TERMINATION_MESSAGE_PATH.into(),
@@ -148,6 +151,7 @@ pub fn container_hash(container: &Container) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -257,13 +257,19 @@ impl RuntimeManager {
                     result.wait(
                         &c.name,
                         "ErrImageNeverPull",
-                        format!("Container image \"{image}\" is not present with pull policy of Never"),
+                        format!(
+                            "Container image \"{image}\" is not present with pull policy of Never"
+                        ),
                     );
                     return None;
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    result.wait(&c.name, "ImageInspectError", format!("Failed to inspect image \"{image}\": {e}"));
+                    result.wait(
+                        &c.name,
+                        "ImageInspectError",
+                        format!("Failed to inspect image \"{image}\": {e}"),
+                    );
                     return None;
                 }
             }
@@ -271,11 +277,19 @@ impl RuntimeManager {
         let key = format!("pull/{}/{image}", pod_uid(pod));
         let left = self.backoff().in_backoff_since_update(&key, now);
         if let Some(left) = left {
-            result.wait(&c.name, "ImagePullBackOff", format!("Back-off pulling image \"{image}\""));
+            result.wait(
+                &c.name,
+                "ImagePullBackOff",
+                format!("Back-off pulling image \"{image}\""),
+            );
             result.requeue(left);
             return None;
         }
-        match self.images.pull_image(&image, Some(sandbox_config.clone())).await {
+        match self
+            .images
+            .pull_image(&image, Some(sandbox_config.clone()))
+            .await
+        {
             Ok(r) => {
                 self.backoff().reset(&key);
                 Some(r)
@@ -439,6 +453,7 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

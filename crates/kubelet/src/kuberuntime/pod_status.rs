@@ -109,7 +109,7 @@ pub async fn get_pod_status(
             ips,
         });
     }
-    sandboxes.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    sandboxes.sort_by_key(|s| std::cmp::Reverse(s.created_at));
 
     let mut containers = Vec::new();
     let items = runtime
@@ -156,7 +156,7 @@ pub async fn get_pod_status(
             log_path: st.log_path,
         });
     }
-    containers.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    containers.sort_by_key(|c| std::cmp::Reverse(c.created_at));
     Ok(PodRuntimeStatus {
         sandboxes,
         containers,

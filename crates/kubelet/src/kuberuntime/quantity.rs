@@ -35,6 +35,7 @@ pub fn parse(q: &Quantity) -> Option<f64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::cri::api::{
-    DnsConfig, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceMode,
-    NamespaceOption, PodSandboxConfig, PodSandboxMetadata, PortMapping, Protocol,
+    DnsConfig, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceMode, NamespaceOption,
+    PodSandboxConfig, PodSandboxMetadata, PortMapping, Protocol,
 };
 
 use super::labels::{self, pod_name, pod_namespace, pod_uid};
@@ -151,12 +151,18 @@ pub fn pod_logs_directory(logs_dir: &Path, namespace: &str, name: &str, uid: &st
 }
 
 /// The sandbox configuration for `pod`, attempt `attempt`.
-pub fn generate_pod_sandbox_config(pod: &Pod, attempt: u32, s: &SandboxSettings) -> PodSandboxConfig {
+pub fn generate_pod_sandbox_config(
+    pod: &Pod,
+    attempt: u32,
+    s: &SandboxSettings,
+) -> PodSandboxConfig {
     let spec = pod.spec.as_ref();
     let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
     let host_ipc = spec.and_then(|s| s.host_ipc).unwrap_or(false);
     let host_pid = spec.and_then(|s| s.host_pid).unwrap_or(false);
-    let share_pid = spec.and_then(|s| s.share_process_namespace).unwrap_or(false);
+    let share_pid = spec
+        .and_then(|s| s.share_process_namespace)
+        .unwrap_or(false);
     let mut port_mappings = Vec::new();
     for c in spec.map(|s| s.containers.as_slice()).unwrap_or_default() {
         for p in c.ports.iter().flatten() {
@@ -233,6 +239,7 @@ pub fn generate_pod_sandbox_config(pod: &Pod, attempt: u32, s: &SandboxSettings)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{PodDNSConfig, PodDNSConfigOption, PodSpec};
@@ -241,7 +248,9 @@ mod tests {
         SandboxSettings {
             cluster_dns: vec!["10.0.0.10".into()],
             cluster_domain: "cluster.local".into(),
-            host_dns: HostDns::parse("nameserver 192.168.1.1\nsearch corp.example\noptions edns0\n"),
+            host_dns: HostDns::parse(
+                "nameserver 192.168.1.1\nsearch corp.example\noptions edns0\n",
+            ),
             pod_logs_dir: "/var/log/pods".into(),
         }
     }
@@ -265,7 +274,12 @@ mod tests {
         assert_eq!(d.servers, vec!["10.0.0.10"]);
         assert_eq!(
             d.searches,
-            vec!["ns1.svc.cluster.local", "svc.cluster.local", "cluster.local", "corp.example"]
+            vec![
+                "ns1.svc.cluster.local",
+                "svc.cluster.local",
+                "cluster.local",
+                "corp.example"
+            ]
         );
         assert_eq!(d.options, vec!["ndots:5"]);
     }
@@ -283,7 +297,10 @@ mod tests {
         assert_eq!(d.options, vec!["edns0"]);
         let mut no_cluster_dns = settings();
         no_cluster_dns.cluster_dns.clear();
-        assert_eq!(pod_dns(&pod(PodSpec::default()), &no_cluster_dns).servers, vec!["192.168.1.1"]);
+        assert_eq!(
+            pod_dns(&pod(PodSpec::default()), &no_cluster_dns).servers,
+            vec!["192.168.1.1"]
+        );
     }
 
     #[test]
@@ -312,8 +329,19 @@ mod tests {
     fn sandbox_config_carries_identity_labels_and_log_dir() {
         let c = generate_pod_sandbox_config(&pod(PodSpec::default()), 1, &settings());
         let m = c.metadata.unwrap();
-        assert_eq!((m.name.as_str(), m.namespace.as_str(), m.uid.as_str(), m.attempt), ("web", "ns1", "u1", 1));
-        assert_eq!(c.labels.get(labels::POD_UID).map(String::as_str), Some("u1"));
+        assert_eq!(
+            (
+                m.name.as_str(),
+                m.namespace.as_str(),
+                m.uid.as_str(),
+                m.attempt
+            ),
+            ("web", "ns1", "u1", 1)
+        );
+        assert_eq!(
+            c.labels.get(labels::POD_UID).map(String::as_str),
+            Some("u1")
+        );
         assert_eq!(c.log_directory, "/var/log/pods/ns1_web_u1");
         assert_eq!(c.hostname, "web");
     }

@@ -45,7 +45,8 @@ pub fn sleeper(name: &str, node: &str) -> Pod {
                 command: Some(vec![
                     "sh".into(),
                     "-c".into(),
-                    "trap 'echo bye; exit 0' TERM; echo hello $(POD_NAME); sleep 3600 & wait".into(),
+                    "trap 'echo bye; exit 0' TERM; echo hello $(POD_NAME); sleep 3600 & wait"
+                        .into(),
                 ]),
                 env: Some(vec![k8s_openapi::api::core::v1::EnvVar {
                     name: "POD_NAME".into(),
