@@ -204,6 +204,10 @@ pub struct Snapshot {
     index: HashMap<String, usize>,
     /// Image name → number of nodes having it (ImageLocality's spread).
     image_nodes: HashMap<String, usize>,
+    /// Nodes with pods having any pod (anti-)affinity / required anti-affinity,
+    /// so InterPodAffinity skips without scanning every node.
+    nodes_with_affinity: usize,
+    nodes_with_required_anti_affinity: usize,
     pub generation: u64,
 }
 
@@ -247,6 +251,13 @@ impl Snapshot {
         let Some(ni) = self.nodes.get(i) else {
             return;
         };
+        if ni.pods_with_affinity > 0 {
+            self.nodes_with_affinity = self.nodes_with_affinity.saturating_add_signed(delta);
+        }
+        if ni.pods_with_required_anti_affinity > 0 {
+            self.nodes_with_required_anti_affinity =
+                self.nodes_with_required_anti_affinity.saturating_add_signed(delta);
+        }
         for name in ni.images.keys() {
             let c = self.image_nodes.entry(name.clone()).or_default();
             *c = c.saturating_add_signed(delta);
@@ -270,6 +281,14 @@ impl Snapshot {
 
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
+    }
+
+    pub fn any_pod_with_affinity(&self) -> bool {
+        self.nodes_with_affinity > 0
+    }
+
+    pub fn any_pod_with_required_anti_affinity(&self) -> bool {
+        self.nodes_with_required_anti_affinity > 0
     }
 
     /// How many nodes have this (normalised) image.

@@ -55,6 +55,9 @@ type Less = dyn Fn(&QueuedPodInfo, &QueuedPodInfo) -> bool + Send + Sync;
 #[derive(Default)]
 struct Inner {
     slots: HashMap<String, Slot>,
+    /// Keys of the slots in the unschedulable pool (gated or not), so
+    /// cluster events scan only those.
+    unschedulable: HashSet<String>,
     active: Vec<(u64, QueuedPodInfo)>,
     backoff: BinaryHeap<Reverse<(Instant, u64, String)>>,
     seq: u64,
@@ -120,6 +123,7 @@ impl SchedulingQueue {
     fn push_active(&self, inner: &mut Inner, key: &str) {
         inner.seq += 1;
         let seq = inner.seq;
+        inner.unschedulable.remove(key);
         let Some(slot) = inner.slots.get_mut(key) else { return };
         slot.loc = Loc::Active;
         slot.seq = seq;
@@ -169,6 +173,7 @@ impl SchedulingQueue {
     fn push_backoff(&self, inner: &mut Inner, key: &str) {
         inner.seq += 1;
         let seq = inner.seq;
+        inner.unschedulable.remove(key);
         let Some(slot) = inner.slots.get_mut(key) else { return };
         slot.loc = Loc::Backoff;
         slot.seq = seq;
@@ -221,6 +226,8 @@ impl SchedulingQueue {
         );
         if ok {
             self.push_active(&mut inner, &key);
+        } else {
+            inner.unschedulable.insert(key);
         }
     }
 
@@ -260,7 +267,9 @@ impl SchedulingQueue {
 
     /// The pod was deleted or got assigned.
     pub fn delete(&self, key: &str) {
-        self.lock().slots.remove(key);
+        let mut inner = self.lock();
+        inner.slots.remove(key);
+        inner.unschedulable.remove(key);
     }
 
     /// The next pod to schedule, waiting for one; `None` once closed.
@@ -331,6 +340,7 @@ impl SchedulingQueue {
             self.push_backoff(&mut inner, key);
         } else {
             slot.loc = Loc::Unschedulable;
+            inner.unschedulable.insert(key.to_string());
         }
     }
 
@@ -338,9 +348,13 @@ impl SchedulingQueue {
     pub fn move_all_to_active_or_backoff(&self, event: ClusterEvent) {
         let mut inner = self.lock();
         inner.move_request_cycle = inner.scheduling_cycle;
+        if inner.unschedulable.is_empty() {
+            return;
+        }
         let keys: Vec<String> = inner
-            .slots
+            .unschedulable
             .iter()
+            .filter_map(|k| inner.slots.get_key_value(k))
             .filter(|(_, s)| s.loc == Loc::Unschedulable && !s.qpi.gated)
             .filter(|(_, s)| self.helps(&s.qpi, &event))
             .map(|(k, _)| k.clone())
@@ -365,8 +379,9 @@ impl SchedulingQueue {
         let mut inner = self.lock();
         let now = Instant::now();
         let keys: Vec<String> = inner
-            .slots
+            .unschedulable
             .iter()
+            .filter_map(|k| inner.slots.get_key_value(k))
             .filter(|(_, s)| s.loc == Loc::Unschedulable && !s.qpi.gated)
             .filter(|(_, s)| now.saturating_duration_since(s.qpi.timestamp) > UNSCHEDULABLE_MAX_STAY)
             .map(|(k, _)| k.clone())

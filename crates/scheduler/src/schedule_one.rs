@@ -216,10 +216,11 @@ impl Algorithm {
         }
         let start = self.next_start_node_index % n;
         let mut processed = 0;
+        let active = fwk.active_filters(state);
         for i in 0..n {
             let ni = &nodes[(start + i) % n];
             processed += 1;
-            let s = fwk.run_filter(state, pod, ni);
+            let s = Framework::run_filters(&active, state, pod, ni);
             if s.is_success() {
                 feasible.push(ni.clone());
                 if feasible.len() >= want {

@@ -71,6 +71,7 @@ pub struct Scheduler {
     pub metrics: Arc<SchedulerMetrics>,
     pods_synced: AtomicBool,
     nodes_synced: AtomicBool,
+    writers: Mutex<Option<crate::listers::Writers>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -113,7 +114,17 @@ impl Scheduler {
             metrics,
             pods_synced: AtomicBool::new(false),
             nodes_synced: AtomicBool::new(false),
+            writers: Mutex::new(None),
         }))
+    }
+
+    /// Keeps the lister writers until [`crate::spawn`] starts them.
+    pub fn set_writers(&self, w: crate::listers::Writers) {
+        *lock(&self.writers) = Some(w);
+    }
+
+    pub fn take_writers(&self) -> Option<crate::listers::Writers> {
+        lock(&self.writers).take()
     }
 
     /// Whether the pod and node watchers have listed everything once

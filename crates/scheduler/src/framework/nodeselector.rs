@@ -155,6 +155,10 @@ impl RequiredNodeAffinity {
         let empty = BTreeMap::new();
         let labels = node.metadata.labels.as_ref().unwrap_or(&empty);
         let name = node.metadata.name.as_deref().unwrap_or("");
+        self.matches_labels(name, labels)
+    }
+
+    pub fn matches_labels(&self, name: &str, labels: &BTreeMap<String, String>) -> bool {
         self.node_selector
             .iter()
             .all(|(k, v)| labels.get(k) == Some(v))

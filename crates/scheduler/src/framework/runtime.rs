@@ -16,10 +16,12 @@ use super::{
 use crate::cache::Snapshot;
 use crate::config::{PluginSet, Profile};
 
-/// What a plugin factory may use: the API client (binder, listers).
+/// What a plugin factory may use: the API client (binder, volume
+/// binding) and the listers of the objects the scheduler watches.
 #[derive(Clone, Default)]
 pub struct Handle {
     pub client: Option<kube::Client>,
+    pub listers: Option<crate::listers::Listers>,
 }
 
 /// Builds a plugin from its `pluginConfig` args (`None`: defaults).
@@ -308,19 +310,35 @@ impl Framework {
         (result, Status::success(), narrowing)
     }
 
-    /// The first rejection among the Filter plugins, or success.
-    pub fn run_filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        for p in self.list(ExtensionPoint::Filter) {
-            if state.skip_filter.contains(p.name()) {
-                continue;
-            }
-            let Some(f) = p.as_filter() else { continue };
+    /// The Filter plugins this attempt runs (those whose PreFilter did not
+    /// skip), computed once per attempt rather than once per node.
+    pub fn active_filters(&self, state: &CycleState) -> Vec<(&'static str, &dyn super::FilterPlugin)> {
+        self.list(ExtensionPoint::Filter)
+            .iter()
+            .filter(|p| !state.skip_filter.contains(p.name()))
+            .filter_map(|p| p.as_filter().map(|f| (p.name(), f)))
+            .collect()
+    }
+
+    /// The first rejection among `active` filters, or success.
+    pub fn run_filters(
+        active: &[(&'static str, &dyn super::FilterPlugin)],
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+    ) -> Status {
+        for (name, f) in active {
             let s = f.filter(state, pod, node);
             if !s.is_success() {
-                return s.with_plugin(p.name());
+                return s.with_plugin(name);
             }
         }
         Status::success()
+    }
+
+    /// The first rejection among the Filter plugins, or success.
+    pub fn run_filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        Self::run_filters(&self.active_filters(state), state, pod, node)
     }
 
     pub fn run_post_filter(

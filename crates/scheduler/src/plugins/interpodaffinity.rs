@@ -119,7 +119,7 @@ impl Plugin for InterPodAffinity {
 impl PreFilterPlugin for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot) -> (Option<PreFilterResult>, Status) {
         let aff = &pod.affinity;
-        let any_existing_anti = snap.nodes().iter().any(|n| n.pods_with_required_anti_affinity > 0);
+        let any_existing_anti = snap.any_pod_with_required_anti_affinity();
         if aff.required_affinity.is_empty() && aff.required_anti_affinity.is_empty() && !any_existing_anti {
             return (None, Status::skip());
         }
@@ -246,7 +246,7 @@ impl InterPodAffinity {
 impl PreScorePlugin for InterPodAffinity {
     fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot, _: &[Arc<NodeInfo>]) -> Status {
         let has_preferred = !pod.affinity.preferred_affinity.is_empty() || !pod.affinity.preferred_anti_affinity.is_empty();
-        let any_existing = snap.nodes().iter().any(|n| n.pods_with_affinity > 0);
+        let any_existing = snap.any_pod_with_affinity();
         if !has_preferred && !any_existing {
             return Status::skip();
         }

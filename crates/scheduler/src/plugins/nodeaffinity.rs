@@ -101,15 +101,15 @@ impl PreFilterPlugin for NodeAffinity {
 
 impl FilterPlugin for NodeAffinity {
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let Some(n) = &node.node else {
+        if node.node.is_none() {
             return Status::unresolvable(ERR_REASON_POD);
-        };
+        }
         if let Some(added) = &self.added_required {
             if !added.matches(&node.name, node.node_labels()) {
                 return Status::unresolvable(ERR_REASON_ENFORCED);
             }
         }
-        if pod.required_affinity.matches(n) {
+        if pod.required_affinity.matches_labels(&node.name, node.node_labels()) {
             Status::success()
         } else {
             Status::unresolvable(ERR_REASON_POD)

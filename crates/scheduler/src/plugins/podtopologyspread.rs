@@ -112,12 +112,14 @@ fn constraint(c: &TopologySpreadConstraint, labels: &BTreeMap<String, String>) -
 /// Whether a node counts for the constraints (has every key, passes the
 /// node-inclusion policies).
 fn node_counts(cs: &[Constraint], pod: &PodInfo, ni: &NodeInfo) -> bool {
-    let Some(node) = &ni.node else { return false };
+    if ni.node.is_none() {
+        return false;
+    }
     let labels = ni.node_labels();
     if !cs.iter().all(|c| labels.contains_key(&c.key)) {
         return false;
     }
-    if cs.iter().any(|c| c.honor_affinity) && !pod.required_affinity.matches(node) {
+    if cs.iter().any(|c| c.honor_affinity) && !pod.required_affinity.matches_labels(&ni.name, labels) {
         return false;
     }
     if cs.iter().any(|c| c.honor_taints) {
