@@ -96,6 +96,19 @@ fn follow<K>(
 }
 
 impl Writers {
+    /// Puts objects straight into the stores (tests, benchmarks).
+    pub fn apply_pvc(&mut self, o: PersistentVolumeClaim) {
+        self.pvcs.apply_watcher_event(&watcher::Event::Apply(o));
+    }
+
+    pub fn apply_pv(&mut self, o: PersistentVolume) {
+        self.pvs.apply_watcher_event(&watcher::Event::Apply(o));
+    }
+
+    pub fn apply_storage_class(&mut self, o: StorageClass) {
+        self.storage_classes.apply_watcher_event(&watcher::Event::Apply(o));
+    }
+
     /// Starts one reflector per kind; changes to storage objects are
     /// offered to the queue as cluster events.
     pub fn spawn(self, client: kube::Client, queue: Arc<SchedulingQueue>) {

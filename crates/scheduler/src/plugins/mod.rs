@@ -15,6 +15,7 @@ pub mod podtopologyspread;
 pub mod queuesort;
 pub mod schedulinggates;
 pub mod tainttoleration;
+pub mod volumebinding;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -27,7 +28,7 @@ use crate::framework::runtime::Registry;
 /// Every in-tree plugin by name.
 pub fn in_tree_registry() -> Registry {
     let mut r = Registry::default();
-    let plugins: [(&'static str, crate::framework::runtime::Factory); 14] = [
+    let plugins: [(&'static str, crate::framework::runtime::Factory); 15] = [
         (queuesort::NAME, queuesort::new),
         (schedulinggates::NAME, schedulinggates::new),
         (nodeunschedulable::NAME, nodeunschedulable::new),
@@ -38,6 +39,7 @@ pub fn in_tree_registry() -> Registry {
         (noderesources::fit::NAME, noderesources::fit::new),
         (noderesources::balanced::NAME, noderesources::balanced::new),
         (imagelocality::NAME, imagelocality::new),
+        (volumebinding::NAME, volumebinding::new),
         (podtopologyspread::NAME, podtopologyspread::new),
         (interpodaffinity::NAME, interpodaffinity::new),
         (defaultpreemption::NAME, defaultpreemption::new),
