@@ -338,3 +338,46 @@ async fn anti_affinity_and_topology_spread_place_pods_apart() {
     }
     assert_eq!(zones.into_iter().collect::<Vec<_>>(), vec![("a", 2), ("b", 2)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_pin_pods_and_delayed_claims_get_the_selected_node() {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    use k8s_openapi::api::storage::v1::StorageClass;
+    let s = TestApiServer::start().await;
+    let c = &s.client;
+    node(c, "n1", "4", json!({})).await;
+    node(c, "n2", "4", json!({})).await;
+    let create = |v: Value| v;
+    let sc: StorageClass = serde_json::from_value(create(json!({"metadata": {"name": "wffc"},
+        "provisioner": "csi.example.com", "volumeBindingMode": "WaitForFirstConsumer"}))).unwrap();
+    Api::<StorageClass>::all(c.clone()).create(&PostParams::default(), &sc).await.unwrap();
+    let pv: PersistentVolume = serde_json::from_value(json!({"metadata": {"name": "local-n2"},
+        "spec": {"storageClassName": "local", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"},
+            "hostPath": {"path": "/tmp/x"},
+            "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions":
+                [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["n2"]}]}]}}}})).unwrap();
+    Api::<PersistentVolume>::all(c.clone()).create(&PostParams::default(), &pv).await.unwrap();
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(c.clone(), "default");
+    for (name, class, volume) in [("bound", "local", Some("local-n2")), ("delayed", "wffc", None)] {
+        let pvc: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": name},
+            "spec": {"storageClassName": class, "accessModes": ["ReadWriteOnce"], "volumeName": volume,
+                "resources": {"requests": {"storage": "1Gi"}}}})).unwrap();
+        pvcs.create(&PostParams::default(), &pvc).await.unwrap();
+    }
+    let _sched = start(&s, &KubeSchedulerConfiguration::defaulted());
+    let vol = |claim: &str| json!({"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": claim}}]});
+    pod(c, "with-local", "100m", vol("bound")).await;
+    assert_eq!(wait_bound(c, "with-local").await, "n2", "the PV's node affinity pins the pod");
+    pod(c, "with-delayed", "100m", vol("delayed")).await;
+    let node = wait_bound(c, "with-delayed").await;
+    let claim = pvcs.get("delayed").await.unwrap();
+    let selected = claim.metadata.annotations.unwrap_or_default().get("volume.kubernetes.io/selected-node").cloned();
+    assert_eq!(selected, Some(node), "the provisioner is told where the pod went");
+    pod(c, "no-claim", "100m", vol("nope")).await;
+    let p = wait_pod(c, "no-claim", "to be marked unschedulable", |p| scheduled_condition(p).is_some()).await;
+    assert!(
+        scheduled_condition(&p).is_some_and(|c| c.2.starts_with("0/2 nodes are available: persistentvolumeclaim \"nope\" not found.")),
+        "{:?}",
+        scheduled_condition(&p)
+    );
+}
