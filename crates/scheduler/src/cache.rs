@@ -255,8 +255,9 @@ impl Snapshot {
             self.nodes_with_affinity = self.nodes_with_affinity.saturating_add_signed(delta);
         }
         if ni.pods_with_required_anti_affinity > 0 {
-            self.nodes_with_required_anti_affinity =
-                self.nodes_with_required_anti_affinity.saturating_add_signed(delta);
+            self.nodes_with_required_anti_affinity = self
+                .nodes_with_required_anti_affinity
+                .saturating_add_signed(delta);
         }
         for name in ni.images.keys() {
             let c = self.image_nodes.entry(name.clone()).or_default();
@@ -340,7 +341,10 @@ mod tests {
 
         c.assume_pod(pod("b", ""), "n1").unwrap();
         c.add_pod(pod("b", "n1"));
-        assert!(!c.is_assumed("ns/b"), "the informer's copy confirms the assumed pod");
+        assert!(
+            !c.is_assumed("ns/b"),
+            "the informer's copy confirms the assumed pod"
+        );
         c.update_snapshot(&mut snap);
         assert_eq!(snap.get("n1").unwrap().pods.len(), 1);
         assert_eq!(snap.get("n1").unwrap().requested.milli_cpu, 1000);
@@ -356,7 +360,10 @@ mod tests {
         let before = snap.get("n2").unwrap().clone();
         c.add_pod(pod("a", "n1"));
         c.update_snapshot(&mut snap);
-        assert!(Arc::ptr_eq(&before, snap.get("n2").unwrap()), "n2 untouched");
+        assert!(
+            Arc::ptr_eq(&before, snap.get("n2").unwrap()),
+            "n2 untouched"
+        );
         assert_eq!(snap.get("n1").unwrap().pods.len(), 1);
 
         c.remove_node("n1");

@@ -47,8 +47,18 @@ pub fn build(
         client: Some(client.clone()),
         listers: Some(listers),
     };
-    let reporter = Arc::new(reporter::ApiReporter::new(client, DEFAULT_SCHEDULER_NAME, None));
-    let sched = Scheduler::new(config, &plugins::in_tree_registry(), &handle, reporter, metrics)?;
+    let reporter = Arc::new(reporter::ApiReporter::new(
+        client,
+        DEFAULT_SCHEDULER_NAME,
+        None,
+    ));
+    let sched = Scheduler::new(
+        config,
+        &plugins::in_tree_registry(),
+        &handle,
+        reporter,
+        metrics,
+    )?;
     sched.set_writers(writers);
     Ok(sched)
 }

@@ -73,20 +73,31 @@ fn follow<K>(
     api: Api<K>,
     queue: Option<(Arc<SchedulingQueue>, EventResource, &'static str)>,
 ) where
-    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
 {
     tokio::spawn(async move {
-        let mut stream = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()))
-            .default_backoff()
-            .touched_objects()
-            .boxed();
+        let mut stream =
+            reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()))
+                .default_backoff()
+                .touched_objects()
+                .boxed();
         while let Some(ev) = stream.next().await {
             match ev {
                 Ok(_) => {
                     if let Some((q, resource, label)) = &queue {
                         // A touched object is an add or an update; plugins
                         // interested in storage objects register both.
-                        q.move_all_to_active_or_backoff(ClusterEvent::new(*resource, ActionType::Update, label));
+                        q.move_all_to_active_or_backoff(ClusterEvent::new(
+                            *resource,
+                            ActionType::Update,
+                            label,
+                        ));
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "watching for the scheduler's listers"),
@@ -106,17 +117,34 @@ impl Writers {
     }
 
     pub fn apply_storage_class(&mut self, o: StorageClass) {
-        self.storage_classes.apply_watcher_event(&watcher::Event::Apply(o));
+        self.storage_classes
+            .apply_watcher_event(&watcher::Event::Apply(o));
     }
 
     /// Starts one reflector per kind; changes to storage objects are
     /// offered to the queue as cluster events.
     pub fn spawn(self, client: kube::Client, queue: Arc<SchedulingQueue>) {
         let q = |r, l| Some((queue.clone(), r, l));
-        follow(self.pvcs, Api::all(client.clone()), q(EventResource::PersistentVolumeClaim, "PvcChange"));
-        follow(self.pvs, Api::all(client.clone()), q(EventResource::PersistentVolume, "PvChange"));
-        follow(self.storage_classes, Api::all(client.clone()), q(EventResource::StorageClass, "StorageClassChange"));
-        follow(self.csi_nodes, Api::all(client.clone()), q(EventResource::CSINode, "CSINodeChange"));
+        follow(
+            self.pvcs,
+            Api::all(client.clone()),
+            q(EventResource::PersistentVolumeClaim, "PvcChange"),
+        );
+        follow(
+            self.pvs,
+            Api::all(client.clone()),
+            q(EventResource::PersistentVolume, "PvChange"),
+        );
+        follow(
+            self.storage_classes,
+            Api::all(client.clone()),
+            q(EventResource::StorageClass, "StorageClassChange"),
+        );
+        follow(
+            self.csi_nodes,
+            Api::all(client.clone()),
+            q(EventResource::CSINode, "CSINodeChange"),
+        );
         follow(self.namespaces, Api::all(client.clone()), None);
         follow(self.priority_classes, Api::all(client), None);
     }

@@ -84,11 +84,17 @@ pub struct Popped {
 }
 
 impl SchedulingQueue {
-    pub fn new(profiles: Arc<HashMap<String, Arc<Framework>>>, initial_backoff: Duration, max_backoff: Duration) -> Self {
+    pub fn new(
+        profiles: Arc<HashMap<String, Arc<Framework>>>,
+        initial_backoff: Duration,
+        max_backoff: Duration,
+    ) -> Self {
         let mut interests: HashMap<&'static str, Vec<EventInterest>> = HashMap::new();
         for fwk in profiles.values() {
             for p in fwk.plugins() {
-                interests.entry(p.name()).or_insert_with(|| p.events_to_register());
+                interests
+                    .entry(p.name())
+                    .or_insert_with(|| p.events_to_register());
             }
         }
         let sorter = profiles.values().next().cloned();
@@ -113,7 +119,9 @@ impl SchedulingQueue {
 
     fn backoff_duration(&self, attempts: u32) -> Duration {
         let exp = attempts.saturating_sub(1).min(20);
-        self.initial_backoff.saturating_mul(1 << exp).min(self.max_backoff)
+        self.initial_backoff
+            .saturating_mul(1 << exp)
+            .min(self.max_backoff)
     }
 
     fn backoff_expiry(&self, q: &QueuedPodInfo) -> Instant {
@@ -124,7 +132,9 @@ impl SchedulingQueue {
         inner.seq += 1;
         let seq = inner.seq;
         inner.unschedulable.remove(key);
-        let Some(slot) = inner.slots.get_mut(key) else { return };
+        let Some(slot) = inner.slots.get_mut(key) else {
+            return;
+        };
         slot.loc = Loc::Active;
         slot.seq = seq;
         let entry = (seq, slot.qpi.clone());
@@ -174,7 +184,9 @@ impl SchedulingQueue {
         inner.seq += 1;
         let seq = inner.seq;
         inner.unschedulable.remove(key);
-        let Some(slot) = inner.slots.get_mut(key) else { return };
+        let Some(slot) = inner.slots.get_mut(key) else {
+            return;
+        };
         slot.loc = Loc::Backoff;
         slot.seq = seq;
         let at = self.backoff_expiry(&slot.qpi);
@@ -184,7 +196,9 @@ impl SchedulingQueue {
 
     /// Active when the pod's backoff is over, else the backoff queue.
     fn move_to_active_or_backoff(&self, inner: &mut Inner, key: &str, now: Instant) {
-        let Some(slot) = inner.slots.get(key) else { return };
+        let Some(slot) = inner.slots.get(key) else {
+            return;
+        };
         if slot.qpi.attempts > 0 && self.backoff_expiry(&slot.qpi) > now {
             self.push_backoff(inner, key);
         } else {
@@ -303,9 +317,14 @@ impl SchedulingQueue {
                         });
                     }
                 }
-                inner.backoff.peek().map(|Reverse((at, _, _))| at.saturating_duration_since(now))
+                inner
+                    .backoff
+                    .peek()
+                    .map(|Reverse((at, _, _))| at.saturating_duration_since(now))
             };
-            let wait = wait.unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(1));
+            let wait = wait
+                .unwrap_or(Duration::from_secs(1))
+                .max(Duration::from_millis(1));
             let _ = tokio::time::timeout(wait, notified).await;
         }
     }
@@ -316,7 +335,10 @@ impl SchedulingQueue {
                 break;
             }
             inner.backoff.pop();
-            let live = inner.slots.get(&key).is_some_and(|s| s.seq == seq && s.loc == Loc::Backoff);
+            let live = inner
+                .slots
+                .get(&key)
+                .is_some_and(|s| s.seq == seq && s.loc == Loc::Backoff);
             if live {
                 self.push_active(inner, &key);
             }
@@ -328,7 +350,9 @@ impl SchedulingQueue {
     pub fn requeue(&self, key: &str, cycle: u64, plugins: HashSet<&'static str>, error: bool) {
         let mut inner = self.lock();
         let move_cycle = inner.move_request_cycle;
-        let Some(slot) = inner.slots.get_mut(key) else { return };
+        let Some(slot) = inner.slots.get_mut(key) else {
+            return;
+        };
         if slot.loc != Loc::InFlight {
             return;
         }
@@ -383,7 +407,9 @@ impl SchedulingQueue {
             .iter()
             .filter_map(|k| inner.slots.get_key_value(k))
             .filter(|(_, s)| s.loc == Loc::Unschedulable && !s.qpi.gated)
-            .filter(|(_, s)| now.saturating_duration_since(s.qpi.timestamp) > UNSCHEDULABLE_MAX_STAY)
+            .filter(|(_, s)| {
+                now.saturating_duration_since(s.qpi.timestamp) > UNSCHEDULABLE_MAX_STAY
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for k in keys {
@@ -438,7 +464,11 @@ mod tests {
     use serde_json::json;
 
     fn queue() -> SchedulingQueue {
-        SchedulingQueue::new(default_profiles(), Duration::from_secs(1), Duration::from_secs(10))
+        SchedulingQueue::new(
+            default_profiles(),
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+        )
     }
 
     fn pod(name: &str, spec: serde_json::Value) -> Arc<PodInfo> {
@@ -446,11 +476,16 @@ mod tests {
     }
 
     async fn pop_now(q: &SchedulingQueue) -> Option<Popped> {
-        tokio::time::timeout(Duration::from_millis(50), q.pop()).await.ok().flatten()
+        tokio::time::timeout(Duration::from_millis(50), q.pop())
+            .await
+            .ok()
+            .flatten()
     }
 
-    const NODE_ADD: ClusterEvent = ClusterEvent::new(EventResource::Node, ActionType::Add, "NodeAdd");
-    const PV_ADD: ClusterEvent = ClusterEvent::new(EventResource::PersistentVolume, ActionType::Add, "PvAdd");
+    const NODE_ADD: ClusterEvent =
+        ClusterEvent::new(EventResource::Node, ActionType::Add, "NodeAdd");
+    const PV_ADD: ClusterEvent =
+        ClusterEvent::new(EventResource::PersistentVolume, ActionType::Add, "PvAdd");
 
     #[tokio::test]
     async fn pops_by_priority_then_age() {
@@ -469,7 +504,10 @@ mod tests {
     #[tokio::test]
     async fn gated_pods_wait_until_the_gates_are_removed() {
         let q = queue();
-        q.add(pod("g", json!({"schedulingGates": [{"name": "example.com/wait"}]})));
+        q.add(pod(
+            "g",
+            json!({"schedulingGates": [{"name": "example.com/wait"}]}),
+        ));
         assert_eq!(q.pending().gated, 1);
         q.move_all_to_active_or_backoff(NODE_ADD);
         assert!(pop_now(&q).await.is_none(), "cluster events do not ungate");
@@ -486,7 +524,11 @@ mod tests {
         q.requeue("ns/a", p.cycle, HashSet::from(["TaintToleration"]), false);
         assert_eq!(q.pending().unschedulable, 1);
         q.move_all_to_active_or_backoff(PV_ADD);
-        assert_eq!(q.pending().unschedulable, 1, "TaintToleration ignores PV events");
+        assert_eq!(
+            q.pending().unschedulable,
+            1,
+            "TaintToleration ignores PV events"
+        );
         q.move_all_to_active_or_backoff(NODE_ADD);
         let pending = q.pending();
         assert_eq!(pending.unschedulable, 0);
@@ -516,7 +558,10 @@ mod tests {
         q.requeue("ns/a", p.cycle, HashSet::new(), true);
         assert_eq!(q.pending().backoff, 1);
         assert!(pop_now(&q).await.is_none(), "not before the backoff ends");
-        let p = tokio::time::timeout(Duration::from_secs(5), q.pop()).await.expect("after 1s").unwrap();
+        let p = tokio::time::timeout(Duration::from_secs(5), q.pop())
+            .await
+            .expect("after 1s")
+            .unwrap();
         assert_eq!(p.qpi.attempts, 2);
     }
 

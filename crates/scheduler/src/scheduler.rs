@@ -88,11 +88,12 @@ impl Scheduler {
     ) -> Result<Arc<Self>, SchedulerError> {
         let mut profiles = HashMap::new();
         for (index, p) in config.profiles.iter().enumerate() {
-            let fwk = Framework::new(p, registry, handle).map_err(|message| SchedulerError::Profile {
-                index,
-                name: p.scheduler_name.clone(),
-                message,
-            })?;
+            let fwk =
+                Framework::new(p, registry, handle).map_err(|message| SchedulerError::Profile {
+                    index,
+                    name: p.scheduler_name.clone(),
+                    message,
+                })?;
             profiles.insert(p.scheduler_name.clone(), Arc::new(fwk));
         }
         let profiles = Arc::new(profiles);
@@ -134,7 +135,11 @@ impl Scheduler {
     }
 
     pub(crate) fn mark_synced(&self, pods: bool) {
-        let flag = if pods { &self.pods_synced } else { &self.nodes_synced };
+        let flag = if pods {
+            &self.pods_synced
+        } else {
+            &self.nodes_synced
+        };
         flag.store(true, Ordering::Relaxed);
     }
 
@@ -172,9 +177,13 @@ impl Scheduler {
             match r {
                 Ok(r) => Ok(r),
                 Err(ScheduleError::Fit(mut fit)) => {
-                    let (res, status) = fwk.run_post_filter(&state, &pod, &snap, &fit.diagnosis.node_to_status);
+                    let (res, status) =
+                        fwk.run_post_filter(&state, &pod, &snap, &fit.diagnosis.node_to_status);
                     fit.diagnosis.post_filter_msg = status.message();
-                    Err((ScheduleError::Fit(fit), res.and_then(|r| r.nominated_node_name)))
+                    Err((
+                        ScheduleError::Fit(fit),
+                        res.and_then(|r| r.nominated_node_name),
+                    ))
                 }
                 Err(e) => Err((e, None)),
             }
@@ -188,7 +197,11 @@ impl Scheduler {
                     ScheduleError::Internal(_) => (HashSet::new(), true),
                 };
                 let failure = Failure {
-                    reason: if error { REASON_SCHEDULER_ERROR } else { REASON_UNSCHEDULABLE },
+                    reason: if error {
+                        REASON_SCHEDULER_ERROR
+                    } else {
+                        REASON_UNSCHEDULABLE
+                    },
                     message: e.to_string(),
                     nominated_node: nominated,
                 };
@@ -219,9 +232,17 @@ impl Scheduler {
             fwk.run_unreserve(&state, &assumed, &host);
             let _ = lock(&self.cache).forget_pod(&pod.key);
             let error = !permit.is_rejected();
-            let plugins = if error { HashSet::new() } else { HashSet::from([permit.plugin]) };
+            let plugins = if error {
+                HashSet::new()
+            } else {
+                HashSet::from([permit.plugin])
+            };
             let failure = Failure {
-                reason: if error { REASON_SCHEDULER_ERROR } else { REASON_UNSCHEDULABLE },
+                reason: if error {
+                    REASON_SCHEDULER_ERROR
+                } else {
+                    REASON_UNSCHEDULABLE
+                },
                 message: permit.message(),
                 nominated_node: None,
             };
@@ -230,7 +251,8 @@ impl Scheduler {
         }
         let me = self.clone();
         tokio::spawn(async move {
-            me.binding_cycle(fwk, state, qpi, assumed, host, cycle, start).await;
+            me.binding_cycle(fwk, state, qpi, assumed, host, cycle, start)
+                .await;
         });
     }
 
@@ -278,11 +300,12 @@ impl Scheduler {
         };
         self.fail(&fwk, &qpi, cycle, HashSet::new(), true, failure, start);
         // A move request may be needed for pods waiting on this node's room.
-        self.queue.move_all_to_active_or_backoff(crate::framework::ClusterEvent::new(
-            crate::framework::EventResource::AssignedPod,
-            crate::framework::ActionType::Delete,
-            "AssignedPodDelete",
-        ));
+        self.queue
+            .move_all_to_active_or_backoff(crate::framework::ClusterEvent::new(
+                crate::framework::EventResource::AssignedPod,
+                crate::framework::ActionType::Delete,
+                "AssignedPodDelete",
+            ));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -298,7 +321,11 @@ impl Scheduler {
     ) {
         let pod = qpi.pod_info.clone();
         self.metrics.observe_attempt(
-            if error { AttemptResult::Error } else { AttemptResult::Unschedulable },
+            if error {
+                AttemptResult::Error
+            } else {
+                AttemptResult::Unschedulable
+            },
             &fwk.scheduler_name,
             start.elapsed().as_secs_f64(),
         );

@@ -319,7 +319,12 @@ pub trait PreScorePlugin: Send + Sync {
 pub trait ScorePlugin: Send + Sync {
     fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status>;
     /// Brings the raw scores to 0..=100; `None` when they already are.
-    fn normalize(&self, _state: &CycleState, _pod: &PodInfo, _scores: &mut [NodeScore]) -> Option<Status> {
+    fn normalize(
+        &self,
+        _state: &CycleState,
+        _pod: &PodInfo,
+        _scores: &mut [NodeScore],
+    ) -> Option<Status> {
         None
     }
 }

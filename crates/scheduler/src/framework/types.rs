@@ -79,13 +79,21 @@ impl PodInfo {
         let affinity = spec.and_then(|s| s.affinity.as_ref());
         let node_aff = affinity.and_then(|a| a.node_affinity.as_ref());
         let required_affinity = RequiredNodeAffinity {
-            node_selector: spec.and_then(|s| s.node_selector.clone()).unwrap_or_default(),
+            node_selector: spec
+                .and_then(|s| s.node_selector.clone())
+                .unwrap_or_default(),
             required: node_aff
-                .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref())
+                .and_then(|n| {
+                    n.required_during_scheduling_ignored_during_execution
+                        .as_ref()
+                })
                 .map(Selector::parse),
         };
         let preferred_affinity = node_aff
-            .and_then(|n| n.preferred_during_scheduling_ignored_during_execution.as_ref())
+            .and_then(|n| {
+                n.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
             .map(|terms| {
                 terms
                     .iter()

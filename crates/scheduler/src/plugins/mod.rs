@@ -55,7 +55,9 @@ pub fn in_tree_registry() -> Registry {
 }
 
 /// Decodes a plugin's args strictly; absent args are the defaults.
-pub(crate) fn decode_args<T: DeserializeOwned + Default>(args: Option<&Value>) -> Result<T, String> {
+pub(crate) fn decode_args<T: DeserializeOwned + Default>(
+    args: Option<&Value>,
+) -> Result<T, String> {
     match args {
         None | Some(Value::Null) => Ok(T::default()),
         Some(v) => {

@@ -69,11 +69,18 @@ mod tests {
     fn cordoned_nodes() {
         let cordoned = node("n", json!({"spec": {"unschedulable": true}}));
         let cases = [
-            ("schedulable node", pod(json!({})), node("n", json!({})), true),
+            (
+                "schedulable node",
+                pod(json!({})),
+                node("n", json!({})),
+                true,
+            ),
             ("cordoned node", pod(json!({})), cordoned.clone(), false),
             (
                 "tolerating pod",
-                pod(json!({"tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]})),
+                pod(
+                    json!({"tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]}),
+                ),
                 cordoned,
                 true,
             ),

@@ -82,7 +82,9 @@ struct State {
 type Decisions = Vec<(Arc<PersistentVolumeClaim>, Option<String>)>;
 
 fn claim_names(pod: &PodInfo) -> Vec<String> {
-    let Some(spec) = pod.pod.spec.as_ref() else { return vec![] };
+    let Some(spec) = pod.pod.spec.as_ref() else {
+        return vec![];
+    };
     spec.volumes
         .iter()
         .flatten()
@@ -90,7 +92,9 @@ fn claim_names(pod: &PodInfo) -> Vec<String> {
             if let Some(c) = &v.persistent_volume_claim {
                 Some(c.claim_name.clone())
             } else {
-                v.ephemeral.as_ref().map(|_| format!("{}-{}", pod.name, v.name))
+                v.ephemeral
+                    .as_ref()
+                    .map(|_| format!("{}-{}", pod.name, v.name))
             }
         })
         .collect()
@@ -108,7 +112,14 @@ fn pv_fits_node(pv: &PersistentVolume, node: &NodeInfo) -> bool {
     }
 }
 
-fn storage(list: Option<&std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>) -> i64 {
+fn storage(
+    list: Option<
+        &std::collections::BTreeMap<
+            String,
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+        >,
+    >,
+) -> i64 {
     list.and_then(|l| l.get("storage"))
         .and_then(|q| parse_quantity(&q.0, 1.0))
         .unwrap_or(0)
@@ -116,21 +127,36 @@ fn storage(list: Option<&std::collections::BTreeMap<String, k8s_openapi::apimach
 
 /// Whether an available PV can serve the claim on this node.
 fn pv_matches(pv: &PersistentVolume, d: &Delayed, node: &NodeInfo) -> bool {
-    let Some(spec) = pv.spec.as_ref() else { return false };
+    let Some(spec) = pv.spec.as_ref() else {
+        return false;
+    };
     let pvc_spec = d.pvc.spec.as_ref();
     let free = match &spec.claim_ref {
         None => true,
-        Some(r) => r.name.as_deref() == d.pvc.metadata.name.as_deref()
-            && r.namespace.as_deref() == d.pvc.metadata.namespace.as_deref(),
+        Some(r) => {
+            r.name.as_deref() == d.pvc.metadata.name.as_deref()
+                && r.namespace.as_deref() == d.pvc.metadata.namespace.as_deref()
+        }
     };
-    let phase_ok = pv.status.as_ref().and_then(|s| s.phase.as_deref()).is_none_or(|p| p == "Available");
+    let phase_ok = pv
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .is_none_or(|p| p == "Available");
     let class_ok = spec.storage_class_name.clone().unwrap_or_default() == d.class;
-    let want_modes = pvc_spec.and_then(|s| s.access_modes.clone()).unwrap_or_default();
+    let want_modes = pvc_spec
+        .and_then(|s| s.access_modes.clone())
+        .unwrap_or_default();
     let modes = spec.access_modes.clone().unwrap_or_default();
     let modes_ok = want_modes.iter().all(|m| modes.contains(m));
     let mode = |m: Option<&String>| m.cloned().unwrap_or_else(|| "Filesystem".into());
-    let volume_mode_ok = mode(spec.volume_mode.as_ref()) == mode(pvc_spec.and_then(|s| s.volume_mode.as_ref()));
-    let want = storage(pvc_spec.and_then(|s| s.resources.as_ref()).and_then(|r| r.requests.as_ref()));
+    let volume_mode_ok =
+        mode(spec.volume_mode.as_ref()) == mode(pvc_spec.and_then(|s| s.volume_mode.as_ref()));
+    let want = storage(
+        pvc_spec
+            .and_then(|s| s.resources.as_ref())
+            .and_then(|r| r.requests.as_ref()),
+    );
     let size_ok = storage(spec.capacity.as_ref()) >= want;
     free && phase_ok && class_ok && modes_ok && volume_mode_ok && size_ok && pv_fits_node(pv, node)
 }
@@ -139,7 +165,9 @@ impl VolumeBinding {
     /// For each delayed claim, the smallest fitting PV (`None`: provision);
     /// `Err` when a claim can be served neither way on this node.
     fn find(&self, s: &State, node: &NodeInfo) -> Result<Decisions, ()> {
-        let Some(l) = &self.listers else { return Err(()) };
+        let Some(l) = &self.listers else {
+            return Err(());
+        };
         let pvs = l.pvs.state();
         let mut taken = HashSet::new();
         let mut out = Vec::new();
@@ -169,11 +197,26 @@ impl Plugin for VolumeBinding {
     fn events_to_register(&self) -> Vec<EventInterest> {
         let au: &'static [ActionType] = &[ActionType::Add, ActionType::Update];
         vec![
-            EventInterest { resource: EventResource::PersistentVolumeClaim, actions: au },
-            EventInterest { resource: EventResource::PersistentVolume, actions: au },
-            EventInterest { resource: EventResource::StorageClass, actions: au },
-            EventInterest { resource: EventResource::CSINode, actions: au },
-            EventInterest { resource: EventResource::Node, actions: au },
+            EventInterest {
+                resource: EventResource::PersistentVolumeClaim,
+                actions: au,
+            },
+            EventInterest {
+                resource: EventResource::PersistentVolume,
+                actions: au,
+            },
+            EventInterest {
+                resource: EventResource::StorageClass,
+                actions: au,
+            },
+            EventInterest {
+                resource: EventResource::CSINode,
+                actions: au,
+            },
+            EventInterest {
+                resource: EventResource::Node,
+                actions: au,
+            },
         ]
     }
     fn as_pre_filter(&self) -> Option<&dyn PreFilterPlugin> {
@@ -191,7 +234,12 @@ impl Plugin for VolumeBinding {
 }
 
 impl PreFilterPlugin for VolumeBinding {
-    fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, _: &Snapshot) -> (Option<PreFilterResult>, Status) {
+    fn pre_filter(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        _: &Snapshot,
+    ) -> (Option<PreFilterResult>, Status) {
         let claims = claim_names(pod);
         if claims.is_empty() {
             return (None, Status::skip());
@@ -202,32 +250,48 @@ impl PreFilterPlugin for VolumeBinding {
         let mut s = State::default();
         for name in claims {
             let Some(pvc) = l.pvcs.get(&ObjectRef::new(&name).within(&pod.namespace)) else {
-                return (None, Status::unresolvable(format!("persistentvolumeclaim {name:?} not found")));
+                return (
+                    None,
+                    Status::unresolvable(format!("persistentvolumeclaim {name:?} not found")),
+                );
             };
             if pvc.metadata.deletion_timestamp.is_some() {
-                return (None, Status::unresolvable(format!("persistentvolumeclaim {name:?} is being deleted")));
+                return (
+                    None,
+                    Status::unresolvable(format!(
+                        "persistentvolumeclaim {name:?} is being deleted"
+                    )),
+                );
             }
             let spec = pvc.spec.clone().unwrap_or_default();
             if let Some(vol) = spec.volume_name.filter(|v| !v.is_empty()) {
                 match l.pvs.get(&ObjectRef::new(&vol)) {
                     Some(pv) => s.bound.push(pv),
                     None => {
-                        return (None, Status::unresolvable(format!(
-                            "pvc {}/{name} is bound to non-existent pv {vol}",
-                            pod.namespace
-                        )))
+                        return (
+                            None,
+                            Status::unresolvable(format!(
+                                "pvc {}/{name} is bound to non-existent pv {vol}",
+                                pod.namespace
+                            )),
+                        )
                     }
                 }
                 continue;
             }
             let class = spec.storage_class_name.unwrap_or_default();
             let sc = l.storage_classes.get(&ObjectRef::new(&class));
-            let wait = sc.as_ref().and_then(|c| c.volume_binding_mode.as_deref()) == Some("WaitForFirstConsumer");
+            let wait = sc.as_ref().and_then(|c| c.volume_binding_mode.as_deref())
+                == Some("WaitForFirstConsumer");
             if !wait {
                 return (None, Status::unresolvable(ERR_UNBOUND_IMMEDIATE));
             }
             let dynamic = sc.as_ref().is_some_and(|c| c.provisioner != NO_PROVISIONER);
-            s.delayed.push(Delayed { pvc, class, dynamic });
+            s.delayed.push(Delayed {
+                pvc,
+                class,
+                dynamic,
+            });
         }
         state.write(NAME, s);
         (None, Status::success())
@@ -259,7 +323,9 @@ impl FilterPlugin for VolumeBinding {
 
 impl ReservePlugin for VolumeBinding {
     fn reserve(&self, state: &CycleState, _: &PodInfo, node: &str) -> Status {
-        let Some(s) = state.read::<State>(NAME) else { return Status::success() };
+        let Some(s) = state.read::<State>(NAME) else {
+            return Status::success();
+        };
         if s.delayed.is_empty() {
             return Status::success();
         }
@@ -286,7 +352,9 @@ impl ReservePlugin for VolumeBinding {
 #[async_trait::async_trait]
 impl PreBindPlugin for VolumeBinding {
     async fn pre_bind(&self, state: &CycleState, _: &PodInfo, node: &str) -> Status {
-        let Some(s) = state.read::<State>(NAME) else { return Status::skip() };
+        let Some(s) = state.read::<State>(NAME) else {
+            return Status::skip();
+        };
         if s.delayed.is_empty() {
             return Status::skip();
         }
@@ -335,32 +403,53 @@ mod tests {
     fn plugin(setup: impl FnOnce(&mut crate::listers::Writers)) -> Arc<dyn Plugin> {
         let (listers, mut w) = Listers::new();
         setup(&mut w);
-        new(None, &Handle { client: None, listers: Some(listers) }).unwrap()
+        new(
+            None,
+            &Handle {
+                client: None,
+                listers: Some(listers),
+            },
+        )
+        .unwrap()
     }
 
     fn pvc(name: &str, class: &str, volume: Option<&str>) -> PersistentVolumeClaim {
-        obj(json!({"metadata": {"name": name, "namespace": "default"}, "spec": {"storageClassName": class,
-            "accessModes": ["ReadWriteOnce"], "volumeName": volume, "resources": {"requests": {"storage": "1Gi"}}}}))
+        obj(
+            json!({"metadata": {"name": name, "namespace": "default"}, "spec": {"storageClassName": class,
+            "accessModes": ["ReadWriteOnce"], "volumeName": volume, "resources": {"requests": {"storage": "1Gi"}}}}),
+        )
     }
 
     fn local_pv(name: &str, class: &str, host: &str, size: &str) -> PersistentVolume {
-        obj(json!({"metadata": {"name": name}, "spec": {"storageClassName": class, "accessModes": ["ReadWriteOnce"],
+        obj(
+            json!({"metadata": {"name": name}, "spec": {"storageClassName": class, "accessModes": ["ReadWriteOnce"],
             "capacity": {"storage": size}, "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions":
-            [{"key": "kubernetes.io/hostname", "operator": "In", "values": [host]}]}]}}}}))
+            [{"key": "kubernetes.io/hostname", "operator": "In", "values": [host]}]}]}}}}),
+        )
     }
 
     fn class(name: &str, provisioner: &str) -> k8s_openapi::api::storage::v1::StorageClass {
-        obj(json!({"metadata": {"name": name}, "provisioner": provisioner, "volumeBindingMode": "WaitForFirstConsumer"}))
+        obj(
+            json!({"metadata": {"name": name}, "provisioner": provisioner, "volumeBindingMode": "WaitForFirstConsumer"}),
+        )
     }
 
     fn host(name: &str) -> NodeInfo {
-        node(name, json!({"metadata": {"labels": {"kubernetes.io/hostname": name}}}))
+        node(
+            name,
+            json!({"metadata": {"labels": {"kubernetes.io/hostname": name}}}),
+        )
     }
 
     fn run(p: &Arc<dyn Plugin>, claim: &str) -> Result<Vec<String>, Status> {
-        let pi = pod(json!({"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]}));
+        let pi = pod(
+            json!({"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]}),
+        );
         let mut state = CycleState::default();
-        let (_, s) = p.as_pre_filter().unwrap().pre_filter(&mut state, &pi, &Snapshot::default());
+        let (_, s) = p
+            .as_pre_filter()
+            .unwrap()
+            .pre_filter(&mut state, &pi, &Snapshot::default());
         if !s.is_success() {
             return Err(s);
         }
@@ -373,9 +462,16 @@ mod tests {
     #[test]
     fn claims_must_exist_and_immediate_ones_be_bound() {
         let p = plugin(|w| w.apply_pvc(pvc("imm", "standard", None)));
-        assert_eq!(run(&p, "missing").unwrap_err().message(), "persistentvolumeclaim \"missing\" not found");
+        assert_eq!(
+            run(&p, "missing").unwrap_err().message(),
+            "persistentvolumeclaim \"missing\" not found"
+        );
         assert_eq!(run(&p, "imm").unwrap_err().message(), ERR_UNBOUND_IMMEDIATE);
-        let (_, s) = p.as_pre_filter().unwrap().pre_filter(&mut CycleState::default(), &pod(json!({})), &Snapshot::default());
+        let (_, s) = p.as_pre_filter().unwrap().pre_filter(
+            &mut CycleState::default(),
+            &pod(json!({})),
+            &Snapshot::default(),
+        );
         assert!(s.is_skip());
     }
 
@@ -385,7 +481,10 @@ mod tests {
             w.apply_pvc(pvc("data", "local", Some("pv-a")));
             w.apply_pv(local_pv("pv-a", "local", "a", "1Gi"));
         });
-        assert_eq!(run(&p, "data").unwrap(), vec![String::new(), ERR_NODE_CONFLICT.to_string()]);
+        assert_eq!(
+            run(&p, "data").unwrap(),
+            vec![String::new(), ERR_NODE_CONFLICT.to_string()]
+        );
     }
 
     #[test]
@@ -396,11 +495,18 @@ mod tests {
             w.apply_pv(local_pv("small-b", "local", "b", "500Mi"));
             w.apply_pv(local_pv("big-b", "local", "b", "2Gi"));
         });
-        assert_eq!(run(&p, "data").unwrap(), vec![ERR_NO_PV.to_string(), String::new()]);
+        assert_eq!(
+            run(&p, "data").unwrap(),
+            vec![ERR_NO_PV.to_string(), String::new()]
+        );
         let p = plugin(|w| {
             w.apply_storage_class(class("fast", "csi.example.com"));
             w.apply_pvc(pvc("data", "fast", None));
         });
-        assert_eq!(run(&p, "data").unwrap(), vec![String::new(), String::new()], "dynamic provisioning fits anywhere");
+        assert_eq!(
+            run(&p, "data").unwrap(),
+            vec![String::new(), String::new()],
+            "dynamic provisioning fits anywhere"
+        );
     }
 }
