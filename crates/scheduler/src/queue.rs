@@ -58,6 +58,8 @@ struct Inner {
     /// Keys of the slots in the unschedulable pool (gated or not), so
     /// cluster events scan only those.
     unschedulable: HashSet<String>,
+    /// Pods nominated to a node by preemption: pod key → (node, pod).
+    nominated: HashMap<String, (String, Arc<PodInfo>)>,
     active: Vec<(u64, QueuedPodInfo)>,
     backoff: BinaryHeap<Reverse<(Instant, u64, String)>>,
     seq: u64,
@@ -222,6 +224,7 @@ impl SchedulingQueue {
     /// A new unscheduled pod.
     pub fn add(&self, pod: Arc<PodInfo>) {
         let mut inner = self.lock();
+        Self::track_nomination(&mut inner, &pod);
         if inner.slots.contains_key(&pod.key) {
             drop(inner);
             return self.update(pod);
@@ -248,6 +251,7 @@ impl SchedulingQueue {
     /// An unscheduled pod changed.
     pub fn update(&self, pod: Arc<PodInfo>) {
         let mut inner = self.lock();
+        Self::track_nomination(&mut inner, &pod);
         let key = pod.key.clone();
         let Some(slot) = inner.slots.get_mut(&key) else {
             drop(inner);
@@ -280,8 +284,52 @@ impl SchedulingQueue {
     }
 
     /// The pod was deleted or got assigned.
+    fn track_nomination(inner: &mut Inner, pod: &Arc<PodInfo>) {
+        let node = pod
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.nominated_node_name.clone())
+            .filter(|n| !n.is_empty());
+        match node {
+            Some(n) => {
+                inner.nominated.insert(pod.key.clone(), (n, pod.clone()));
+            }
+            None => {
+                inner.nominated.remove(&pod.key);
+            }
+        }
+    }
+
+    /// Records (or, with `None`/empty, clears) a preemption nomination
+    /// before the API server reflects it.
+    pub fn nominate(&self, pod: &Arc<PodInfo>, node: Option<&str>) {
+        let mut inner = self.lock();
+        match node.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                inner
+                    .nominated
+                    .insert(pod.key.clone(), (n.to_string(), pod.clone()));
+            }
+            None => {
+                inner.nominated.remove(&pod.key);
+            }
+        }
+    }
+
+    /// Nominated pods by node (upstream's `NominatedPodsForNode`).
+    pub fn nominated_by_node(&self) -> HashMap<String, Vec<Arc<PodInfo>>> {
+        let inner = self.lock();
+        let mut out: HashMap<String, Vec<Arc<PodInfo>>> = HashMap::new();
+        for (node, pod) in inner.nominated.values() {
+            out.entry(node.clone()).or_default().push(pod.clone());
+        }
+        out
+    }
+
     pub fn delete(&self, key: &str) {
         let mut inner = self.lock();
+        inner.nominated.remove(key);
         inner.slots.remove(key);
         inner.unschedulable.remove(key);
     }

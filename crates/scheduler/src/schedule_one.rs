@@ -5,7 +5,7 @@
 //! `FailedScheduling` events: `0/3 nodes are available: 1 node(s) had
 //! untolerated taint {k: v}, 2 Insufficient cpu. preemption: …`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -108,6 +108,8 @@ pub struct Algorithm {
     pub next_start_node_index: usize,
     /// The global `percentageOfNodesToScore` (0: adaptive).
     pub percentage_of_nodes_to_score: i32,
+    /// Pods nominated to nodes by preemption, set before each attempt.
+    pub nominated: HashMap<String, Vec<Arc<PodInfo>>>,
 }
 
 /// Upstream's `numFeasibleNodesToFind`: all nodes below 100, else an
@@ -224,7 +226,7 @@ impl Algorithm {
         for i in 0..n {
             let ni = &nodes[(start + i) % n];
             processed += 1;
-            let s = Framework::run_filters(&active, state, pod, ni);
+            let s = self.filter_with_nominated(&active, state, pod, ni);
             if s.is_success() {
                 feasible.push(ni.clone());
                 if feasible.len() >= want {
@@ -239,6 +241,38 @@ impl Algorithm {
         }
         self.next_start_node_index = (start + processed) % n;
         Ok((feasible, diagnosis))
+    }
+}
+
+impl Algorithm {
+    /// Upstream's `RunFilterPluginsWithNominatedPods`: when pods of at least
+    /// this priority are nominated to the node, the pod must fit with them
+    /// added and without them.
+    fn filter_with_nominated(
+        &self,
+        active: &[(&'static str, &dyn crate::framework::FilterPlugin)],
+        state: &CycleState,
+        pod: &PodInfo,
+        ni: &Arc<NodeInfo>,
+    ) -> Status {
+        let others: Vec<&Arc<PodInfo>> = self
+            .nominated
+            .get(&ni.name)
+            .into_iter()
+            .flatten()
+            .filter(|p| p.key != pod.key && p.priority >= pod.priority)
+            .collect();
+        if !others.is_empty() {
+            let mut with = (**ni).clone();
+            for p in others {
+                with.add_pod(p.clone());
+            }
+            let s = Framework::run_filters(active, state, pod, &with);
+            if !s.is_success() {
+                return s;
+            }
+        }
+        Framework::run_filters(active, state, pod, ni)
     }
 }
 
@@ -419,5 +453,35 @@ mod tests {
             snap.nodes()[100].name,
             "the next search starts where the last stopped"
         );
+    }
+
+    #[test]
+    fn room_held_for_a_nominated_pod_is_not_taken_by_a_lower_priority_pod() {
+        let snap = Snapshot::from_nodes([node(
+            "n",
+            json!({"status": {"allocatable": {"cpu": "2", "memory": "8Gi", "pods": "10"}}}),
+        )]);
+        let mut nominee = pod_req("2", "1Mi");
+        nominee.key = "default/nominee".into();
+        nominee.priority = 100;
+        let mut alg = Algorithm::default();
+        alg.nominated.insert("n".into(), vec![Arc::new(nominee)]);
+        let err = alg
+            .schedule_pod(
+                &fwk(),
+                &mut CycleState::default(),
+                &pod_req("1", "1Mi"),
+                &snap,
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "0/1 nodes are available: 1 Insufficient cpu."
+        );
+        let mut higher = pod_req("1", "1Mi");
+        higher.priority = 200;
+        assert!(alg
+            .schedule_pod(&fwk(), &mut CycleState::default(), &higher, &snap)
+            .is_ok());
     }
 }

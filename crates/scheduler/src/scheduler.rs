@@ -107,8 +107,8 @@ impl Scheduler {
             queue,
             profiles,
             algorithm: Mutex::new(Algorithm {
-                next_start_node_index: 0,
                 percentage_of_nodes_to_score: config.percentage_of_nodes_to_score.unwrap_or(0),
+                ..Default::default()
             }),
             snapshot: Mutex::default(),
             reporter,
@@ -173,7 +173,10 @@ impl Scheduler {
         let result = {
             let mut snap = lock(&self.snapshot);
             lock(&self.cache).update_snapshot(&mut snap);
-            let r = lock(&self.algorithm).schedule_pod(&fwk, &mut state, &pod, &snap);
+            let mut alg = lock(&self.algorithm);
+            alg.nominated = self.queue.nominated_by_node();
+            let r = alg.schedule_pod(&fwk, &mut state, &pod, &snap);
+            drop(alg);
             match r {
                 Ok(r) => Ok(r),
                 Err(ScheduleError::Fit(mut fit)) => {

@@ -4,8 +4,7 @@
 //! those pods as still leaves room (most important first), pick the node
 //! whose victims matter least, delete the victims and nominate the node.
 //!
-//! Not yet: PodDisruptionBudgets are not consulted; nominated pods are not
-//! accounted on their node when other pods are filtered; the PreFilter
+//! Not yet: PodDisruptionBudgets are not consulted; the PreFilter
 //! state is not updated for removed victims (upstream's
 //! `PreFilterExtensions.RemovePod`), so a victim's own anti-affinity still
 //! counts during the dry run.

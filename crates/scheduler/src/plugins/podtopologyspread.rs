@@ -50,9 +50,11 @@ pub fn new(args: Option<&Value>, _: &Handle) -> Result<Arc<dyn Plugin>, String> 
     let args: Args = super::decode_args(args)?;
     match args.defaulting_type.as_deref() {
         None | Some("System") | Some("List") => {}
-        Some(other) => return Err(format!(
+        Some(other) => {
+            return Err(format!(
             "defaultingType: Unsupported value: {other:?}: supported values: \"System\", \"List\""
-        )),
+        ))
+        }
     }
     if args.defaulting_type.as_deref() == Some("System") && !args.default_constraints.is_empty() {
         return Err("defaultConstraints: Invalid value: when .defaultingType is \"System\", .defaultConstraints must be empty".into());
