@@ -229,6 +229,7 @@ pub fn default_plugins() -> Plugins {
                 p("NodeAffinity", Some(2)),
                 p("NodePorts", None),
                 p("NodeResourcesFit", Some(1)),
+                p("VolumeRestrictions", None),
                 p("VolumeBinding", None),
                 p("PodTopologySpread", Some(2)),
                 p("InterPodAffinity", Some(2)),

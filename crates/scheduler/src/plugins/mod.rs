@@ -16,6 +16,7 @@ pub mod queuesort;
 pub mod schedulinggates;
 pub mod tainttoleration;
 pub mod volumebinding;
+pub mod volumerestrictions;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -28,7 +29,7 @@ use crate::framework::runtime::Registry;
 /// Every in-tree plugin by name.
 pub fn in_tree_registry() -> Registry {
     let mut r = Registry::default();
-    let plugins: [(&'static str, crate::framework::runtime::Factory); 15] = [
+    let plugins: [(&'static str, crate::framework::runtime::Factory); 16] = [
         (queuesort::NAME, queuesort::new),
         (schedulinggates::NAME, schedulinggates::new),
         (nodeunschedulable::NAME, nodeunschedulable::new),
@@ -39,6 +40,7 @@ pub fn in_tree_registry() -> Registry {
         (noderesources::fit::NAME, noderesources::fit::new),
         (noderesources::balanced::NAME, noderesources::balanced::new),
         (imagelocality::NAME, imagelocality::new),
+        (volumerestrictions::NAME, volumerestrictions::new),
         (volumebinding::NAME, volumebinding::new),
         (podtopologyspread::NAME, podtopologyspread::new),
         (interpodaffinity::NAME, interpodaffinity::new),
