@@ -34,7 +34,9 @@ impl Plugin for MemoryBinder {
 impl BindPlugin for MemoryBinder {
     async fn bind(&self, _: &CycleState, pod: &PodInfo, node: &str) -> Status {
         match BOUND.get() {
-            Some(tx) if tx.send((Arc::new(pod.clone()), node.to_string())).is_ok() => Status::success(),
+            Some(tx) if tx.send((Arc::new(pod.clone()), node.to_string())).is_ok() => {
+                Status::success()
+            }
             _ => Status::error("benchmark binder closed"),
         }
     }
@@ -60,10 +62,16 @@ fn pod(i: usize) -> Pod {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let nodes = args.first().copied().unwrap_or(5000);
     let pods = args.get(1).copied().unwrap_or(10_000);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(run(nodes, pods));
 }
 
@@ -92,7 +100,9 @@ async fn run(nodes: usize, pods: usize) {
     tokio::spawn(sched.clone().run());
     let mut bound = 0;
     while bound < pods {
-        let Some((pi, node)) = rx.recv().await else { break };
+        let Some((pi, node)) = rx.recv().await else {
+            break;
+        };
         // What the pod informer would deliver after the binding.
         let mut p = (*pi.pod).clone();
         if let Some(spec) = p.spec.as_mut() {

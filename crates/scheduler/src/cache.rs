@@ -204,6 +204,10 @@ pub struct Snapshot {
     index: HashMap<String, usize>,
     /// Image name → number of nodes having it (ImageLocality's spread).
     image_nodes: HashMap<String, usize>,
+    /// Nodes with pods having any pod (anti-)affinity / required anti-affinity,
+    /// so InterPodAffinity skips without scanning every node.
+    nodes_with_affinity: usize,
+    nodes_with_required_anti_affinity: usize,
     pub generation: u64,
 }
 
@@ -247,6 +251,14 @@ impl Snapshot {
         let Some(ni) = self.nodes.get(i) else {
             return;
         };
+        if ni.pods_with_affinity > 0 {
+            self.nodes_with_affinity = self.nodes_with_affinity.saturating_add_signed(delta);
+        }
+        if ni.pods_with_required_anti_affinity > 0 {
+            self.nodes_with_required_anti_affinity = self
+                .nodes_with_required_anti_affinity
+                .saturating_add_signed(delta);
+        }
         for name in ni.images.keys() {
             let c = self.image_nodes.entry(name.clone()).or_default();
             *c = c.saturating_add_signed(delta);
@@ -270,6 +282,14 @@ impl Snapshot {
 
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
+    }
+
+    pub fn any_pod_with_affinity(&self) -> bool {
+        self.nodes_with_affinity > 0
+    }
+
+    pub fn any_pod_with_required_anti_affinity(&self) -> bool {
+        self.nodes_with_required_anti_affinity > 0
     }
 
     /// How many nodes have this (normalised) image.
@@ -321,7 +341,10 @@ mod tests {
 
         c.assume_pod(pod("b", ""), "n1").unwrap();
         c.add_pod(pod("b", "n1"));
-        assert!(!c.is_assumed("ns/b"), "the informer's copy confirms the assumed pod");
+        assert!(
+            !c.is_assumed("ns/b"),
+            "the informer's copy confirms the assumed pod"
+        );
         c.update_snapshot(&mut snap);
         assert_eq!(snap.get("n1").unwrap().pods.len(), 1);
         assert_eq!(snap.get("n1").unwrap().requested.milli_cpu, 1000);
@@ -337,7 +360,10 @@ mod tests {
         let before = snap.get("n2").unwrap().clone();
         c.add_pod(pod("a", "n1"));
         c.update_snapshot(&mut snap);
-        assert!(Arc::ptr_eq(&before, snap.get("n2").unwrap()), "n2 untouched");
+        assert!(
+            Arc::ptr_eq(&before, snap.get("n2").unwrap()),
+            "n2 untouched"
+        );
         assert_eq!(snap.get("n1").unwrap().pods.len(), 1);
 
         c.remove_node("n1");

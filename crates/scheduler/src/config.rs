@@ -229,6 +229,8 @@ pub fn default_plugins() -> Plugins {
                 p("NodeAffinity", Some(2)),
                 p("NodePorts", None),
                 p("NodeResourcesFit", Some(1)),
+                p("VolumeRestrictions", None),
+                p("VolumeBinding", None),
                 p("PodTopologySpread", Some(2)),
                 p("InterPodAffinity", Some(2)),
                 p("DefaultPreemption", None),
@@ -342,7 +344,9 @@ impl KubeSchedulerConfiguration {
         let mut errs: Vec<String> = Vec::new();
         let pct = |v: Option<i32>, field: &str, errs: &mut Vec<String>| {
             if let Some(v) = v.filter(|v| !(0..=100).contains(v)) {
-                errs.push(format!("{field}: Invalid value: {v}: not in valid range [0-100]"));
+                errs.push(format!(
+                    "{field}: Invalid value: {v}: not in valid range [0-100]"
+                ));
             }
         };
         if self.parallelism.is_some_and(|p| p <= 0) {
@@ -351,11 +355,17 @@ impl KubeSchedulerConfiguration {
                 self.parallelism.unwrap_or(0)
             ));
         }
-        pct(self.percentage_of_nodes_to_score, "percentageOfNodesToScore", &mut errs);
+        pct(
+            self.percentage_of_nodes_to_score,
+            "percentageOfNodesToScore",
+            &mut errs,
+        );
         let initial = self.pod_initial_backoff_seconds.unwrap_or(1);
         let max = self.pod_max_backoff_seconds.unwrap_or(10);
         if initial <= 0 {
-            errs.push(format!("podInitialBackoffSeconds: Invalid value: {initial}: must be greater than 0"));
+            errs.push(format!(
+                "podInitialBackoffSeconds: Invalid value: {initial}: must be greater than 0"
+            ));
         }
         if max < initial {
             errs.push(format!(
@@ -363,7 +373,9 @@ impl KubeSchedulerConfiguration {
             ));
         }
         if let Some(q) = self.client_connection.qps.filter(|q| *q < 0.0) {
-            errs.push(format!("clientConnection.qps: Invalid value: {q}: must be non-negative"));
+            errs.push(format!(
+                "clientConnection.qps: Invalid value: {q}: must be non-negative"
+            ));
         }
         for field in [
             ("leaseDuration", &self.leader_election.lease_duration),
@@ -372,7 +384,10 @@ impl KubeSchedulerConfiguration {
         ] {
             if let Some(v) = field.1 {
                 if apimachinery::duration::parse_go_duration(v).is_err() {
-                    errs.push(format!("leaderElection.{}: Invalid value: {v:?}: not a duration", field.0));
+                    errs.push(format!(
+                        "leaderElection.{}: Invalid value: {v:?}: not a duration",
+                        field.0
+                    ));
                 }
             }
         }
@@ -382,9 +397,16 @@ impl KubeSchedulerConfiguration {
             if p.scheduler_name.is_empty() {
                 errs.push(format!("{f}.schedulerName: Required value"));
             } else if !names.insert(p.scheduler_name.as_str()) {
-                errs.push(format!("{f}.schedulerName: Duplicate value: {:?}", p.scheduler_name));
+                errs.push(format!(
+                    "{f}.schedulerName: Duplicate value: {:?}",
+                    p.scheduler_name
+                ));
             }
-            pct(p.percentage_of_nodes_to_score, &format!("{f}.percentageOfNodesToScore"), &mut errs);
+            pct(
+                p.percentage_of_nodes_to_score,
+                &format!("{f}.percentageOfNodesToScore"),
+                &mut errs,
+            );
             for (j, w) in p.plugins.score.enabled.iter().enumerate() {
                 if w.weight.is_some_and(|w| w <= 0) {
                     errs.push(format!(
@@ -404,13 +426,22 @@ impl KubeSchedulerConfiguration {
             let mut seen = std::collections::HashSet::new();
             for (j, c) in p.plugin_config.iter().enumerate() {
                 if !seen.insert(c.name.as_str()) {
-                    errs.push(format!("{f}.pluginConfig[{j}].name: Duplicate value: {:?}", c.name));
+                    errs.push(format!(
+                        "{f}.pluginConfig[{j}].name: Duplicate value: {:?}",
+                        c.name
+                    ));
                 }
             }
         }
         // Every profile must share the queue sort plugin.
         let sort = |p: &Profile| -> Vec<String> {
-            let specific: Vec<String> = p.plugins.queue_sort.enabled.iter().map(|r| r.name.clone()).collect();
+            let specific: Vec<String> = p
+                .plugins
+                .queue_sort
+                .enabled
+                .iter()
+                .map(|r| r.name.clone())
+                .collect();
             if specific.is_empty() {
                 vec!["PrioritySort".into()]
             } else {
@@ -456,14 +487,18 @@ mod tests {
 
     #[test]
     fn defaults_one_profile() {
-        let c = parse("apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n").unwrap();
+        let c =
+            parse("apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n")
+                .unwrap();
         assert_eq!(c.profiles.len(), 1);
         assert_eq!(c.profiles[0].scheduler_name, DEFAULT_SCHEDULER_NAME);
         assert_eq!(c.parallelism, Some(16));
         assert_eq!(c.initial_backoff(), Duration::from_secs(1));
         assert_eq!(c.max_backoff(), Duration::from_secs(10));
         let mp = &c.profiles[0].plugins.multi_point.enabled;
-        assert!(mp.iter().any(|p| p.name == "TaintToleration" && p.weight == Some(3)));
+        assert!(mp
+            .iter()
+            .any(|p| p.name == "TaintToleration" && p.weight == Some(3)));
     }
 
     #[test]
@@ -489,10 +524,23 @@ profiles:
         )
         .unwrap();
         let a = &c.profiles[0].plugins;
-        let pos = a.multi_point.enabled.iter().position(|p| p.name == "NodeAffinity").unwrap();
-        assert_eq!(a.multi_point.enabled[pos].weight, Some(7), "replaced in place");
+        let pos = a
+            .multi_point
+            .enabled
+            .iter()
+            .position(|p| p.name == "NodeAffinity")
+            .unwrap();
+        assert_eq!(
+            a.multi_point.enabled[pos].weight,
+            Some(7),
+            "replaced in place"
+        );
         assert_eq!(pos, 5);
-        assert!(!a.multi_point.enabled.iter().any(|p| p.name == "ImageLocality"));
+        assert!(!a
+            .multi_point
+            .enabled
+            .iter()
+            .any(|p| p.name == "ImageLocality"));
         assert_eq!(a.score.disabled[0].name, "*");
         assert_eq!(c.profiles[1].scheduler_name, "b");
     }
@@ -516,7 +564,9 @@ profiles:
             let err = parse(&format!("{head}{body}")).unwrap_err().to_string();
             assert!(err.contains(want), "{body:?}: {err}");
         }
-        let err = parse("apiVersion: v1\nkind: Pod\n").unwrap_err().to_string();
+        let err = parse("apiVersion: v1\nkind: Pod\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("KubeSchedulerConfiguration"), "{err}");
     }
 }

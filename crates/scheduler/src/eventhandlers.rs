@@ -17,13 +17,23 @@ use crate::framework::{ActionType, ClusterEvent, EventResource, PodInfo};
 use crate::scheduler::Scheduler;
 
 const NODE_ADD: ClusterEvent = ClusterEvent::new(EventResource::Node, ActionType::Add, "NodeAdd");
-const NODE_UPDATE: ClusterEvent = ClusterEvent::new(EventResource::Node, ActionType::Update, "NodeUpdate");
-const ASSIGNED_POD_ADD: ClusterEvent =
-    ClusterEvent::new(EventResource::AssignedPod, ActionType::Add, "AssignedPodAdd");
-const ASSIGNED_POD_UPDATE: ClusterEvent =
-    ClusterEvent::new(EventResource::AssignedPod, ActionType::Update, "AssignedPodUpdate");
-const ASSIGNED_POD_DELETE: ClusterEvent =
-    ClusterEvent::new(EventResource::AssignedPod, ActionType::Delete, "AssignedPodDelete");
+const NODE_UPDATE: ClusterEvent =
+    ClusterEvent::new(EventResource::Node, ActionType::Update, "NodeUpdate");
+const ASSIGNED_POD_ADD: ClusterEvent = ClusterEvent::new(
+    EventResource::AssignedPod,
+    ActionType::Add,
+    "AssignedPodAdd",
+);
+const ASSIGNED_POD_UPDATE: ClusterEvent = ClusterEvent::new(
+    EventResource::AssignedPod,
+    ActionType::Update,
+    "AssignedPodUpdate",
+);
+const ASSIGNED_POD_DELETE: ClusterEvent = ClusterEvent::new(
+    EventResource::AssignedPod,
+    ActionType::Delete,
+    "AssignedPodDelete",
+);
 
 impl Scheduler {
     /// A pod as the API server has it now.
@@ -40,8 +50,11 @@ impl Scheduler {
                 cache.add_pod(pi);
                 known
             };
-            self.queue
-                .move_all_to_active_or_backoff(if known { ASSIGNED_POD_UPDATE } else { ASSIGNED_POD_ADD });
+            self.queue.move_all_to_active_or_backoff(if known {
+                ASSIGNED_POD_UPDATE
+            } else {
+                ASSIGNED_POD_ADD
+            });
             return;
         }
         if !self.responsible_for(&pi.scheduler_name) {
@@ -67,7 +80,8 @@ impl Scheduler {
             c
         };
         if was_cached {
-            self.queue.move_all_to_active_or_backoff(ASSIGNED_POD_DELETE);
+            self.queue
+                .move_all_to_active_or_backoff(ASSIGNED_POD_DELETE);
         }
     }
 
@@ -133,7 +147,9 @@ impl Scheduler {
         while let Some(ev) = stream.next().await {
             match ev {
                 Ok(Event::Apply(n)) => self.on_node(n),
-                Ok(Event::Delete(n)) => self.on_node_delete(n.metadata.name.as_deref().unwrap_or("")),
+                Ok(Event::Delete(n)) => {
+                    self.on_node_delete(n.metadata.name.as_deref().unwrap_or(""))
+                }
                 Ok(Event::Init) => seen = Some(HashSet::new()),
                 Ok(Event::InitApply(n)) => {
                     if let Some(s) = seen.as_mut() {
@@ -173,11 +189,14 @@ fn pod_key(p: &Pod) -> String {
 fn scheduling_properties_changed(old: &Node, new: &Node) -> bool {
     let alloc = |n: &Node| n.status.as_ref().and_then(|s| s.allocatable.clone());
     let ready = |n: &Node| {
-        n.status.as_ref().and_then(|s| s.conditions.as_ref()).map(|cs| {
-            cs.iter()
-                .map(|c| (c.type_.clone(), c.status.clone()))
-                .collect::<Vec<_>>()
-        })
+        n.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| (c.type_.clone(), c.status.clone()))
+                    .collect::<Vec<_>>()
+            })
     };
     old.spec != new.spec
         || old.metadata.labels != new.metadata.labels

@@ -14,6 +14,7 @@ pub mod cache;
 pub mod config;
 pub mod eventhandlers;
 pub mod framework;
+pub mod listers;
 pub mod metrics;
 pub mod plugins;
 pub mod queue;
@@ -41,16 +42,33 @@ pub fn build(
     config: &KubeSchedulerConfiguration,
     metrics: Arc<metrics::SchedulerMetrics>,
 ) -> Result<Arc<Scheduler>, SchedulerError> {
+    let (listers, writers) = listers::Listers::new();
     let handle = framework::runtime::Handle {
         client: Some(client.clone()),
+        listers: Some(listers),
     };
-    let reporter = Arc::new(reporter::ApiReporter::new(client, DEFAULT_SCHEDULER_NAME, None));
-    Scheduler::new(config, &plugins::in_tree_registry(), &handle, reporter, metrics)
+    let reporter = Arc::new(reporter::ApiReporter::new(
+        client,
+        DEFAULT_SCHEDULER_NAME,
+        None,
+    ));
+    let sched = Scheduler::new(
+        config,
+        &plugins::in_tree_registry(),
+        &handle,
+        reporter,
+        metrics,
+    )?;
+    sched.set_writers(writers);
+    Ok(sched)
 }
 
 /// Starts the watchers, the queue flushes, the pending-pods gauge and the
 /// scheduling loop on the current runtime.
 pub fn spawn(sched: &Arc<Scheduler>, client: kube::Client) {
+    if let Some(w) = sched.take_writers() {
+        w.spawn(client.clone(), sched.queue.clone());
+    }
     tokio::spawn(sched.clone().watch_nodes(Api::<Node>::all(client.clone())));
     tokio::spawn(sched.clone().watch_pods(Api::<Pod>::all(client)));
     let s = sched.clone();

@@ -95,7 +95,9 @@ impl SchedulerMetrics {
             profile: profile.into(),
         };
         self.attempts.get_or_create(&labels).inc();
-        self.attempt_duration.get_or_create(&labels).observe(seconds);
+        self.attempt_duration
+            .get_or_create(&labels)
+            .observe(seconds);
     }
 
     pub fn set_pending(&self, p: Pending) {

@@ -55,6 +55,11 @@ type Less = dyn Fn(&QueuedPodInfo, &QueuedPodInfo) -> bool + Send + Sync;
 #[derive(Default)]
 struct Inner {
     slots: HashMap<String, Slot>,
+    /// Keys of the slots in the unschedulable pool (gated or not), so
+    /// cluster events scan only those.
+    unschedulable: HashSet<String>,
+    /// Pods nominated to a node by preemption: pod key → (node, pod).
+    nominated: HashMap<String, (String, Arc<PodInfo>)>,
     active: Vec<(u64, QueuedPodInfo)>,
     backoff: BinaryHeap<Reverse<(Instant, u64, String)>>,
     seq: u64,
@@ -81,11 +86,17 @@ pub struct Popped {
 }
 
 impl SchedulingQueue {
-    pub fn new(profiles: Arc<HashMap<String, Arc<Framework>>>, initial_backoff: Duration, max_backoff: Duration) -> Self {
+    pub fn new(
+        profiles: Arc<HashMap<String, Arc<Framework>>>,
+        initial_backoff: Duration,
+        max_backoff: Duration,
+    ) -> Self {
         let mut interests: HashMap<&'static str, Vec<EventInterest>> = HashMap::new();
         for fwk in profiles.values() {
             for p in fwk.plugins() {
-                interests.entry(p.name()).or_insert_with(|| p.events_to_register());
+                interests
+                    .entry(p.name())
+                    .or_insert_with(|| p.events_to_register());
             }
         }
         let sorter = profiles.values().next().cloned();
@@ -110,7 +121,9 @@ impl SchedulingQueue {
 
     fn backoff_duration(&self, attempts: u32) -> Duration {
         let exp = attempts.saturating_sub(1).min(20);
-        self.initial_backoff.saturating_mul(1 << exp).min(self.max_backoff)
+        self.initial_backoff
+            .saturating_mul(1 << exp)
+            .min(self.max_backoff)
     }
 
     fn backoff_expiry(&self, q: &QueuedPodInfo) -> Instant {
@@ -120,7 +133,10 @@ impl SchedulingQueue {
     fn push_active(&self, inner: &mut Inner, key: &str) {
         inner.seq += 1;
         let seq = inner.seq;
-        let Some(slot) = inner.slots.get_mut(key) else { return };
+        inner.unschedulable.remove(key);
+        let Some(slot) = inner.slots.get_mut(key) else {
+            return;
+        };
         slot.loc = Loc::Active;
         slot.seq = seq;
         let entry = (seq, slot.qpi.clone());
@@ -169,7 +185,10 @@ impl SchedulingQueue {
     fn push_backoff(&self, inner: &mut Inner, key: &str) {
         inner.seq += 1;
         let seq = inner.seq;
-        let Some(slot) = inner.slots.get_mut(key) else { return };
+        inner.unschedulable.remove(key);
+        let Some(slot) = inner.slots.get_mut(key) else {
+            return;
+        };
         slot.loc = Loc::Backoff;
         slot.seq = seq;
         let at = self.backoff_expiry(&slot.qpi);
@@ -179,7 +198,9 @@ impl SchedulingQueue {
 
     /// Active when the pod's backoff is over, else the backoff queue.
     fn move_to_active_or_backoff(&self, inner: &mut Inner, key: &str, now: Instant) {
-        let Some(slot) = inner.slots.get(key) else { return };
+        let Some(slot) = inner.slots.get(key) else {
+            return;
+        };
         if slot.qpi.attempts > 0 && self.backoff_expiry(&slot.qpi) > now {
             self.push_backoff(inner, key);
         } else {
@@ -203,6 +224,7 @@ impl SchedulingQueue {
     /// A new unscheduled pod.
     pub fn add(&self, pod: Arc<PodInfo>) {
         let mut inner = self.lock();
+        Self::track_nomination(&mut inner, &pod);
         if inner.slots.contains_key(&pod.key) {
             drop(inner);
             return self.update(pod);
@@ -221,12 +243,15 @@ impl SchedulingQueue {
         );
         if ok {
             self.push_active(&mut inner, &key);
+        } else {
+            inner.unschedulable.insert(key);
         }
     }
 
     /// An unscheduled pod changed.
     pub fn update(&self, pod: Arc<PodInfo>) {
         let mut inner = self.lock();
+        Self::track_nomination(&mut inner, &pod);
         let key = pod.key.clone();
         let Some(slot) = inner.slots.get_mut(&key) else {
             drop(inner);
@@ -259,8 +284,54 @@ impl SchedulingQueue {
     }
 
     /// The pod was deleted or got assigned.
+    fn track_nomination(inner: &mut Inner, pod: &Arc<PodInfo>) {
+        let node = pod
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.nominated_node_name.clone())
+            .filter(|n| !n.is_empty());
+        match node {
+            Some(n) => {
+                inner.nominated.insert(pod.key.clone(), (n, pod.clone()));
+            }
+            None => {
+                inner.nominated.remove(&pod.key);
+            }
+        }
+    }
+
+    /// Records (or, with `None`/empty, clears) a preemption nomination
+    /// before the API server reflects it.
+    pub fn nominate(&self, pod: &Arc<PodInfo>, node: Option<&str>) {
+        let mut inner = self.lock();
+        match node.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                inner
+                    .nominated
+                    .insert(pod.key.clone(), (n.to_string(), pod.clone()));
+            }
+            None => {
+                inner.nominated.remove(&pod.key);
+            }
+        }
+    }
+
+    /// Nominated pods by node (upstream's `NominatedPodsForNode`).
+    pub fn nominated_by_node(&self) -> HashMap<String, Vec<Arc<PodInfo>>> {
+        let inner = self.lock();
+        let mut out: HashMap<String, Vec<Arc<PodInfo>>> = HashMap::new();
+        for (node, pod) in inner.nominated.values() {
+            out.entry(node.clone()).or_default().push(pod.clone());
+        }
+        out
+    }
+
     pub fn delete(&self, key: &str) {
-        self.lock().slots.remove(key);
+        let mut inner = self.lock();
+        inner.nominated.remove(key);
+        inner.slots.remove(key);
+        inner.unschedulable.remove(key);
     }
 
     /// The next pod to schedule, waiting for one; `None` once closed.
@@ -294,9 +365,14 @@ impl SchedulingQueue {
                         });
                     }
                 }
-                inner.backoff.peek().map(|Reverse((at, _, _))| at.saturating_duration_since(now))
+                inner
+                    .backoff
+                    .peek()
+                    .map(|Reverse((at, _, _))| at.saturating_duration_since(now))
             };
-            let wait = wait.unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(1));
+            let wait = wait
+                .unwrap_or(Duration::from_secs(1))
+                .max(Duration::from_millis(1));
             let _ = tokio::time::timeout(wait, notified).await;
         }
     }
@@ -307,7 +383,10 @@ impl SchedulingQueue {
                 break;
             }
             inner.backoff.pop();
-            let live = inner.slots.get(&key).is_some_and(|s| s.seq == seq && s.loc == Loc::Backoff);
+            let live = inner
+                .slots
+                .get(&key)
+                .is_some_and(|s| s.seq == seq && s.loc == Loc::Backoff);
             if live {
                 self.push_active(inner, &key);
             }
@@ -319,7 +398,9 @@ impl SchedulingQueue {
     pub fn requeue(&self, key: &str, cycle: u64, plugins: HashSet<&'static str>, error: bool) {
         let mut inner = self.lock();
         let move_cycle = inner.move_request_cycle;
-        let Some(slot) = inner.slots.get_mut(key) else { return };
+        let Some(slot) = inner.slots.get_mut(key) else {
+            return;
+        };
         if slot.loc != Loc::InFlight {
             return;
         }
@@ -331,6 +412,7 @@ impl SchedulingQueue {
             self.push_backoff(&mut inner, key);
         } else {
             slot.loc = Loc::Unschedulable;
+            inner.unschedulable.insert(key.to_string());
         }
     }
 
@@ -338,9 +420,13 @@ impl SchedulingQueue {
     pub fn move_all_to_active_or_backoff(&self, event: ClusterEvent) {
         let mut inner = self.lock();
         inner.move_request_cycle = inner.scheduling_cycle;
+        if inner.unschedulable.is_empty() {
+            return;
+        }
         let keys: Vec<String> = inner
-            .slots
+            .unschedulable
             .iter()
+            .filter_map(|k| inner.slots.get_key_value(k))
             .filter(|(_, s)| s.loc == Loc::Unschedulable && !s.qpi.gated)
             .filter(|(_, s)| self.helps(&s.qpi, &event))
             .map(|(k, _)| k.clone())
@@ -365,10 +451,13 @@ impl SchedulingQueue {
         let mut inner = self.lock();
         let now = Instant::now();
         let keys: Vec<String> = inner
-            .slots
+            .unschedulable
             .iter()
+            .filter_map(|k| inner.slots.get_key_value(k))
             .filter(|(_, s)| s.loc == Loc::Unschedulable && !s.qpi.gated)
-            .filter(|(_, s)| now.saturating_duration_since(s.qpi.timestamp) > UNSCHEDULABLE_MAX_STAY)
+            .filter(|(_, s)| {
+                now.saturating_duration_since(s.qpi.timestamp) > UNSCHEDULABLE_MAX_STAY
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for k in keys {
@@ -423,7 +512,11 @@ mod tests {
     use serde_json::json;
 
     fn queue() -> SchedulingQueue {
-        SchedulingQueue::new(default_profiles(), Duration::from_secs(1), Duration::from_secs(10))
+        SchedulingQueue::new(
+            default_profiles(),
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+        )
     }
 
     fn pod(name: &str, spec: serde_json::Value) -> Arc<PodInfo> {
@@ -431,11 +524,16 @@ mod tests {
     }
 
     async fn pop_now(q: &SchedulingQueue) -> Option<Popped> {
-        tokio::time::timeout(Duration::from_millis(50), q.pop()).await.ok().flatten()
+        tokio::time::timeout(Duration::from_millis(50), q.pop())
+            .await
+            .ok()
+            .flatten()
     }
 
-    const NODE_ADD: ClusterEvent = ClusterEvent::new(EventResource::Node, ActionType::Add, "NodeAdd");
-    const PV_ADD: ClusterEvent = ClusterEvent::new(EventResource::PersistentVolume, ActionType::Add, "PvAdd");
+    const NODE_ADD: ClusterEvent =
+        ClusterEvent::new(EventResource::Node, ActionType::Add, "NodeAdd");
+    const PV_ADD: ClusterEvent =
+        ClusterEvent::new(EventResource::PersistentVolume, ActionType::Add, "PvAdd");
 
     #[tokio::test]
     async fn pops_by_priority_then_age() {
@@ -454,7 +552,10 @@ mod tests {
     #[tokio::test]
     async fn gated_pods_wait_until_the_gates_are_removed() {
         let q = queue();
-        q.add(pod("g", json!({"schedulingGates": [{"name": "example.com/wait"}]})));
+        q.add(pod(
+            "g",
+            json!({"schedulingGates": [{"name": "example.com/wait"}]}),
+        ));
         assert_eq!(q.pending().gated, 1);
         q.move_all_to_active_or_backoff(NODE_ADD);
         assert!(pop_now(&q).await.is_none(), "cluster events do not ungate");
@@ -471,7 +572,11 @@ mod tests {
         q.requeue("ns/a", p.cycle, HashSet::from(["TaintToleration"]), false);
         assert_eq!(q.pending().unschedulable, 1);
         q.move_all_to_active_or_backoff(PV_ADD);
-        assert_eq!(q.pending().unschedulable, 1, "TaintToleration ignores PV events");
+        assert_eq!(
+            q.pending().unschedulable,
+            1,
+            "TaintToleration ignores PV events"
+        );
         q.move_all_to_active_or_backoff(NODE_ADD);
         let pending = q.pending();
         assert_eq!(pending.unschedulable, 0);
@@ -501,7 +606,10 @@ mod tests {
         q.requeue("ns/a", p.cycle, HashSet::new(), true);
         assert_eq!(q.pending().backoff, 1);
         assert!(pop_now(&q).await.is_none(), "not before the backoff ends");
-        let p = tokio::time::timeout(Duration::from_secs(5), q.pop()).await.expect("after 1s").unwrap();
+        let p = tokio::time::timeout(Duration::from_secs(5), q.pop())
+            .await
+            .expect("after 1s")
+            .unwrap();
         assert_eq!(p.qpi.attempts, 2);
     }
 

@@ -33,7 +33,14 @@ impl ApiReporter {
         ApiReporter { client, recorder }
     }
 
-    async fn event(&self, pod: &PodInfo, type_: EventType, reason: &str, note: String, action: &str) {
+    async fn event(
+        &self,
+        pod: &PodInfo,
+        type_: EventType,
+        reason: &str,
+        note: String,
+        action: &str,
+    ) {
         let ev = Event {
             type_,
             reason: reason.into(),
@@ -54,9 +61,13 @@ fn unchanged(pod: &Pod, f: &Failure) -> bool {
         .and_then(|s| s.conditions.as_ref())
         .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"));
     let same_cond = cond.is_some_and(|c| {
-        c.status == "False" && c.reason.as_deref() == Some(f.reason) && c.message.as_deref() == Some(&f.message)
+        c.status == "False"
+            && c.reason.as_deref() == Some(f.reason)
+            && c.message.as_deref() == Some(&f.message)
     });
-    let nominated = status.and_then(|s| s.nominated_node_name.clone()).unwrap_or_default();
+    let nominated = status
+        .and_then(|s| s.nominated_node_name.clone())
+        .unwrap_or_default();
     same_cond && f.nominated_node.as_ref().is_none_or(|n| *n == nominated)
 }
 
@@ -64,12 +75,19 @@ fn unchanged(pod: &Pod, f: &Failure) -> bool {
 impl Reporter for ApiReporter {
     async fn scheduled(&self, pod: &PodInfo, node: &str) {
         let note = format!("Successfully assigned {} to {node}", pod.key);
-        self.event(pod, EventType::Normal, "Scheduled", note, "Binding").await;
+        self.event(pod, EventType::Normal, "Scheduled", note, "Binding")
+            .await;
     }
 
     async fn failed(&self, pod: &PodInfo, f: &Failure) {
-        self.event(pod, EventType::Warning, "FailedScheduling", f.message.clone(), "Scheduling")
-            .await;
+        self.event(
+            pod,
+            EventType::Warning,
+            "FailedScheduling",
+            f.message.clone(),
+            "Scheduling",
+        )
+        .await;
         if unchanged(&pod.pod, f) {
             return;
         }
@@ -90,7 +108,10 @@ impl Reporter for ApiReporter {
         }
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
         let patch = Patch::Strategic(json!({"status": status}));
-        if let Err(e) = api.patch_status(&pod.name, &PatchParams::default(), &patch).await {
+        if let Err(e) = api
+            .patch_status(&pod.name, &PatchParams::default(), &patch)
+            .await
+        {
             tracing::debug!(pod = %pod.key, error = %e, "updating PodScheduled condition");
         }
     }

@@ -5,7 +5,7 @@
 //! `FailedScheduling` events: `0/3 nodes are available: 1 node(s) had
 //! untolerated taint {k: v}, 2 Insufficient cpu. preemption: …`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -108,6 +108,8 @@ pub struct Algorithm {
     pub next_start_node_index: usize,
     /// The global `percentageOfNodesToScore` (0: adaptive).
     pub percentage_of_nodes_to_score: i32,
+    /// Pods nominated to nodes by preemption, set before each attempt.
+    pub nominated: HashMap<String, Vec<Arc<PodInfo>>>,
 }
 
 /// Upstream's `numFeasibleNodesToFind`: all nodes below 100, else an
@@ -181,7 +183,9 @@ impl Algorithm {
             diagnosis.pre_filter_msg = status.message();
             diagnosis.unschedulable_plugins.insert(status.plugin);
             for n in snap.nodes() {
-                diagnosis.node_to_status.insert(n.name.clone(), status.clone());
+                diagnosis
+                    .node_to_status
+                    .insert(n.name.clone(), status.clone());
             }
             return Ok((Vec::new(), diagnosis));
         }
@@ -194,7 +198,9 @@ impl Algorithm {
                     "node(s) didn't satisfy plugin(s) [{}]",
                     narrowing.join(" ")
                 )));
-                diagnosis.unschedulable_plugins.extend(narrowing.iter().copied());
+                diagnosis
+                    .unschedulable_plugins
+                    .extend(narrowing.iter().copied());
                 &narrowed
             }
         };
@@ -216,10 +222,11 @@ impl Algorithm {
         }
         let start = self.next_start_node_index % n;
         let mut processed = 0;
+        let active = fwk.active_filters(state);
         for i in 0..n {
             let ni = &nodes[(start + i) % n];
             processed += 1;
-            let s = fwk.run_filter(state, pod, ni);
+            let s = self.filter_with_nominated(&active, state, pod, ni);
             if s.is_success() {
                 feasible.push(ni.clone());
                 if feasible.len() >= want {
@@ -234,6 +241,38 @@ impl Algorithm {
         }
         self.next_start_node_index = (start + processed) % n;
         Ok((feasible, diagnosis))
+    }
+}
+
+impl Algorithm {
+    /// Upstream's `RunFilterPluginsWithNominatedPods`: when pods of at least
+    /// this priority are nominated to the node, the pod must fit with them
+    /// added and without them.
+    fn filter_with_nominated(
+        &self,
+        active: &[(&'static str, &dyn crate::framework::FilterPlugin)],
+        state: &CycleState,
+        pod: &PodInfo,
+        ni: &Arc<NodeInfo>,
+    ) -> Status {
+        let others: Vec<&Arc<PodInfo>> = self
+            .nominated
+            .get(&ni.name)
+            .into_iter()
+            .flatten()
+            .filter(|p| p.key != pod.key && p.priority >= pod.priority)
+            .collect();
+        if !others.is_empty() {
+            let mut with = (**ni).clone();
+            for p in others {
+                with.add_pod(p.clone());
+            }
+            let s = Framework::run_filters(active, state, pod, &with);
+            if !s.is_success() {
+                return s;
+            }
+        }
+        Framework::run_filters(active, state, pod, ni)
     }
 }
 
@@ -280,27 +319,57 @@ mod tests {
 
     #[test]
     fn feasible_nodes_to_find() {
-        let cases = [(0, 10, 10), (0, 99, 99), (0, 100, 100), (0, 1000, 420), (0, 5000, 500), (0, 6000, 300), (0, 10000, 500), (50, 1000, 500), (1, 1000, 100)];
+        let cases = [
+            (0, 10, 10),
+            (0, 99, 99),
+            (0, 100, 100),
+            (0, 1000, 420),
+            (0, 5000, 500),
+            (0, 6000, 300),
+            (0, 10000, 500),
+            (50, 1000, 500),
+            (1, 1000, 100),
+        ];
         for (pct, nodes, want) in cases {
-            assert_eq!(num_feasible_nodes_to_find(pct, nodes), want, "{pct}% of {nodes}");
+            assert_eq!(
+                num_feasible_nodes_to_find(pct, nodes),
+                want,
+                "{pct}% of {nodes}"
+            );
         }
     }
 
     #[test]
     fn fit_error_message_has_upstream_form() {
         let snap = Snapshot::from_nodes([
-            node("tainted", json!({"spec": {"taints": [{"key": "node-role", "value": "master", "effect": "NoSchedule"}]}})),
-            node("small1", json!({"status": {"allocatable": {"cpu": "1", "memory": "8Gi", "pods": "10"}}})),
-            node("small2", json!({"status": {"allocatable": {"cpu": "1", "memory": "8Gi", "pods": "10"}}})),
+            node(
+                "tainted",
+                json!({"spec": {"taints": [{"key": "node-role", "value": "master", "effect": "NoSchedule"}]}}),
+            ),
+            node(
+                "small1",
+                json!({"status": {"allocatable": {"cpu": "1", "memory": "8Gi", "pods": "10"}}}),
+            ),
+            node(
+                "small2",
+                json!({"status": {"allocatable": {"cpu": "1", "memory": "8Gi", "pods": "10"}}}),
+            ),
         ]);
         let err = Algorithm::default()
-            .schedule_pod(&fwk(), &mut CycleState::default(), &pod_req("2", "1Mi"), &snap)
+            .schedule_pod(
+                &fwk(),
+                &mut CycleState::default(),
+                &pod_req("2", "1Mi"),
+                &snap,
+            )
             .unwrap_err();
         assert_eq!(
             err.to_string(),
             "0/3 nodes are available: 1 node(s) had untolerated taint {node-role: master}, 2 Insufficient cpu."
         );
-        let ScheduleError::Fit(fit) = err else { panic!("a fit error") };
+        let ScheduleError::Fit(fit) = err else {
+            panic!("a fit error")
+        };
         assert_eq!(
             fit.diagnosis.unschedulable_plugins,
             HashSet::from(["TaintToleration", "NodeResourcesFit"])
@@ -310,14 +379,23 @@ mod tests {
     #[test]
     fn no_nodes_and_prefilter_narrowing_messages() {
         let err = Algorithm::default()
-            .schedule_pod(&fwk(), &mut CycleState::default(), &pod(json!({})), &Snapshot::default())
+            .schedule_pod(
+                &fwk(),
+                &mut CycleState::default(),
+                &pod(json!({})),
+                &Snapshot::default(),
+            )
             .unwrap_err();
         assert_eq!(err.to_string(), "no nodes available to schedule pods");
         let snap = Snapshot::from_nodes([node("a", json!({})), node("b", json!({}))]);
-        let p = pod(json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+        let p = pod(
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
             {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["a"]}]}]}}},
-            "nodeSelector": {"disk": "ssd"}}));
-        let err = Algorithm::default().schedule_pod(&fwk(), &mut CycleState::default(), &p, &snap).unwrap_err();
+            "nodeSelector": {"disk": "ssd"}}),
+        );
+        let err = Algorithm::default()
+            .schedule_pod(&fwk(), &mut CycleState::default(), &p, &snap)
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "0/2 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) didn't satisfy plugin(s) [NodeAffinity]."
@@ -332,26 +410,78 @@ mod tests {
         let snap = Snapshot::from_nodes([busy, node("idle", json!({}))]);
         let mut alg = Algorithm::default();
         for _ in 0..5 {
-            let r = alg.schedule_pod(&fwk(), &mut CycleState::default(), &pod_req("500m", "512Mi"), &snap).unwrap();
+            let r = alg
+                .schedule_pod(
+                    &fwk(),
+                    &mut CycleState::default(),
+                    &pod_req("500m", "512Mi"),
+                    &snap,
+                )
+                .unwrap();
             assert_eq!(r.suggested_host, "idle");
             assert_eq!(r.feasible_nodes, 2);
         }
         // Preferred affinity (weight 2 × 100) outweighs the resource scores.
-        let p = pod(json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}],
+        let p = pod(
+            json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}],
             "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-            {"weight": 1, "preference": {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["busy"]}]}}]}}}));
-        let r = alg.schedule_pod(&fwk(), &mut CycleState::default(), &p, &snap).unwrap();
+            {"weight": 1, "preference": {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["busy"]}]}}]}}}),
+        );
+        let r = alg
+            .schedule_pod(&fwk(), &mut CycleState::default(), &p, &snap)
+            .unwrap();
         assert_eq!(r.suggested_host, "busy");
     }
 
     #[test]
     fn search_stops_at_enough_feasible_nodes_and_rotates() {
         let snap = Snapshot::from_nodes((0..200).map(|i| node(&format!("n{i}"), json!({}))));
-        let mut alg = Algorithm { percentage_of_nodes_to_score: 10, ..Default::default() };
-        let (found, _) = alg.find_nodes_that_fit(&fwk(), &mut CycleState::default(), &pod(json!({})), &snap).unwrap();
+        let mut alg = Algorithm {
+            percentage_of_nodes_to_score: 10,
+            ..Default::default()
+        };
+        let (found, _) = alg
+            .find_nodes_that_fit(&fwk(), &mut CycleState::default(), &pod(json!({})), &snap)
+            .unwrap();
         assert_eq!(found.len(), 100, "at least 100 nodes are scored");
         assert_eq!(alg.next_start_node_index, 100);
-        let (found, _) = alg.find_nodes_that_fit(&fwk(), &mut CycleState::default(), &pod(json!({})), &snap).unwrap();
-        assert_eq!(found[0].name, snap.nodes()[100].name, "the next search starts where the last stopped");
+        let (found, _) = alg
+            .find_nodes_that_fit(&fwk(), &mut CycleState::default(), &pod(json!({})), &snap)
+            .unwrap();
+        assert_eq!(
+            found[0].name,
+            snap.nodes()[100].name,
+            "the next search starts where the last stopped"
+        );
+    }
+
+    #[test]
+    fn room_held_for_a_nominated_pod_is_not_taken_by_a_lower_priority_pod() {
+        let snap = Snapshot::from_nodes([node(
+            "n",
+            json!({"status": {"allocatable": {"cpu": "2", "memory": "8Gi", "pods": "10"}}}),
+        )]);
+        let mut nominee = pod_req("2", "1Mi");
+        nominee.key = "default/nominee".into();
+        nominee.priority = 100;
+        let mut alg = Algorithm::default();
+        alg.nominated.insert("n".into(), vec![Arc::new(nominee)]);
+        let err = alg
+            .schedule_pod(
+                &fwk(),
+                &mut CycleState::default(),
+                &pod_req("1", "1Mi"),
+                &snap,
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "0/1 nodes are available: 1 Insufficient cpu."
+        );
+        let mut higher = pod_req("1", "1Mi");
+        higher.priority = 200;
+        assert!(alg
+            .schedule_pod(&fwk(), &mut CycleState::default(), &higher, &snap)
+            .is_ok());
     }
 }

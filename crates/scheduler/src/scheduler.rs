@@ -71,6 +71,7 @@ pub struct Scheduler {
     pub metrics: Arc<SchedulerMetrics>,
     pods_synced: AtomicBool,
     nodes_synced: AtomicBool,
+    writers: Mutex<Option<crate::listers::Writers>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -87,11 +88,12 @@ impl Scheduler {
     ) -> Result<Arc<Self>, SchedulerError> {
         let mut profiles = HashMap::new();
         for (index, p) in config.profiles.iter().enumerate() {
-            let fwk = Framework::new(p, registry, handle).map_err(|message| SchedulerError::Profile {
-                index,
-                name: p.scheduler_name.clone(),
-                message,
-            })?;
+            let fwk =
+                Framework::new(p, registry, handle).map_err(|message| SchedulerError::Profile {
+                    index,
+                    name: p.scheduler_name.clone(),
+                    message,
+                })?;
             profiles.insert(p.scheduler_name.clone(), Arc::new(fwk));
         }
         let profiles = Arc::new(profiles);
@@ -105,15 +107,25 @@ impl Scheduler {
             queue,
             profiles,
             algorithm: Mutex::new(Algorithm {
-                next_start_node_index: 0,
                 percentage_of_nodes_to_score: config.percentage_of_nodes_to_score.unwrap_or(0),
+                ..Default::default()
             }),
             snapshot: Mutex::default(),
             reporter,
             metrics,
             pods_synced: AtomicBool::new(false),
             nodes_synced: AtomicBool::new(false),
+            writers: Mutex::new(None),
         }))
+    }
+
+    /// Keeps the lister writers until [`crate::spawn`] starts them.
+    pub fn set_writers(&self, w: crate::listers::Writers) {
+        *lock(&self.writers) = Some(w);
+    }
+
+    pub fn take_writers(&self) -> Option<crate::listers::Writers> {
+        lock(&self.writers).take()
     }
 
     /// Whether the pod and node watchers have listed everything once
@@ -123,7 +135,11 @@ impl Scheduler {
     }
 
     pub(crate) fn mark_synced(&self, pods: bool) {
-        let flag = if pods { &self.pods_synced } else { &self.nodes_synced };
+        let flag = if pods {
+            &self.pods_synced
+        } else {
+            &self.nodes_synced
+        };
         flag.store(true, Ordering::Relaxed);
     }
 
@@ -157,13 +173,20 @@ impl Scheduler {
         let result = {
             let mut snap = lock(&self.snapshot);
             lock(&self.cache).update_snapshot(&mut snap);
-            let r = lock(&self.algorithm).schedule_pod(&fwk, &mut state, &pod, &snap);
+            let mut alg = lock(&self.algorithm);
+            alg.nominated = self.queue.nominated_by_node();
+            let r = alg.schedule_pod(&fwk, &mut state, &pod, &snap);
+            drop(alg);
             match r {
                 Ok(r) => Ok(r),
                 Err(ScheduleError::Fit(mut fit)) => {
-                    let (res, status) = fwk.run_post_filter(&state, &pod, &snap, &fit.diagnosis.node_to_status);
+                    let (res, status) =
+                        fwk.run_post_filter(&state, &pod, &snap, &fit.diagnosis.node_to_status);
                     fit.diagnosis.post_filter_msg = status.message();
-                    Err((ScheduleError::Fit(fit), res.and_then(|r| r.nominated_node_name)))
+                    Err((
+                        ScheduleError::Fit(fit),
+                        res.and_then(|r| r.nominated_node_name),
+                    ))
                 }
                 Err(e) => Err((e, None)),
             }
@@ -177,7 +200,11 @@ impl Scheduler {
                     ScheduleError::Internal(_) => (HashSet::new(), true),
                 };
                 let failure = Failure {
-                    reason: if error { REASON_SCHEDULER_ERROR } else { REASON_UNSCHEDULABLE },
+                    reason: if error {
+                        REASON_SCHEDULER_ERROR
+                    } else {
+                        REASON_UNSCHEDULABLE
+                    },
                     message: e.to_string(),
                     nominated_node: nominated,
                 };
@@ -208,9 +235,17 @@ impl Scheduler {
             fwk.run_unreserve(&state, &assumed, &host);
             let _ = lock(&self.cache).forget_pod(&pod.key);
             let error = !permit.is_rejected();
-            let plugins = if error { HashSet::new() } else { HashSet::from([permit.plugin]) };
+            let plugins = if error {
+                HashSet::new()
+            } else {
+                HashSet::from([permit.plugin])
+            };
             let failure = Failure {
-                reason: if error { REASON_SCHEDULER_ERROR } else { REASON_UNSCHEDULABLE },
+                reason: if error {
+                    REASON_SCHEDULER_ERROR
+                } else {
+                    REASON_UNSCHEDULABLE
+                },
                 message: permit.message(),
                 nominated_node: None,
             };
@@ -219,7 +254,8 @@ impl Scheduler {
         }
         let me = self.clone();
         tokio::spawn(async move {
-            me.binding_cycle(fwk, state, qpi, assumed, host, cycle, start).await;
+            me.binding_cycle(fwk, state, qpi, assumed, host, cycle, start)
+                .await;
         });
     }
 
@@ -267,11 +303,12 @@ impl Scheduler {
         };
         self.fail(&fwk, &qpi, cycle, HashSet::new(), true, failure, start);
         // A move request may be needed for pods waiting on this node's room.
-        self.queue.move_all_to_active_or_backoff(crate::framework::ClusterEvent::new(
-            crate::framework::EventResource::AssignedPod,
-            crate::framework::ActionType::Delete,
-            "AssignedPodDelete",
-        ));
+        self.queue
+            .move_all_to_active_or_backoff(crate::framework::ClusterEvent::new(
+                crate::framework::EventResource::AssignedPod,
+                crate::framework::ActionType::Delete,
+                "AssignedPodDelete",
+            ));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -287,7 +324,11 @@ impl Scheduler {
     ) {
         let pod = qpi.pod_info.clone();
         self.metrics.observe_attempt(
-            if error { AttemptResult::Error } else { AttemptResult::Unschedulable },
+            if error {
+                AttemptResult::Error
+            } else {
+                AttemptResult::Unschedulable
+            },
             &fwk.scheduler_name,
             start.elapsed().as_secs_f64(),
         );

@@ -40,7 +40,10 @@ pub struct Options {
 pub const DEFAULT_SECURE_PORT: u16 = 10259;
 
 fn given(m: &ArgMatches, id: &str) -> bool {
-    matches!(m.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+    matches!(
+        m.value_source(id),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    )
 }
 
 impl Options {
@@ -66,12 +69,13 @@ impl Options {
         }
         let mut le = self.leader_election;
         let fle = &file.leader_election;
-        let dur = |v: &Option<String>, field: &str| -> anyhow::Result<Option<std::time::Duration>> {
-            v.as_deref()
-                .map(apimachinery::duration::parse_go_duration)
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("leaderElection.{field}: {e}"))
-        };
+        let dur =
+            |v: &Option<String>, field: &str| -> anyhow::Result<Option<std::time::Duration>> {
+                v.as_deref()
+                    .map(apimachinery::duration::parse_go_duration)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("leaderElection.{field}: {e}"))
+            };
         if !given(matches, "leader_elect") {
             if let Some(v) = fle.leader_elect {
                 le.leader_elect = v;
@@ -150,14 +154,28 @@ mod tests {
         .unwrap();
         let p = path.to_str().unwrap();
         let c = complete(&["kube-scheduler", "--config", p]).unwrap();
-        assert_eq!(c.kube.kubeconfig.as_deref(), Some(std::path::Path::new("/etc/k/s.conf")));
+        assert_eq!(
+            c.kube.kubeconfig.as_deref(),
+            Some(std::path::Path::new("/etc/k/s.conf"))
+        );
         assert_eq!(c.kube.kube_api_qps, Some(20.0));
         assert!(!c.leader_election.leader_elect);
         assert_eq!(c.leader_election.lease_duration.as_secs(), 30);
         assert_eq!(c.file.profiles.len(), 2);
-        let c = complete(&["kube-scheduler", "--config", p, "--leader-elect=true", "--kubeconfig", "/x"]).unwrap();
+        let c = complete(&[
+            "kube-scheduler",
+            "--config",
+            p,
+            "--leader-elect=true",
+            "--kubeconfig",
+            "/x",
+        ])
+        .unwrap();
         assert!(c.leader_election.leader_elect, "the flag wins");
-        assert_eq!(c.kube.kubeconfig.as_deref(), Some(std::path::Path::new("/x")));
+        assert_eq!(
+            c.kube.kubeconfig.as_deref(),
+            Some(std::path::Path::new("/x"))
+        );
     }
 
     #[test]
@@ -170,7 +188,10 @@ mod tests {
         )
         .unwrap();
         let err = complete(&["kube-scheduler", "--config", path.to_str().unwrap()]).unwrap_err();
-        assert!(format!("{err:#}").contains("profiles[0].percentageOfNodesToScore: Invalid value: 150"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("profiles[0].percentageOfNodesToScore: Invalid value: 150"),
+            "{err:#}"
+        );
         let err = complete(&["kube-scheduler", "--config", "/nonexistent.yaml"]).unwrap_err();
         assert!(format!("{err:#}").contains("/nonexistent.yaml"), "{err:#}");
     }

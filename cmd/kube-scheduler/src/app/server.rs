@@ -20,8 +20,14 @@ pub async fn run(c: Config) -> anyhow::Result<()> {
     let client = c.kube.client().await.context("building the API client")?;
     let registry = Arc::new(Metrics::default());
     let metrics = SchedulerMetrics::register(&registry);
-    let sched = scheduler::build(client.clone(), &c.file, metrics).context("building the scheduler")?;
-    let elector = LeaderElector::new(client.clone(), &c.leader_election, "kube-scheduler", default_identity());
+    let sched =
+        scheduler::build(client.clone(), &c.file, metrics).context("building the scheduler")?;
+    let elector = LeaderElector::new(
+        client.clone(),
+        &c.leader_election,
+        "kube-scheduler",
+        default_identity(),
+    );
 
     let mut healthz = Checks::new(vec![Check::ping()]);
     if c.leader_election.leader_elect {

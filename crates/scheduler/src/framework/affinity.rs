@@ -46,7 +46,8 @@ impl AffinityTerm {
 
     /// Whether the term selects a pod with these namespace and labels.
     pub fn matches(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
-        (self.all_namespaces || self.namespaces.iter().any(|n| n == namespace)) && self.selector.matches(labels)
+        (self.all_namespaces || self.namespaces.iter().any(|n| n == namespace))
+            && self.selector.matches(labels)
     }
 }
 
@@ -69,7 +70,11 @@ impl PodAffinityInfo {
     pub fn parse(pod: &Pod, namespace: &str) -> Self {
         let aff = pod.spec.as_ref().and_then(|s| s.affinity.as_ref());
         let req = |terms: Option<&Vec<PodAffinityTerm>>| -> Vec<AffinityTerm> {
-            terms.into_iter().flatten().map(|t| AffinityTerm::parse(t, namespace)).collect()
+            terms
+                .into_iter()
+                .flatten()
+                .map(|t| AffinityTerm::parse(t, namespace))
+                .collect()
         };
         let pref = |terms: Option<&Vec<WeightedPodAffinityTerm>>| -> Vec<WeightedTerm> {
             terms
@@ -85,10 +90,22 @@ impl PodAffinityInfo {
         let pa = aff.and_then(|a| a.pod_affinity.as_ref());
         let anti = aff.and_then(|a| a.pod_anti_affinity.as_ref());
         PodAffinityInfo {
-            required_affinity: req(pa.and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref())),
-            required_anti_affinity: req(anti.and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref())),
-            preferred_affinity: pref(pa.and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_ref())),
-            preferred_anti_affinity: pref(anti.and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_ref())),
+            required_affinity: req(pa.and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })),
+            required_anti_affinity: req(anti.and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })),
+            preferred_affinity: pref(pa.and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })),
+            preferred_anti_affinity: pref(anti.and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })),
         }
     }
 

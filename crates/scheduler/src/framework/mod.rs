@@ -109,7 +109,9 @@ impl Status {
 /// PreScore → Score), keyed by the plugin's own name.
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+    /// A handful of entries read once per node: a linear scan comparing
+    /// the static names' addresses first beats hashing the names.
+    data: Vec<(&'static str, Box<dyn Any + Send + Sync>)>,
     /// Plugins whose PreFilter said Skip: their Filter is not run.
     pub skip_filter: BTreeSet<&'static str>,
     /// Plugins whose PreScore said Skip: their Score is not run.
@@ -118,11 +120,17 @@ pub struct CycleState {
 
 impl CycleState {
     pub fn write<T: Any + Send + Sync>(&mut self, key: &'static str, value: T) {
-        self.data.insert(key, Box::new(value));
+        match self.data.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = Box::new(value),
+            None => self.data.push((key, Box::new(value))),
+        }
     }
 
     pub fn read<T: Any>(&self, key: &'static str) -> Option<&T> {
-        self.data.get(key).and_then(|b| b.downcast_ref())
+        self.data
+            .iter()
+            .find(|(k, _)| std::ptr::eq(*k, key) || *k == key)
+            .and_then(|(_, b)| b.downcast_ref())
     }
 }
 
@@ -311,7 +319,12 @@ pub trait PreScorePlugin: Send + Sync {
 pub trait ScorePlugin: Send + Sync {
     fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status>;
     /// Brings the raw scores to 0..=100; `None` when they already are.
-    fn normalize(&self, _state: &CycleState, _pod: &PodInfo, _scores: &mut [NodeScore]) -> Option<Status> {
+    fn normalize(
+        &self,
+        _state: &CycleState,
+        _pod: &PodInfo,
+        _scores: &mut [NodeScore],
+    ) -> Option<Status> {
         None
     }
 }

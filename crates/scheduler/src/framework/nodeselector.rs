@@ -155,10 +155,17 @@ impl RequiredNodeAffinity {
         let empty = BTreeMap::new();
         let labels = node.metadata.labels.as_ref().unwrap_or(&empty);
         let name = node.metadata.name.as_deref().unwrap_or("");
+        self.matches_labels(name, labels)
+    }
+
+    pub fn matches_labels(&self, name: &str, labels: &BTreeMap<String, String>) -> bool {
         self.node_selector
             .iter()
             .all(|(k, v)| labels.get(k) == Some(v))
-            && self.required.as_ref().is_none_or(|s| s.matches(name, labels))
+            && self
+                .required
+                .as_ref()
+                .is_none_or(|s| s.matches(name, labels))
     }
 }
 
@@ -209,22 +216,61 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let cases = [
-            ("In", json!([{"key": "zone", "operator": "In", "values": ["a", "b"]}]), true),
-            ("In miss", json!([{"key": "zone", "operator": "In", "values": ["b"]}]), false),
-            ("NotIn absent key", json!([{"key": "x", "operator": "NotIn", "values": ["b"]}]), true),
-            ("Exists", json!([{"key": "zone", "operator": "Exists"}]), true),
-            ("DoesNotExist", json!([{"key": "zone", "operator": "DoesNotExist"}]), false),
-            ("Gt", json!([{"key": "gen", "operator": "Gt", "values": ["4"]}]), true),
-            ("Lt", json!([{"key": "gen", "operator": "Lt", "values": ["4"]}]), false),
-            ("Gt not a number", json!([{"key": "gen", "operator": "Gt", "values": ["x"]}]), false),
-            ("unknown operator", json!([{"key": "zone", "operator": "Near", "values": ["a"]}]), false),
+            (
+                "In",
+                json!([{"key": "zone", "operator": "In", "values": ["a", "b"]}]),
+                true,
+            ),
+            (
+                "In miss",
+                json!([{"key": "zone", "operator": "In", "values": ["b"]}]),
+                false,
+            ),
+            (
+                "NotIn absent key",
+                json!([{"key": "x", "operator": "NotIn", "values": ["b"]}]),
+                true,
+            ),
+            (
+                "Exists",
+                json!([{"key": "zone", "operator": "Exists"}]),
+                true,
+            ),
+            (
+                "DoesNotExist",
+                json!([{"key": "zone", "operator": "DoesNotExist"}]),
+                false,
+            ),
+            (
+                "Gt",
+                json!([{"key": "gen", "operator": "Gt", "values": ["4"]}]),
+                true,
+            ),
+            (
+                "Lt",
+                json!([{"key": "gen", "operator": "Lt", "values": ["4"]}]),
+                false,
+            ),
+            (
+                "Gt not a number",
+                json!([{"key": "gen", "operator": "Gt", "values": ["x"]}]),
+                false,
+            ),
+            (
+                "unknown operator",
+                json!([{"key": "zone", "operator": "Near", "values": ["a"]}]),
+                false,
+            ),
         ];
         for (name, exprs, want) in cases {
             let s = selector(json!({"nodeSelectorTerms": [{"matchExpressions": exprs}]}));
             assert_eq!(s.matches("n1", &labels), want, "{name}");
         }
         let empty_term = selector(json!({"nodeSelectorTerms": [{}]}));
-        assert!(!empty_term.matches("n1", &labels), "an empty term matches nothing");
+        assert!(
+            !empty_term.matches("n1", &labels),
+            "an empty term matches nothing"
+        );
         let fields = selector(json!({"nodeSelectorTerms": [
             {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}
         ]}));
@@ -235,14 +281,28 @@ mod tests {
 
     #[test]
     fn tolerations() {
-        let taint: Taint = serde_json::from_value(json!({"key": "k", "value": "v", "effect": "NoSchedule"})).unwrap();
+        let taint: Taint =
+            serde_json::from_value(json!({"key": "k", "value": "v", "effect": "NoSchedule"}))
+                .unwrap();
         let tol = |v: serde_json::Value| -> Toleration { serde_json::from_value(v).unwrap() };
         let cases = [
-            ("equal", json!({"key": "k", "value": "v", "effect": "NoSchedule"}), true),
+            (
+                "equal",
+                json!({"key": "k", "value": "v", "effect": "NoSchedule"}),
+                true,
+            ),
             ("wrong value", json!({"key": "k", "value": "w"}), false),
-            ("exists any effect", json!({"key": "k", "operator": "Exists"}), true),
+            (
+                "exists any effect",
+                json!({"key": "k", "operator": "Exists"}),
+                true,
+            ),
             ("wildcard", json!({"operator": "Exists"}), true),
-            ("wrong effect", json!({"key": "k", "operator": "Exists", "effect": "NoExecute"}), false),
+            (
+                "wrong effect",
+                json!({"key": "k", "operator": "Exists", "effect": "NoExecute"}),
+                false,
+            ),
         ];
         for (name, t, want) in cases {
             assert_eq!(tolerates(&tol(t), &taint), want, "{name}");

@@ -256,7 +256,12 @@ mod tests {
         let mut sidecar = c("100m", "100");
         sidecar["restartPolicy"] = json!("Always");
         let cases = [
-            ("containers only", json!({"containers": [c("1", "1Ki"), c("500m", "1Ki")]}), 1500, 2048),
+            (
+                "containers only",
+                json!({"containers": [c("1", "1Ki"), c("500m", "1Ki")]}),
+                1500,
+                2048,
+            ),
             (
                 "init container larger than the sum",
                 json!({"containers": [c("1", "1")], "initContainers": [c("2", "10")]}),
@@ -290,7 +295,9 @@ mod tests {
 
     #[test]
     fn non_zero_requests_default_cpu_and_memory() {
-        let p = pod(json!({"containers": [{"name": "a"}, {"name": "b", "resources": {"requests": {"cpu": "1"}}}]}));
+        let p = pod(
+            json!({"containers": [{"name": "a"}, {"name": "b", "resources": {"requests": {"cpu": "1"}}}]}),
+        );
         assert_eq!(
             pod_non_zero_requests(&p),
             (1100, 2 * DEFAULT_MEMORY_REQUEST)

@@ -16,10 +16,12 @@ use super::{
 use crate::cache::Snapshot;
 use crate::config::{PluginSet, Profile};
 
-/// What a plugin factory may use: the API client (binder, listers).
+/// What a plugin factory may use: the API client (binder, volume
+/// binding) and the listers of the objects the scheduler watches.
 #[derive(Clone, Default)]
 pub struct Handle {
     pub client: Option<kube::Client>,
+    pub listers: Option<crate::listers::Listers>,
 }
 
 /// Builds a plugin from its `pluginConfig` args (`None`: defaults).
@@ -145,20 +147,24 @@ impl Framework {
             .collect();
         let mut instances: HashMap<String, Arc<dyn Plugin>> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
-        let sets: Vec<(&str, &PluginSet)> = std::iter::once(("multiPoint", &profile.plugins.multi_point))
-            .chain(
-                ExtensionPoint::ALL
-                    .iter()
-                    .map(|ep| (ep.field(), profile.plugins.get(*ep))),
-            )
-            .collect();
+        let sets: Vec<(&str, &PluginSet)> =
+            std::iter::once(("multiPoint", &profile.plugins.multi_point))
+                .chain(
+                    ExtensionPoint::ALL
+                        .iter()
+                        .map(|ep| (ep.field(), profile.plugins.get(*ep))),
+                )
+                .collect();
         for (field, set) in &sets {
             for (i, p) in set.enabled.iter().enumerate() {
                 if instances.contains_key(&p.name) {
                     continue;
                 }
                 let factory = registry.get(&p.name).ok_or_else(|| {
-                    format!("plugins.{field}.enabled[{i}]: plugin {:?} does not exist", p.name)
+                    format!(
+                        "plugins.{field}.enabled[{i}]: plugin {:?} does not exist",
+                        p.name
+                    )
                 })?;
                 let plugin = factory(args.get(p.name.as_str()).copied(), handle)
                     .map_err(|e| format!("pluginConfig[{}].args: {e}", p.name))?;
@@ -174,7 +180,9 @@ impl Framework {
             let mut list: Plugins = Vec::new();
             let mut seen = BTreeSet::new();
             for (i, p) in set.enabled.iter().enumerate() {
-                let Some(plugin) = instances.get(&p.name) else { continue };
+                let Some(plugin) = instances.get(&p.name) else {
+                    continue;
+                };
                 if !ep.implemented_by(plugin.as_ref()) {
                     return Err(format!(
                         "plugins.{}.enabled[{i}]: plugin {:?} does not extend {} plugin",
@@ -198,7 +206,9 @@ impl Framework {
             }
             let all_disabled = set.disabled.iter().any(|d| d.name == "*");
             for p in &multi.enabled {
-                let Some(plugin) = instances.get(&p.name) else { continue };
+                let Some(plugin) = instances.get(&p.name) else {
+                    continue;
+                };
                 if all_disabled
                     || set.disabled.iter().any(|d| d.name == p.name)
                     || seen.contains(&p.name)
@@ -217,13 +227,20 @@ impl Framework {
         for (ep, min) in [(ExtensionPoint::QueueSort, 1), (ExtensionPoint::Bind, 1)] {
             let n = points.get(&ep).map_or(0, Vec::len);
             if n < min {
-                return Err(format!("plugins.{}: at least one {} plugin is needed", ep.field(), ep.field()));
+                return Err(format!(
+                    "plugins.{}: at least one {} plugin is needed",
+                    ep.field(),
+                    ep.field()
+                ));
             }
         }
         if points.get(&ExtensionPoint::QueueSort).map_or(0, Vec::len) > 1 {
             return Err("plugins.queueSort: only one queue sort plugin can be enabled".into());
         }
-        let all = order.iter().filter_map(|n| instances.get(n).cloned()).collect();
+        let all = order
+            .iter()
+            .filter_map(|n| instances.get(n).cloned())
+            .collect();
         Ok(Framework {
             scheduler_name: profile.scheduler_name.clone(),
             percentage_of_nodes_to_score: profile.percentage_of_nodes_to_score,
@@ -256,7 +273,11 @@ impl Framework {
     }
 
     pub fn queue_sort_less(&self, a: &QueuedPodInfo, b: &QueuedPodInfo) -> bool {
-        match self.list(ExtensionPoint::QueueSort).first().and_then(|p| p.as_queue_sort()) {
+        match self
+            .list(ExtensionPoint::QueueSort)
+            .first()
+            .and_then(|p| p.as_queue_sort())
+        {
             Some(q) => q.less(a, b),
             None => a.timestamp < b.timestamp,
         }
@@ -284,7 +305,9 @@ impl Framework {
         let mut result = PreFilterResult::default();
         let mut narrowing = Vec::new();
         for p in self.list(ExtensionPoint::PreFilter) {
-            let Some(pf) = p.as_pre_filter() else { continue };
+            let Some(pf) = p.as_pre_filter() else {
+                continue;
+            };
             let (r, s) = pf.pre_filter(state, pod, snap);
             if s.is_skip() {
                 state.skip_filter.insert(p.name());
@@ -301,26 +324,49 @@ impl Framework {
                 });
                 if result.node_names.as_ref().is_some_and(BTreeSet::is_empty) {
                     let msg = format!("node(s) didn't satisfy plugin(s) [{}]", narrowing.join(" "));
-                    return (result, Status::unresolvable(msg).with_plugin(p.name()), narrowing);
+                    return (
+                        result,
+                        Status::unresolvable(msg).with_plugin(p.name()),
+                        narrowing,
+                    );
                 }
             }
         }
         (result, Status::success(), narrowing)
     }
 
-    /// The first rejection among the Filter plugins, or success.
-    pub fn run_filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        for p in self.list(ExtensionPoint::Filter) {
-            if state.skip_filter.contains(p.name()) {
-                continue;
-            }
-            let Some(f) = p.as_filter() else { continue };
+    /// The Filter plugins this attempt runs (those whose PreFilter did not
+    /// skip), computed once per attempt rather than once per node.
+    pub fn active_filters(
+        &self,
+        state: &CycleState,
+    ) -> Vec<(&'static str, &dyn super::FilterPlugin)> {
+        self.list(ExtensionPoint::Filter)
+            .iter()
+            .filter(|p| !state.skip_filter.contains(p.name()))
+            .filter_map(|p| p.as_filter().map(|f| (p.name(), f)))
+            .collect()
+    }
+
+    /// The first rejection among `active` filters, or success.
+    pub fn run_filters(
+        active: &[(&'static str, &dyn super::FilterPlugin)],
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+    ) -> Status {
+        for (name, f) in active {
             let s = f.filter(state, pod, node);
             if !s.is_success() {
-                return s.with_plugin(p.name());
+                return s.with_plugin(name);
             }
         }
         Status::success()
+    }
+
+    /// The first rejection among the Filter plugins, or success.
+    pub fn run_filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        Self::run_filters(&self.active_filters(state), state, pod, node)
     }
 
     pub fn run_post_filter(
@@ -332,7 +378,9 @@ impl Framework {
     ) -> (Option<PostFilterResult>, Status) {
         let mut last = Status::unschedulable("");
         for p in self.list(ExtensionPoint::PostFilter) {
-            let Some(pf) = p.as_post_filter() else { continue };
+            let Some(pf) = p.as_post_filter() else {
+                continue;
+            };
             let (r, s) = pf.post_filter(self, state, pod, snap, statuses);
             if s.is_success() || s.code == super::Code::Error {
                 return (r, s.with_plugin(p.name()));
@@ -373,7 +421,9 @@ impl Framework {
             }
             let Some(sp) = p.as_score() else { continue };
             for (s, n) in scores.iter_mut().zip(nodes) {
-                s.score = sp.score(state, pod, n).map_err(|e| e.with_plugin(p.name()))?;
+                s.score = sp
+                    .score(state, pod, n)
+                    .map_err(|e| e.with_plugin(p.name()))?;
             }
             if let Some(st) = sp.normalize(state, pod, &mut scores) {
                 if !st.is_success() {

@@ -79,13 +79,21 @@ impl PodInfo {
         let affinity = spec.and_then(|s| s.affinity.as_ref());
         let node_aff = affinity.and_then(|a| a.node_affinity.as_ref());
         let required_affinity = RequiredNodeAffinity {
-            node_selector: spec.and_then(|s| s.node_selector.clone()).unwrap_or_default(),
+            node_selector: spec
+                .and_then(|s| s.node_selector.clone())
+                .unwrap_or_default(),
             required: node_aff
-                .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref())
+                .and_then(|n| {
+                    n.required_during_scheduling_ignored_during_execution
+                        .as_ref()
+                })
                 .map(Selector::parse),
         };
         let preferred_affinity = node_aff
-            .and_then(|n| n.preferred_during_scheduling_ignored_during_execution.as_ref())
+            .and_then(|n| {
+                n.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
             .map(|terms| {
                 terms
                     .iter()
@@ -191,8 +199,14 @@ pub struct NodeInfo {
     pub non_zero_requested: (i64, i64),
     pub allocatable: Resource,
     pub used_ports: Vec<HostPort>,
-    /// Image names (every tag and digest) → size in bytes.
-    pub images: BTreeMap<String, i64>,
+    /// Image names (every tag and digest) → size in bytes; shared, so
+    /// copying a NodeInfo on write does not copy it.
+    pub images: Arc<BTreeMap<String, i64>>,
+    /// `spec.unschedulable`, `spec.taints` and the labels, kept here so
+    /// the hot filters do not chase into the Node object.
+    pub unschedulable: bool,
+    pub taints: Vec<Taint>,
+    pub labels: Arc<BTreeMap<String, String>>,
     /// Bumped by every change; the snapshot copies changed nodes only.
     pub generation: u64,
 }
@@ -211,30 +225,27 @@ impl NodeInfo {
             .and_then(|s| s.allocatable.as_ref())
             .map(Resource::from_list)
             .unwrap_or_default();
-        self.images.clear();
+        let mut images = BTreeMap::new();
         for img in status.and_then(|s| s.images.as_ref()).into_iter().flatten() {
             let size = img.size_bytes.unwrap_or(0);
             for name in img.names.iter().flatten() {
-                self.images.insert(normalize_image_name(name), size);
+                images.insert(normalize_image_name(name), size);
             }
         }
+        self.images = Arc::new(images);
+        let spec = node.spec.as_ref();
+        self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        self.taints = spec.and_then(|s| s.taints.clone()).unwrap_or_default();
+        self.labels = Arc::new(node.metadata.labels.clone().unwrap_or_default());
         self.node = Some(node);
     }
 
     pub fn node_labels(&self) -> &BTreeMap<String, String> {
-        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
-        self.node
-            .as_ref()
-            .and_then(|n| n.metadata.labels.as_ref())
-            .unwrap_or(&EMPTY)
+        &self.labels
     }
 
     pub fn taints(&self) -> &[Taint] {
-        self.node
-            .as_ref()
-            .and_then(|n| n.spec.as_ref())
-            .and_then(|s| s.taints.as_deref())
-            .unwrap_or(&[])
+        &self.taints
     }
 
     pub fn add_pod(&mut self, pod: Arc<PodInfo>) {

@@ -53,7 +53,12 @@ impl BindPlugin for DefaultBinder {
         };
         let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace);
         match api
-            .create_subresource::<Binding, Value>("binding", &pod.name, &PostParams::default(), &binding)
+            .create_subresource::<Binding, Value>(
+                "binding",
+                &pod.name,
+                &PostParams::default(),
+                &binding,
+            )
             .await
         {
             Ok(_) => Status::success(),

@@ -4,8 +4,7 @@
 //! those pods as still leaves room (most important first), pick the node
 //! whose victims matter least, delete the victims and nominate the node.
 //!
-//! Not yet: PodDisruptionBudgets are not consulted; nominated pods are not
-//! accounted on their node when other pods are filtered; the PreFilter
+//! Not yet: PodDisruptionBudgets are not consulted; the PreFilter
 //! state is not updated for removed victims (upstream's
 //! `PreFilterExtensions.RemovePod`), so a victim's own anti-affinity still
 //! counts during the dry run.
@@ -103,17 +102,29 @@ pub struct Candidate {
 
 /// Upstream's `MoreImportantPod`: higher priority, then earlier start.
 fn more_important(a: &PodInfo, b: &PodInfo) -> Ordering {
-    let start = |p: &PodInfo| p.pod.status.as_ref().and_then(|s| s.start_time.clone()).map(|t| t.0);
-    b.priority.cmp(&a.priority).then_with(|| match (start(a), start(b)) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => Ordering::Equal,
-    })
+    let start = |p: &PodInfo| {
+        p.pod
+            .status
+            .as_ref()
+            .and_then(|s| s.start_time.clone())
+            .map(|t| t.0)
+    };
+    b.priority
+        .cmp(&a.priority)
+        .then_with(|| match (start(a), start(b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        })
 }
 
 fn preemption_policy_never(pod: &PodInfo) -> bool {
-    pod.pod.spec.as_ref().and_then(|s| s.preemption_policy.as_deref()) == Some("Never")
+    pod.pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.preemption_policy.as_deref())
+        == Some("Never")
 }
 
 impl DefaultPreemption {
@@ -122,11 +133,17 @@ impl DefaultPreemption {
         if preemption_policy_never(pod) {
             return Err("not eligible due to preemptionPolicy=Never.");
         }
-        let nominated = pod.pod.status.as_ref().and_then(|s| s.nominated_node_name.as_deref()).unwrap_or("");
+        let nominated = pod
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.nominated_node_name.as_deref())
+            .unwrap_or("");
         if let Some(ni) = snap.get(nominated) {
-            let terminating = ni.pods.iter().any(|p| {
-                p.pod.metadata.deletion_timestamp.is_some() && p.priority < pod.priority
-            });
+            let terminating = ni
+                .pods
+                .iter()
+                .any(|p| p.pod.metadata.deletion_timestamp.is_some() && p.priority < pod.priority);
             if terminating {
                 return Err("not eligible due to a terminating pod on the nominated node.");
             }
@@ -178,7 +195,9 @@ impl DefaultPreemption {
     }
 
     fn delete_victims(&self, pod: &PodInfo, c: &Candidate) {
-        let Some(client) = self.client.clone() else { return };
+        let Some(client) = self.client.clone() else {
+            return;
+        };
         if tokio::runtime::Handle::try_current().is_err() {
             return;
         }
@@ -188,8 +207,12 @@ impl DefaultPreemption {
             tokio::spawn(async move {
                 let api: Api<Pod> = Api::namespaced(client, &v.namespace);
                 match api.delete(&v.name, &DeleteParams::default()).await {
-                    Ok(_) => tracing::info!(victim = %v.key, preemptor = %preemptor, node = %node, "preempted"),
-                    Err(e) => tracing::info!(victim = %v.key, error = %e, "deleting a preemption victim"),
+                    Ok(_) => {
+                        tracing::info!(victim = %v.key, preemptor = %preemptor, node = %node, "preempted")
+                    }
+                    Err(e) => {
+                        tracing::info!(victim = %v.key, error = %e, "deleting a preemption victim")
+                    }
                 }
             });
         }
@@ -201,8 +224,17 @@ impl DefaultPreemption {
 /// victims, then the first.
 pub fn pick_one(candidates: &[Candidate]) -> Option<&Candidate> {
     let key = |c: &Candidate| {
-        let highest = c.victims.iter().map(|v| v.priority).max().unwrap_or(i32::MIN);
-        let sum: i64 = c.victims.iter().map(|v| i64::from(v.priority) + i64::from(i32::MAX) + 1).sum();
+        let highest = c
+            .victims
+            .iter()
+            .map(|v| v.priority)
+            .max()
+            .unwrap_or(i32::MIN);
+        let sum: i64 = c
+            .victims
+            .iter()
+            .map(|v| i64::from(v.priority) + i64::from(i32::MAX) + 1)
+            .sum();
         (highest, sum, c.victims.len())
     };
     candidates.iter().min_by_key(|c| key(c))
@@ -244,7 +276,10 @@ impl PostFilterPlugin for DefaultPreemption {
             .to_string()
         };
         if potential.is_empty() {
-            return (clear, Status::unschedulable(format!("preemption: {}", fit_error(result))));
+            return (
+                clear,
+                Status::unschedulable(format!("preemption: {}", fit_error(result))),
+            );
         }
         let want = self.num_candidates(potential.len()).max(1);
         let offset = rand::random_range(0..potential.len());
@@ -267,7 +302,10 @@ impl PostFilterPlugin for DefaultPreemption {
             }
         }
         let Some(best) = pick_one(&candidates) else {
-            return (clear, Status::unschedulable(format!("preemption: {}", fit_error(result))));
+            return (
+                clear,
+                Status::unschedulable(format!("preemption: {}", fit_error(result))),
+            );
         };
         self.delete_victims(pod, best);
         (
@@ -298,7 +336,10 @@ mod tests {
 
     #[test]
     fn victims_are_the_fewest_least_important_pods() {
-        let mut n = node("n", json!({"status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "10"}}}));
+        let mut n = node(
+            "n",
+            json!({"status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "10"}}}),
+        );
         for (name, prio) in [("p1", 1), ("p2", 2), ("p3", 3), ("high", 100)] {
             n.add_pod(prio_pod(name, prio, "1"));
         }
@@ -308,7 +349,11 @@ mod tests {
         fwk().run_pre_filter(&mut state, &preemptor, &snap);
         let victims = DefaultPreemption::select_victims(&fwk(), &state, &preemptor, &n).unwrap();
         let names: Vec<&str> = victims.iter().map(|v| v.name.as_str()).collect();
-        assert_eq!(names, vec!["p2", "p1"], "p3 is reprieved first as the most important");
+        assert_eq!(
+            names,
+            vec!["p2", "p1"],
+            "p3 is reprieved first as the most important"
+        );
         let too_big = prio_pod("huge", 10, "4");
         assert!(DefaultPreemption::select_victims(&fwk(), &state, &too_big, &n).is_none());
     }
@@ -327,13 +372,19 @@ mod tests {
     fn post_filter_messages() {
         let p = new(None, &Handle::default()).unwrap();
         let pf = p.as_post_filter().unwrap();
-        let mut n1 = node("n1", json!({"status": {"allocatable": {"cpu": "1", "memory": "8Gi", "pods": "10"}}}));
+        let mut n1 = node(
+            "n1",
+            json!({"status": {"allocatable": {"cpu": "1", "memory": "8Gi", "pods": "10"}}}),
+        );
         n1.add_pod(prio_pod("same", 10, "1"));
         let n2 = node("n2", json!({}));
         let snap = Snapshot::from_nodes([n1, n2]);
         let statuses: NodeToStatus = [
             ("n1".to_string(), Status::unschedulable("Insufficient cpu")),
-            ("n2".to_string(), Status::unresolvable("node(s) had untolerated taint {a: b}")),
+            (
+                "n2".to_string(),
+                Status::unresolvable("node(s) had untolerated taint {a: b}"),
+            ),
         ]
         .into_iter()
         .collect();
@@ -346,8 +397,14 @@ mod tests {
             "preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling."
         );
         assert_eq!(r.unwrap().nominated_node_name.as_deref(), Some(""));
-        let never = Arc::new(pod_meta(json!({"name": "x"}), json!({"preemptionPolicy": "Never"})));
+        let never = Arc::new(pod_meta(
+            json!({"name": "x"}),
+            json!({"preemptionPolicy": "Never"}),
+        ));
         let (_, s) = pf.post_filter(&fwk(), &CycleState::default(), &never, &snap, &statuses);
-        assert_eq!(s.message(), "preemption: not eligible due to preemptionPolicy=Never.");
+        assert_eq!(
+            s.message(),
+            "preemption: not eligible due to preemptionPolicy=Never."
+        );
     }
 }

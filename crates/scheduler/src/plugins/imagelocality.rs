@@ -11,7 +11,9 @@ use serde_json::Value;
 use crate::cache::Snapshot;
 use crate::framework::runtime::Handle;
 use crate::framework::types::normalize_image_name;
-use crate::framework::{CycleState, NodeInfo, Plugin, PodInfo, PreScorePlugin, ScorePlugin, Status, MAX_NODE_SCORE};
+use crate::framework::{
+    CycleState, NodeInfo, Plugin, PodInfo, PreScorePlugin, ScorePlugin, Status, MAX_NODE_SCORE,
+};
 
 pub const NAME: &str = "ImageLocality";
 const MB: i64 = 1024 * 1024;
@@ -43,7 +45,9 @@ impl Plugin for ImageLocality {
 }
 
 fn pod_images(pod: &PodInfo) -> Vec<String> {
-    let Some(spec) = pod.pod.spec.as_ref() else { return vec![] };
+    let Some(spec) = pod.pod.spec.as_ref() else {
+        return vec![];
+    };
     spec.init_containers
         .iter()
         .flatten()
@@ -54,7 +58,13 @@ fn pod_images(pod: &PodInfo) -> Vec<String> {
 }
 
 impl PreScorePlugin for ImageLocality {
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot, _: &[Arc<NodeInfo>]) -> Status {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snap: &Snapshot,
+        _: &[Arc<NodeInfo>],
+    ) -> Status {
         let total = snap.len().max(1) as f64;
         let names = pod_images(pod);
         let containers = names.len() as i64;
@@ -80,7 +90,9 @@ fn priority(sum: i64, containers: i64) -> i64 {
 impl ScorePlugin for ImageLocality {
     fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
         let Some(s) = state.read::<PreScoreState>(NAME) else {
-            return Err(Status::error("reading ImageLocality pre-score state: not found"));
+            return Err(Status::error(
+                "reading ImageLocality pre-score state: not found",
+            ));
         };
         let sum: f64 = s
             .images
@@ -99,16 +111,31 @@ mod tests {
 
     #[test]
     fn image_sizes_scaled_by_spread() {
-        let with = |size: i64| node("a", json!({"status": {"images": [{"names": ["busybox:latest"], "sizeBytes": size}]}}));
+        let with = |size: i64| {
+            node(
+                "a",
+                json!({"status": {"images": [{"names": ["busybox:latest"], "sizeBytes": size}]}}),
+            )
+        };
         let big = with(500 * MB);
         let snap = Snapshot::from_nodes([big.clone(), node("b", json!({}))]);
         let p = pod(json!({"containers": [{"name": "c", "image": "busybox"}]}));
         let mut state = CycleState::default();
         ImageLocality.pre_score(&mut state, &p, &snap, &[]);
         // 500 MB × 1/2 of the nodes = 250 MB.
-        let want = MAX_NODE_SCORE * (250 * MB - MIN_THRESHOLD) / (MAX_CONTAINER_THRESHOLD - MIN_THRESHOLD);
+        let want =
+            MAX_NODE_SCORE * (250 * MB - MIN_THRESHOLD) / (MAX_CONTAINER_THRESHOLD - MIN_THRESHOLD);
         assert_eq!(ImageLocality.score(&state, &p, &big).unwrap(), want);
-        assert_eq!(ImageLocality.score(&state, &p, &node("b", json!({}))).unwrap(), 0);
-        assert_eq!(priority(2000 * MB, 1), MAX_NODE_SCORE, "clamped at the maximum");
+        assert_eq!(
+            ImageLocality
+                .score(&state, &p, &node("b", json!({})))
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            priority(2000 * MB, 1),
+            MAX_NODE_SCORE,
+            "clamped at the maximum"
+        );
     }
 }

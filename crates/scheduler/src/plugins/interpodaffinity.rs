@@ -21,13 +21,14 @@ use crate::framework::runtime::Handle;
 use crate::framework::{
     ActionType, CycleState, EventInterest, EventResource, FilterPlugin, NodeInfo, NodeScore,
     Plugin, PodInfo, PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin, Status,
-    MAX_NODE_SCORE, ALL_ACTIONS,
+    ALL_ACTIONS, MAX_NODE_SCORE,
 };
 
 pub const NAME: &str = "InterPodAffinity";
 pub const ERR_AFFINITY: &str = "node(s) didn't match pod affinity rules";
 pub const ERR_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity rules";
-pub const ERR_EXISTING_ANTI_AFFINITY: &str = "node(s) didn't satisfy existing pods anti-affinity rules";
+pub const ERR_EXISTING_ANTI_AFFINITY: &str =
+    "node(s) didn't satisfy existing pods anti-affinity rules";
 
 /// `InterPodAffinityArgs`.
 #[derive(Debug, Deserialize)]
@@ -117,14 +118,23 @@ impl Plugin for InterPodAffinity {
 }
 
 impl PreFilterPlugin for InterPodAffinity {
-    fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot) -> (Option<PreFilterResult>, Status) {
+    fn pre_filter(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snap: &Snapshot,
+    ) -> (Option<PreFilterResult>, Status) {
         let aff = &pod.affinity;
-        let any_existing_anti = snap.nodes().iter().any(|n| n.pods_with_required_anti_affinity > 0);
-        if aff.required_affinity.is_empty() && aff.required_anti_affinity.is_empty() && !any_existing_anti {
+        let any_existing_anti = snap.any_pod_with_required_anti_affinity();
+        if aff.required_affinity.is_empty()
+            && aff.required_anti_affinity.is_empty()
+            && !any_existing_anti
+        {
             return (None, Status::skip());
         }
         let mut s = FilterState::default();
-        let want_incoming = !aff.required_affinity.is_empty() || !aff.required_anti_affinity.is_empty();
+        let want_incoming =
+            !aff.required_affinity.is_empty() || !aff.required_anti_affinity.is_empty();
         for ni in snap.nodes() {
             if ni.pods_with_required_anti_affinity > 0 {
                 for existing in &ni.pods {
@@ -139,7 +149,9 @@ impl PreFilterPlugin for InterPodAffinity {
                 continue;
             }
             for existing in &ni.pods {
-                if !aff.required_affinity.is_empty() && aff.required_affinity.iter().all(|t| matches(t, existing)) {
+                if !aff.required_affinity.is_empty()
+                    && aff.required_affinity.iter().all(|t| matches(t, existing))
+                {
                     for t in &aff.required_affinity {
                         bump(&mut s.affinity, ni, &t.topology_key, 1);
                     }
@@ -164,7 +176,12 @@ impl InterPodAffinity {
         for t in terms {
             match labels.get(&t.topology_key) {
                 Some(v) => {
-                    if s.affinity.get(&(t.topology_key.clone(), v.clone())).copied().unwrap_or(0) <= 0 {
+                    if s.affinity
+                        .get(&(t.topology_key.clone(), v.clone()))
+                        .copied()
+                        .unwrap_or(0)
+                        <= 0
+                    {
                         pods_exist = false;
                     }
                 }
@@ -190,11 +207,20 @@ impl FilterPlugin for InterPodAffinity {
         }
         let labels = node.node_labels();
         let hit = |counts: &Counts, key: &str| {
-            labels
-                .get(key)
-                .is_some_and(|v| counts.get(&(key.to_string(), v.clone())).copied().unwrap_or(0) > 0)
+            labels.get(key).is_some_and(|v| {
+                counts
+                    .get(&(key.to_string(), v.clone()))
+                    .copied()
+                    .unwrap_or(0)
+                    > 0
+            })
         };
-        if pod.affinity.required_anti_affinity.iter().any(|t| hit(&s.anti, &t.topology_key)) {
+        if pod
+            .affinity
+            .required_anti_affinity
+            .iter()
+            .any(|t| hit(&s.anti, &t.topology_key))
+        {
             return Status::unschedulable(ERR_ANTI_AFFINITY);
         }
         if !s.existing_anti.is_empty() && labels.keys().any(|k| hit(&s.existing_anti, k)) {
@@ -207,7 +233,13 @@ impl FilterPlugin for InterPodAffinity {
 struct ScoreState(Counts);
 
 impl InterPodAffinity {
-    fn score_existing(&self, scores: &mut Counts, pod: &PodInfo, existing: &PodInfo, node: &NodeInfo) {
+    fn score_existing(
+        &self,
+        scores: &mut Counts,
+        pod: &PodInfo,
+        existing: &PodInfo,
+        node: &NodeInfo,
+    ) {
         let aff = &pod.affinity;
         for w in &aff.preferred_affinity {
             if matches(&w.term, existing) {
@@ -223,7 +255,12 @@ impl InterPodAffinity {
         if self.args.hard_pod_affinity_weight > 0 {
             for t in &ex.required_affinity {
                 if matches(t, pod) {
-                    bump(scores, node, &t.topology_key, i64::from(self.args.hard_pod_affinity_weight));
+                    bump(
+                        scores,
+                        node,
+                        &t.topology_key,
+                        i64::from(self.args.hard_pod_affinity_weight),
+                    );
                 }
             }
         }
@@ -244,9 +281,16 @@ impl InterPodAffinity {
 }
 
 impl PreScorePlugin for InterPodAffinity {
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot, _: &[Arc<NodeInfo>]) -> Status {
-        let has_preferred = !pod.affinity.preferred_affinity.is_empty() || !pod.affinity.preferred_anti_affinity.is_empty();
-        let any_existing = snap.nodes().iter().any(|n| n.pods_with_affinity > 0);
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snap: &Snapshot,
+        _: &[Arc<NodeInfo>],
+    ) -> Status {
+        let has_preferred = !pod.affinity.preferred_affinity.is_empty()
+            || !pod.affinity.preferred_anti_affinity.is_empty();
+        let any_existing = snap.any_pod_with_affinity();
         if !has_preferred && !any_existing {
             return Status::skip();
         }
@@ -304,11 +348,17 @@ mod tests {
     use serde_json::json;
 
     fn labelled(name: &str, labels: Value, spec: Value) -> Arc<PodInfo> {
-        Arc::new(pod_meta(json!({"name": name, "namespace": "ns", "labels": labels}), spec))
+        Arc::new(pod_meta(
+            json!({"name": name, "namespace": "ns", "labels": labels}),
+            spec,
+        ))
     }
 
     fn zone(name: &str, z: &str) -> NodeInfo {
-        node(name, json!({"metadata": {"labels": {"zone": z, "kubernetes.io/hostname": name}}}))
+        node(
+            name,
+            json!({"metadata": {"labels": {"zone": z, "kubernetes.io/hostname": name}}}),
+        )
     }
 
     fn term(key: &str, app: &str) -> Value {
@@ -319,7 +369,10 @@ mod tests {
         let p = new(None, &Handle::default()).unwrap();
         let snap = Snapshot::from_nodes(nodes);
         let mut state = CycleState::default();
-        let (_, s) = p.as_pre_filter().unwrap().pre_filter(&mut state, pod, &snap);
+        let (_, s) = p
+            .as_pre_filter()
+            .unwrap()
+            .pre_filter(&mut state, pod, &snap);
         snap.nodes()
             .iter()
             .map(|n| {
@@ -338,15 +391,23 @@ mod tests {
         let mut a = zone("a", "z1");
         a.add_pod(labelled("db", json!({"app": "db"}), json!({})));
         let b = zone("b", "z2");
-        let web = labelled("web", json!({"app": "web"}), json!({"affinity": {"podAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": [term("zone", "db")]}}}));
+        let web = labelled(
+            "web",
+            json!({"app": "web"}),
+            json!({"affinity": {"podAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [term("zone", "db")]}}}),
+        );
         assert_eq!(
             run_filter(&web, vec![a, b]),
             vec![("a".into(), "".into()), ("b".into(), ERR_AFFINITY.into())]
         );
         // The first pod of a self-affine group may go anywhere.
-        let first = labelled("w1", json!({"app": "web"}), json!({"affinity": {"podAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": [term("zone", "web")]}}}));
+        let first = labelled(
+            "w1",
+            json!({"app": "web"}),
+            json!({"affinity": {"podAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [term("zone", "web")]}}}),
+        );
         let got = run_filter(&first, vec![zone("a", "z1"), zone("b", "z2")]);
         assert!(got.iter().all(|(_, m)| m.is_empty()), "{got:?}");
     }
@@ -356,20 +417,34 @@ mod tests {
         let mut a = zone("a", "z1");
         a.add_pod(labelled("web1", json!({"app": "web"}), json!({})));
         let b = zone("b", "z2");
-        let web2 = labelled("web2", json!({"app": "web"}), json!({"affinity": {"podAntiAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": [term("kubernetes.io/hostname", "web")]}}}));
+        let web2 = labelled(
+            "web2",
+            json!({"app": "web"}),
+            json!({"affinity": {"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [term("kubernetes.io/hostname", "web")]}}}),
+        );
         assert_eq!(
             run_filter(&web2, vec![a, b.clone()]),
-            vec![("a".into(), ERR_ANTI_AFFINITY.into()), ("b".into(), "".into())]
+            vec![
+                ("a".into(), ERR_ANTI_AFFINITY.into()),
+                ("b".into(), "".into())
+            ]
         );
         // An existing pod's anti-affinity keeps matching pods out of its zone.
         let mut a = zone("a", "z1");
-        a.add_pod(labelled("loner", json!({"app": "loner"}), json!({"affinity": {"podAntiAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": [term("zone", "web")]}}})));
+        a.add_pod(labelled(
+            "loner",
+            json!({"app": "loner"}),
+            json!({"affinity": {"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [term("zone", "web")]}}}),
+        ));
         let plain = labelled("web3", json!({"app": "web"}), json!({}));
         assert_eq!(
             run_filter(&plain, vec![a, b]),
-            vec![("a".into(), ERR_EXISTING_ANTI_AFFINITY.into()), ("b".into(), "".into())]
+            vec![
+                ("a".into(), ERR_EXISTING_ANTI_AFFINITY.into()),
+                ("b".into(), "".into())
+            ]
         );
     }
 
@@ -382,19 +457,36 @@ mod tests {
         let mut c = zone("c", "z3");
         c.add_pod(labelled("noisy", json!({"app": "noisy"}), json!({})));
         let snap = Snapshot::from_nodes([a, b, c]);
-        let pod = labelled("web", json!({}), json!({"affinity": {
+        let pod = labelled(
+            "web",
+            json!({}),
+            json!({"affinity": {
             "podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 10, "podAffinityTerm": term("zone", "cache")}]},
-            "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 5, "podAffinityTerm": term("zone", "noisy")}]}}}));
+            "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 5, "podAffinityTerm": term("zone", "noisy")}]}}}),
+        );
         let mut state = CycleState::default();
-        assert!(p.as_pre_score().unwrap().pre_score(&mut state, &pod, &snap, &[]).is_success());
+        assert!(p
+            .as_pre_score()
+            .unwrap()
+            .pre_score(&mut state, &pod, &snap, &[])
+            .is_success());
         let sp = p.as_score().unwrap();
         let mut scores: Vec<NodeScore> = snap
             .nodes()
             .iter()
-            .map(|n| NodeScore { name: n.name.clone(), score: sp.score(&state, &pod, n).unwrap() })
+            .map(|n| NodeScore {
+                name: n.name.clone(),
+                score: sp.score(&state, &pod, n).unwrap(),
+            })
             .collect();
-        assert_eq!(scores.iter().map(|s| s.score).collect::<Vec<_>>(), vec![10, 0, -5]);
+        assert_eq!(
+            scores.iter().map(|s| s.score).collect::<Vec<_>>(),
+            vec![10, 0, -5]
+        );
         sp.normalize(&state, &pod, &mut scores);
-        assert_eq!(scores.iter().map(|s| s.score).collect::<Vec<_>>(), vec![100, 33, 0]);
+        assert_eq!(
+            scores.iter().map(|s| s.score).collect::<Vec<_>>(),
+            vec![100, 33, 0]
+        );
     }
 }

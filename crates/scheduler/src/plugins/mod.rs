@@ -15,6 +15,8 @@ pub mod podtopologyspread;
 pub mod queuesort;
 pub mod schedulinggates;
 pub mod tainttoleration;
+pub mod volumebinding;
+pub mod volumerestrictions;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -27,7 +29,7 @@ use crate::framework::runtime::Registry;
 /// Every in-tree plugin by name.
 pub fn in_tree_registry() -> Registry {
     let mut r = Registry::default();
-    let plugins: [(&'static str, crate::framework::runtime::Factory); 14] = [
+    let plugins: [(&'static str, crate::framework::runtime::Factory); 16] = [
         (queuesort::NAME, queuesort::new),
         (schedulinggates::NAME, schedulinggates::new),
         (nodeunschedulable::NAME, nodeunschedulable::new),
@@ -38,6 +40,8 @@ pub fn in_tree_registry() -> Registry {
         (noderesources::fit::NAME, noderesources::fit::new),
         (noderesources::balanced::NAME, noderesources::balanced::new),
         (imagelocality::NAME, imagelocality::new),
+        (volumerestrictions::NAME, volumerestrictions::new),
+        (volumebinding::NAME, volumebinding::new),
         (podtopologyspread::NAME, podtopologyspread::new),
         (interpodaffinity::NAME, interpodaffinity::new),
         (defaultpreemption::NAME, defaultpreemption::new),
@@ -53,7 +57,9 @@ pub fn in_tree_registry() -> Registry {
 }
 
 /// Decodes a plugin's args strictly; absent args are the defaults.
-pub(crate) fn decode_args<T: DeserializeOwned + Default>(args: Option<&Value>) -> Result<T, String> {
+pub(crate) fn decode_args<T: DeserializeOwned + Default>(
+    args: Option<&Value>,
+) -> Result<T, String> {
     match args {
         None | Some(Value::Null) => Ok(T::default()),
         Some(v) => {

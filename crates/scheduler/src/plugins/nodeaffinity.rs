@@ -84,7 +84,12 @@ impl Plugin for NodeAffinity {
 }
 
 impl PreFilterPlugin for NodeAffinity {
-    fn pre_filter(&self, _: &mut CycleState, pod: &PodInfo, _: &Snapshot) -> (Option<PreFilterResult>, Status) {
+    fn pre_filter(
+        &self,
+        _: &mut CycleState,
+        pod: &PodInfo,
+        _: &Snapshot,
+    ) -> (Option<PreFilterResult>, Status) {
         let req = &pod.required_affinity;
         if req.node_selector.is_empty() && req.required.is_none() && self.added_required.is_none() {
             return (None, Status::skip());
@@ -101,15 +106,18 @@ impl PreFilterPlugin for NodeAffinity {
 
 impl FilterPlugin for NodeAffinity {
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let Some(n) = &node.node else {
+        if node.node.is_none() {
             return Status::unresolvable(ERR_REASON_POD);
-        };
+        }
         if let Some(added) = &self.added_required {
             if !added.matches(&node.name, node.node_labels()) {
                 return Status::unresolvable(ERR_REASON_ENFORCED);
             }
         }
-        if pod.required_affinity.matches(n) {
+        if pod
+            .required_affinity
+            .matches_labels(&node.name, node.node_labels())
+        {
             Status::success()
         } else {
             Status::unresolvable(ERR_REASON_POD)
@@ -118,7 +126,13 @@ impl FilterPlugin for NodeAffinity {
 }
 
 impl PreScorePlugin for NodeAffinity {
-    fn pre_score(&self, _: &mut CycleState, pod: &PodInfo, _: &Snapshot, _: &[Arc<NodeInfo>]) -> Status {
+    fn pre_score(
+        &self,
+        _: &mut CycleState,
+        pod: &PodInfo,
+        _: &Snapshot,
+        _: &[Arc<NodeInfo>],
+    ) -> Status {
         if pod.preferred_affinity.is_empty() && self.added_preferred.is_empty() {
             return Status::skip();
         }
@@ -156,13 +170,26 @@ mod tests {
 
     #[test]
     fn filter_selector_and_required_affinity() {
-        let zone_a = node("a", json!({"metadata": {"labels": {"zone": "a", "disk": "ssd"}}}));
-        let required = |zone: &str| json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
-            {"nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": [zone]}]}]}}}});
+        let zone_a = node(
+            "a",
+            json!({"metadata": {"labels": {"zone": "a", "disk": "ssd"}}}),
+        );
+        let required = |zone: &str| {
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": [zone]}]}]}}}})
+        };
         let cases = [
             ("nothing required", json!({}), true),
-            ("nodeSelector matches", json!({"nodeSelector": {"zone": "a"}}), true),
-            ("nodeSelector misses", json!({"nodeSelector": {"zone": "b"}}), false),
+            (
+                "nodeSelector matches",
+                json!({"nodeSelector": {"zone": "a"}}),
+                true,
+            ),
+            (
+                "nodeSelector misses",
+                json!({"nodeSelector": {"zone": "b"}}),
+                false,
+            ),
             ("required affinity matches", required("a"), true),
             ("required affinity misses", required("b"), false),
             (
@@ -177,7 +204,10 @@ mod tests {
         ];
         let p = plugin(None);
         for (name, spec, want) in cases {
-            let s = p.as_filter().unwrap().filter(&CycleState::default(), &pod(spec), &zone_a);
+            let s = p
+                .as_filter()
+                .unwrap()
+                .filter(&CycleState::default(), &pod(spec), &zone_a);
             assert_eq!(s.is_success(), want, "{name}");
             if !want {
                 assert_eq!(s.message(), ERR_REASON_POD);
@@ -187,11 +217,20 @@ mod tests {
 
     #[test]
     fn added_affinity_is_enforced() {
-        let p = plugin(Some(json!({"addedAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
-            {"nodeSelectorTerms": [{"matchExpressions": [{"key": "pool", "operator": "In", "values": ["x"]}]}]}}})));
-        let s = p.as_filter().unwrap().filter(&CycleState::default(), &pod(json!({})), &node("n", json!({})));
+        let p = plugin(Some(
+            json!({"addedAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms": [{"matchExpressions": [{"key": "pool", "operator": "In", "values": ["x"]}]}]}}}),
+        ));
+        let s = p.as_filter().unwrap().filter(
+            &CycleState::default(),
+            &pod(json!({})),
+            &node("n", json!({})),
+        );
         assert_eq!(s.message(), ERR_REASON_ENFORCED);
-        assert!(new(Some(&json!({"bogus": 1})), &Handle::default()).is_err(), "unknown args field");
+        assert!(
+            new(Some(&json!({"bogus": 1})), &Handle::default()).is_err(),
+            "unknown args field"
+        );
     }
 
     #[test]
@@ -199,10 +238,25 @@ mod tests {
         let p = plugin(None);
         let spec = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
             {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n2"]}]}]}}}});
-        let (r, s) = p.as_pre_filter().unwrap().pre_filter(&mut CycleState::default(), &pod(spec), &Snapshot::default());
+        let (r, s) = p.as_pre_filter().unwrap().pre_filter(
+            &mut CycleState::default(),
+            &pod(spec),
+            &Snapshot::default(),
+        );
         assert!(s.is_success());
-        assert_eq!(r.unwrap().node_names.unwrap().into_iter().collect::<Vec<_>>(), vec!["n2"]);
-        let (_, s) = p.as_pre_filter().unwrap().pre_filter(&mut CycleState::default(), &pod(json!({})), &Snapshot::default());
+        assert_eq!(
+            r.unwrap()
+                .node_names
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec!["n2"]
+        );
+        let (_, s) = p.as_pre_filter().unwrap().pre_filter(
+            &mut CycleState::default(),
+            &pod(json!({})),
+            &Snapshot::default(),
+        );
         assert!(s.is_skip());
     }
 
@@ -215,17 +269,29 @@ mod tests {
         ]}}});
         let pi = pod(spec);
         let nodes = [
-            node("both", json!({"metadata": {"labels": {"zone": "a", "disk": "ssd"}}})),
+            node(
+                "both",
+                json!({"metadata": {"labels": {"zone": "a", "disk": "ssd"}}}),
+            ),
             node("zone", json!({"metadata": {"labels": {"zone": "a"}}})),
             node("none", json!({})),
         ];
         let sp = p.as_score().unwrap();
         let mut scores: Vec<NodeScore> = nodes
             .iter()
-            .map(|n| NodeScore { name: n.name.clone(), score: sp.score(&CycleState::default(), &pi, n).unwrap() })
+            .map(|n| NodeScore {
+                name: n.name.clone(),
+                score: sp.score(&CycleState::default(), &pi, n).unwrap(),
+            })
             .collect();
-        assert_eq!(scores.iter().map(|s| s.score).collect::<Vec<_>>(), vec![10, 2, 0]);
+        assert_eq!(
+            scores.iter().map(|s| s.score).collect::<Vec<_>>(),
+            vec![10, 2, 0]
+        );
         sp.normalize(&CycleState::default(), &pi, &mut scores);
-        assert_eq!(scores.iter().map(|s| s.score).collect::<Vec<_>>(), vec![100, 20, 0]);
+        assert_eq!(
+            scores.iter().map(|s| s.score).collect::<Vec<_>>(),
+            vec![100, 20, 0]
+        );
     }
 }

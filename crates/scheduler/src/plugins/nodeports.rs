@@ -47,7 +47,12 @@ impl Plugin for NodePorts {
 }
 
 impl PreFilterPlugin for NodePorts {
-    fn pre_filter(&self, _: &mut CycleState, pod: &PodInfo, _: &Snapshot) -> (Option<PreFilterResult>, Status) {
+    fn pre_filter(
+        &self,
+        _: &mut CycleState,
+        pod: &PodInfo,
+        _: &Snapshot,
+    ) -> (Option<PreFilterResult>, Status) {
         if pod.host_ports.is_empty() {
             return (None, Status::skip());
         }
@@ -76,17 +81,44 @@ mod tests {
     use serde_json::json;
 
     fn port_pod(ip: &str, proto: &str, port: i32) -> PodInfo {
-        pod(json!({"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": port, "hostIP": ip, "protocol": proto}]}]}))
+        pod(
+            json!({"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": port, "hostIP": ip, "protocol": proto}]}]}),
+        )
     }
 
     #[test]
     fn host_port_conflicts() {
         let cases = [
-            ("free", port_pod("", "TCP", 8080), port_pod("", "TCP", 8081), true),
-            ("same port", port_pod("", "TCP", 8080), port_pod("", "TCP", 8080), false),
-            ("other protocol", port_pod("", "UDP", 8080), port_pod("", "TCP", 8080), true),
-            ("different specific IPs", port_pod("127.0.0.1", "TCP", 8080), port_pod("127.0.0.2", "TCP", 8080), true),
-            ("wildcard against specific", port_pod("0.0.0.0", "TCP", 8080), port_pod("127.0.0.1", "TCP", 8080), false),
+            (
+                "free",
+                port_pod("", "TCP", 8080),
+                port_pod("", "TCP", 8081),
+                true,
+            ),
+            (
+                "same port",
+                port_pod("", "TCP", 8080),
+                port_pod("", "TCP", 8080),
+                false,
+            ),
+            (
+                "other protocol",
+                port_pod("", "UDP", 8080),
+                port_pod("", "TCP", 8080),
+                true,
+            ),
+            (
+                "different specific IPs",
+                port_pod("127.0.0.1", "TCP", 8080),
+                port_pod("127.0.0.2", "TCP", 8080),
+                true,
+            ),
+            (
+                "wildcard against specific",
+                port_pod("0.0.0.0", "TCP", 8080),
+                port_pod("127.0.0.1", "TCP", 8080),
+                false,
+            ),
         ];
         for (name, existing, incoming, want) in cases {
             let mut n = node("n", json!({}));
@@ -94,7 +126,11 @@ mod tests {
             let s = NodePorts.filter(&CycleState::default(), &incoming, &n);
             assert_eq!(s.is_success(), want, "{name}");
         }
-        let (_, s) = NodePorts.pre_filter(&mut CycleState::default(), &pod(json!({})), &Snapshot::default());
+        let (_, s) = NodePorts.pre_filter(
+            &mut CycleState::default(),
+            &pod(json!({})),
+            &Snapshot::default(),
+        );
         assert!(s.is_skip(), "pods without host ports skip the filter");
     }
 }

@@ -41,10 +41,10 @@ impl Plugin for NodeUnschedulable {
 
 impl FilterPlugin for NodeUnschedulable {
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let Some(n) = &node.node else {
+        if node.node.is_none() {
             return Status::unresolvable(ERR_REASON_UNKNOWN_CONDITION);
-        };
-        if !n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
+        }
+        if !node.unschedulable {
             return Status::success();
         }
         let taint = Taint {
@@ -69,11 +69,18 @@ mod tests {
     fn cordoned_nodes() {
         let cordoned = node("n", json!({"spec": {"unschedulable": true}}));
         let cases = [
-            ("schedulable node", pod(json!({})), node("n", json!({})), true),
+            (
+                "schedulable node",
+                pod(json!({})),
+                node("n", json!({})),
+                true,
+            ),
             ("cordoned node", pod(json!({})), cordoned.clone(), false),
             (
                 "tolerating pod",
-                pod(json!({"tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]})),
+                pod(
+                    json!({"tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]}),
+                ),
                 cordoned,
                 true,
             ),

@@ -30,7 +30,8 @@ use crate::framework::{
 
 pub const NAME: &str = "PodTopologySpread";
 pub const ERR_CONSTRAINTS: &str = "node(s) didn't match pod topology spread constraints";
-pub const ERR_LABEL: &str = "node(s) didn't match pod topology spread constraints (missing required label)";
+pub const ERR_LABEL: &str =
+    "node(s) didn't match pod topology spread constraints (missing required label)";
 const HOSTNAME: &str = "kubernetes.io/hostname";
 
 /// `PodTopologySpreadArgs` (accepted; cluster defaults are not applied yet).
@@ -49,7 +50,11 @@ pub fn new(args: Option<&Value>, _: &Handle) -> Result<Arc<dyn Plugin>, String> 
     let args: Args = super::decode_args(args)?;
     match args.defaulting_type.as_deref() {
         None | Some("System") | Some("List") => {}
-        Some(other) => return Err(format!("defaultingType: Unsupported value: {other:?}: supported values: \"System\", \"List\"")),
+        Some(other) => {
+            return Err(format!(
+            "defaultingType: Unsupported value: {other:?}: supported values: \"System\", \"List\""
+        ))
+        }
     }
     if args.defaulting_type.as_deref() == Some("System") && !args.default_constraints.is_empty() {
         return Err("defaultConstraints: Invalid value: when .defaultingType is \"System\", .defaultConstraints must be empty".into());
@@ -68,10 +73,19 @@ struct Constraint {
 }
 
 fn parse(pod: &PodInfo, hard: bool) -> Vec<Constraint> {
-    let Some(list) = pod.pod.spec.as_ref().and_then(|s| s.topology_spread_constraints.as_ref()) else {
+    let Some(list) = pod
+        .pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.topology_spread_constraints.as_ref())
+    else {
         return vec![];
     };
-    let want = if hard { "DoNotSchedule" } else { "ScheduleAnyway" };
+    let want = if hard {
+        "DoNotSchedule"
+    } else {
+        "ScheduleAnyway"
+    };
     list.iter()
         .filter(|c| c.when_unsatisfiable == want)
         .map(|c| constraint(c, pod.labels()))
@@ -88,10 +102,17 @@ fn constraint(c: &TopologySpreadConstraint, labels: &BTreeMap<String, String>) -
         .match_label_keys
         .iter()
         .flatten()
-        .filter_map(|k| labels.get(k).map(|v| json!({"key": k, "operator": "In", "values": [v]})))
+        .filter_map(|k| {
+            labels
+                .get(k)
+                .map(|v| json!({"key": k, "operator": "In", "values": [v]}))
+        })
         .collect();
     if !extra.is_empty() && sel.is_object() {
-        let exprs = sel["matchExpressions"].as_array().cloned().unwrap_or_default();
+        let exprs = sel["matchExpressions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         sel["matchExpressions"] = Value::Array(exprs.into_iter().chain(extra).collect());
     }
     let selector = if sel.is_null() {
@@ -112,16 +133,22 @@ fn constraint(c: &TopologySpreadConstraint, labels: &BTreeMap<String, String>) -
 /// Whether a node counts for the constraints (has every key, passes the
 /// node-inclusion policies).
 fn node_counts(cs: &[Constraint], pod: &PodInfo, ni: &NodeInfo) -> bool {
-    let Some(node) = &ni.node else { return false };
+    if ni.node.is_none() {
+        return false;
+    }
     let labels = ni.node_labels();
     if !cs.iter().all(|c| labels.contains_key(&c.key)) {
         return false;
     }
-    if cs.iter().any(|c| c.honor_affinity) && !pod.required_affinity.matches(node) {
+    if cs.iter().any(|c| c.honor_affinity)
+        && !pod.required_affinity.matches_labels(&ni.name, labels)
+    {
         return false;
     }
     if cs.iter().any(|c| c.honor_taints) {
-        let hard = |t: &k8s_openapi::api::core::v1::Taint| t.effect == "NoSchedule" || t.effect == "NoExecute";
+        let hard = |t: &k8s_openapi::api::core::v1::Taint| {
+            t.effect == "NoSchedule" || t.effect == "NoExecute"
+        };
         if find_untolerated(ni.taints(), pod.tolerations(), hard).is_some() {
             return false;
         }
@@ -175,7 +202,12 @@ impl Plugin for PodTopologySpread {
 }
 
 impl PreFilterPlugin for PodTopologySpread {
-    fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot) -> (Option<PreFilterResult>, Status) {
+    fn pre_filter(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snap: &Snapshot,
+    ) -> (Option<PreFilterResult>, Status) {
         let constraints = parse(pod, true);
         if constraints.is_empty() {
             return (None, Status::skip());
@@ -187,14 +219,20 @@ impl PreFilterPlugin for PodTopologySpread {
             }
             let labels = ni.node_labels();
             for c in &constraints {
-                let Some(v) = labels.get(&c.key) else { continue };
+                let Some(v) = labels.get(&c.key) else {
+                    continue;
+                };
                 *counts.entry((c.key.clone(), v.clone())).or_default() += matching_pods(c, pod, ni);
             }
         }
         let min = constraints
             .iter()
             .map(|c| {
-                let domains: Vec<i64> = counts.iter().filter(|((k, _), _)| *k == c.key).map(|(_, n)| *n).collect();
+                let domains: Vec<i64> = counts
+                    .iter()
+                    .filter(|((k, _), _)| *k == c.key)
+                    .map(|(_, n)| *n)
+                    .collect();
                 if c.min_domains.is_some_and(|m| (domains.len() as i64) < m) {
                     0
                 } else {
@@ -202,7 +240,14 @@ impl PreFilterPlugin for PodTopologySpread {
                 }
             })
             .collect();
-        state.write(NAME, FilterState { constraints, counts, min });
+        state.write(
+            NAME,
+            FilterState {
+                constraints,
+                counts,
+                min,
+            },
+        );
         (None, Status::success())
     }
 }
@@ -218,7 +263,11 @@ impl FilterPlugin for PodTopologySpread {
                 return Status::unresolvable(ERR_LABEL);
             };
             let self_match = i64::from(c.selector.matches(pod.labels()));
-            let here = s.counts.get(&(c.key.clone(), v.clone())).copied().unwrap_or(0);
+            let here = s
+                .counts
+                .get(&(c.key.clone(), v.clone()))
+                .copied()
+                .unwrap_or(0);
             if here + self_match - min > c.max_skew {
                 return Status::unschedulable(ERR_CONSTRAINTS);
             }
@@ -235,7 +284,13 @@ struct ScoreState {
 }
 
 impl PreScorePlugin for PodTopologySpread {
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, snap: &Snapshot, nodes: &[Arc<NodeInfo>]) -> Status {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snap: &Snapshot,
+        nodes: &[Arc<NodeInfo>],
+    ) -> Status {
         let constraints = parse(pod, false);
         if constraints.is_empty() {
             return Status::skip();
@@ -261,9 +316,12 @@ impl PreScorePlugin for PodTopologySpread {
             }
             let labels = ni.node_labels();
             for (i, c) in constraints.iter().enumerate() {
-                let Some(v) = labels.get(&c.key) else { continue };
+                let Some(v) = labels.get(&c.key) else {
+                    continue;
+                };
                 if c.key != HOSTNAME && domains[i].contains(v) {
-                    *counts.entry((c.key.clone(), v.clone())).or_default() += matching_pods(c, pod, ni);
+                    *counts.entry((c.key.clone(), v.clone())).or_default() +=
+                        matching_pods(c, pod, ni);
                 }
             }
         }
@@ -271,11 +329,23 @@ impl PreScorePlugin for PodTopologySpread {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let n = if c.key == HOSTNAME { nodes.len() - ignored.len() } else { domains[i].len() };
+                let n = if c.key == HOSTNAME {
+                    nodes.len() - ignored.len()
+                } else {
+                    domains[i].len()
+                };
                 ((n + 2) as f64).ln()
             })
             .collect();
-        state.write(NAME, ScoreState { constraints, counts, weights, ignored });
+        state.write(
+            NAME,
+            ScoreState {
+                constraints,
+                counts,
+                weights,
+                ignored,
+            },
+        );
         Status::success()
     }
 }
@@ -291,20 +361,35 @@ impl ScorePlugin for PodTopologySpread {
         let labels = node.node_labels();
         let mut score = 0.0;
         for (c, w) in s.constraints.iter().zip(&s.weights) {
-            let Some(v) = labels.get(&c.key) else { continue };
+            let Some(v) = labels.get(&c.key) else {
+                continue;
+            };
             let cnt = if c.key == HOSTNAME {
                 matching_pods(c, pod, node)
             } else {
-                s.counts.get(&(c.key.clone(), v.clone())).copied().unwrap_or(0)
+                s.counts
+                    .get(&(c.key.clone(), v.clone()))
+                    .copied()
+                    .unwrap_or(0)
             };
             score += cnt as f64 * w + (c.max_skew - 1) as f64;
         }
         Ok(score.round() as i64)
     }
 
-    fn normalize(&self, state: &CycleState, _: &PodInfo, scores: &mut [NodeScore]) -> Option<Status> {
+    fn normalize(
+        &self,
+        state: &CycleState,
+        _: &PodInfo,
+        scores: &mut [NodeScore],
+    ) -> Option<Status> {
         let s = state.read::<ScoreState>(NAME)?;
-        let counted = || scores.iter().filter(|n| !s.ignored.contains(&n.name)).map(|n| n.score);
+        let counted = || {
+            scores
+                .iter()
+                .filter(|n| !s.ignored.contains(&n.name))
+                .map(|n| n.score)
+        };
         let min = counted().min().unwrap_or(0);
         let max = counted().max().unwrap_or(0);
         for n in scores.iter_mut() {
@@ -326,7 +411,10 @@ mod tests {
     use crate::plugins::testing::{node, pod_meta};
 
     fn zone_node(name: &str, zone: &str, app_pods: usize) -> NodeInfo {
-        let mut n = node(name, json!({"metadata": {"labels": {"zone": zone, HOSTNAME: name}}}));
+        let mut n = node(
+            name,
+            json!({"metadata": {"labels": {"zone": zone, HOSTNAME: name}}}),
+        );
         for i in 0..app_pods {
             n.add_pod(Arc::new(pod_meta(json!({"name": format!("{name}-{i}"), "namespace": "default", "labels": {"app": "web"}}), json!({}))));
         }
@@ -339,8 +427,10 @@ mod tests {
         if let (Some(c), Some(e)) = (c.as_object_mut(), extra.as_object()) {
             c.extend(e.clone());
         }
-        pod_meta(json!({"name": "new", "namespace": "default", "labels": {"app": "web"}}),
-            json!({"topologySpreadConstraints": [c]}))
+        pod_meta(
+            json!({"name": "new", "namespace": "default", "labels": {"app": "web"}}),
+            json!({"topologySpreadConstraints": [c]}),
+        )
     }
 
     fn filter(pod: &PodInfo, nodes: Vec<NodeInfo>) -> Vec<String> {
@@ -348,15 +438,28 @@ mod tests {
         let mut state = CycleState::default();
         let (_, s) = PodTopologySpread.pre_filter(&mut state, pod, &snap);
         assert!(s.is_success());
-        snap.nodes().iter().map(|n| PodTopologySpread.filter(&state, pod, n).message()).collect()
+        snap.nodes()
+            .iter()
+            .map(|n| PodTopologySpread.filter(&state, pod, n).message())
+            .collect()
     }
 
     #[test]
     fn filter_keeps_skew_within_max() {
-        let nodes = || vec![zone_node("a", "z1", 2), zone_node("b", "z2", 1), node("c", json!({}))];
+        let nodes = || {
+            vec![
+                zone_node("a", "z1", 2),
+                zone_node("b", "z2", 1),
+                node("c", json!({})),
+            ]
+        };
         assert_eq!(
             filter(&spread_pod("DoNotSchedule", 1, json!({})), nodes()),
-            vec![ERR_CONSTRAINTS.to_string(), String::new(), ERR_LABEL.to_string()]
+            vec![
+                ERR_CONSTRAINTS.to_string(),
+                String::new(),
+                ERR_LABEL.to_string()
+            ]
         );
         assert_eq!(
             filter(&spread_pod("DoNotSchedule", 2, json!({})), nodes())[..2],
@@ -364,31 +467,53 @@ mod tests {
         );
         // minDomains 3 with two domains: the global minimum is 0.
         assert_eq!(
-            filter(&spread_pod("DoNotSchedule", 1, json!({"minDomains": 3})), nodes())[..2],
+            filter(
+                &spread_pod("DoNotSchedule", 1, json!({"minDomains": 3})),
+                nodes()
+            )[..2],
             [ERR_CONSTRAINTS.to_string(), ERR_CONSTRAINTS.to_string()]
         );
-        let (_, s) = PodTopologySpread.pre_filter(&mut CycleState::default(), &spread_pod("ScheduleAnyway", 1, json!({})), &Snapshot::default());
+        let (_, s) = PodTopologySpread.pre_filter(
+            &mut CycleState::default(),
+            &spread_pod("ScheduleAnyway", 1, json!({})),
+            &Snapshot::default(),
+        );
         assert!(s.is_skip(), "soft constraints do not filter");
     }
 
     #[test]
     fn score_prefers_emptier_domains() {
-        let nodes: Vec<Arc<NodeInfo>> =
-            vec![zone_node("a", "z1", 3), zone_node("b", "z2", 1), zone_node("c", "z3", 0), node("x", json!({}))]
-                .into_iter()
-                .map(Arc::new)
-                .collect();
+        let nodes: Vec<Arc<NodeInfo>> = vec![
+            zone_node("a", "z1", 3),
+            zone_node("b", "z2", 1),
+            zone_node("c", "z3", 0),
+            node("x", json!({})),
+        ]
+        .into_iter()
+        .map(Arc::new)
+        .collect();
         let snap = Snapshot::from_nodes(nodes.iter().map(|n| (**n).clone()));
         let pod = spread_pod("ScheduleAnyway", 1, json!({}));
         let mut state = CycleState::default();
-        assert!(PodTopologySpread.pre_score(&mut state, &pod, &snap, &nodes).is_success());
+        assert!(PodTopologySpread
+            .pre_score(&mut state, &pod, &snap, &nodes)
+            .is_success());
         let mut scores: Vec<NodeScore> = nodes
             .iter()
-            .map(|n| NodeScore { name: n.name.clone(), score: PodTopologySpread.score(&state, &pod, n).unwrap() })
+            .map(|n| NodeScore {
+                name: n.name.clone(),
+                score: PodTopologySpread.score(&state, &pod, n).unwrap(),
+            })
             .collect();
         // weight ln(3 + 2) ≈ 1.609: raw 5, 2, 0.
-        assert_eq!(scores.iter().map(|s| s.score).collect::<Vec<_>>()[..3], [5, 2, 0]);
+        assert_eq!(
+            scores.iter().map(|s| s.score).collect::<Vec<_>>()[..3],
+            [5, 2, 0]
+        );
         PodTopologySpread.normalize(&state, &pod, &mut scores);
-        assert_eq!(scores.iter().map(|s| s.score).collect::<Vec<_>>(), vec![0, 60, 100, 0]);
+        assert_eq!(
+            scores.iter().map(|s| s.score).collect::<Vec<_>>(),
+            vec![0, 60, 100, 0]
+        );
     }
 }

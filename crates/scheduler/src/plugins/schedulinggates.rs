@@ -57,7 +57,9 @@ mod tests {
     fn gated_pods_wait() {
         let s = SchedulingGates.pre_enqueue(&pod(json!({})));
         assert!(s.is_success());
-        let s = SchedulingGates.pre_enqueue(&pod(json!({"schedulingGates": [{"name": "a"}, {"name": "b"}]})));
+        let s = SchedulingGates.pre_enqueue(&pod(
+            json!({"schedulingGates": [{"name": "a"}, {"name": "b"}]}),
+        ));
         assert_eq!(s.code, Code::UnschedulableAndUnresolvable);
         assert_eq!(s.message(), "waiting for scheduling gates: [a b]");
     }

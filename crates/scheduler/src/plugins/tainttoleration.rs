@@ -52,7 +52,9 @@ impl Plugin for TaintToleration {
 
 impl FilterPlugin for TaintToleration {
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let hard = |t: &k8s_openapi::api::core::v1::Taint| t.effect == "NoSchedule" || t.effect == "NoExecute";
+        let hard = |t: &k8s_openapi::api::core::v1::Taint| {
+            t.effect == "NoSchedule" || t.effect == "NoExecute"
+        };
         match find_untolerated(node.taints(), pod.tolerations(), hard) {
             None => Status::success(),
             Some(t) => Status::unresolvable(format!(
@@ -68,11 +70,22 @@ impl FilterPlugin for TaintToleration {
 struct PreScoreState(Vec<Toleration>);
 
 impl PreScorePlugin for TaintToleration {
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _: &Snapshot, _: &[Arc<NodeInfo>]) -> Status {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        _: &Snapshot,
+        _: &[Arc<NodeInfo>],
+    ) -> Status {
         let tols = pod
             .tolerations()
             .iter()
-            .filter(|t| matches!(t.effect.as_deref(), None | Some("") | Some("PreferNoSchedule")))
+            .filter(|t| {
+                matches!(
+                    t.effect.as_deref(),
+                    None | Some("") | Some("PreferNoSchedule")
+                )
+            })
             .cloned()
             .collect();
         state.write(NAME, PreScoreState(tols));
@@ -112,20 +125,33 @@ mod tests {
 
     #[test]
     fn filter_untolerated_taints() {
-        let tainted = node("n", json!({"spec": {"taints": [{"key": "dedicated", "value": "infra", "effect": "NoSchedule"}]}}));
+        let tainted = node(
+            "n",
+            json!({"spec": {"taints": [{"key": "dedicated", "value": "infra", "effect": "NoSchedule"}]}}),
+        );
         let cases = [
             ("no taints", pod(json!({})), node("n", json!({})), None),
-            ("untolerated", pod(json!({})), tainted.clone(), Some("node(s) had untolerated taint {dedicated: infra}")),
+            (
+                "untolerated",
+                pod(json!({})),
+                tainted.clone(),
+                Some("node(s) had untolerated taint {dedicated: infra}"),
+            ),
             (
                 "tolerated",
-                pod(json!({"tolerations": [{"key": "dedicated", "value": "infra", "effect": "NoSchedule"}]})),
+                pod(
+                    json!({"tolerations": [{"key": "dedicated", "value": "infra", "effect": "NoSchedule"}]}),
+                ),
                 tainted.clone(),
                 None,
             ),
             (
                 "PreferNoSchedule does not filter",
                 pod(json!({})),
-                node("n", json!({"spec": {"taints": [{"key": "k", "effect": "PreferNoSchedule"}]}})),
+                node(
+                    "n",
+                    json!({"spec": {"taints": [{"key": "k", "effect": "PreferNoSchedule"}]}}),
+                ),
                 None,
             ),
         ];
@@ -134,7 +160,11 @@ mod tests {
             match want {
                 None => assert!(s.is_success(), "{name}: {s:?}"),
                 Some(msg) => {
-                    assert_eq!(s.code, crate::framework::Code::UnschedulableAndUnresolvable, "{name}");
+                    assert_eq!(
+                        s.code,
+                        crate::framework::Code::UnschedulableAndUnresolvable,
+                        "{name}"
+                    );
                     assert_eq!(s.message(), msg, "{name}");
                 }
             }
@@ -143,18 +173,32 @@ mod tests {
 
     #[test]
     fn score_prefers_fewer_intolerable_taints() {
-        let p = pod(json!({"tolerations": [{"key": "a", "operator": "Exists", "effect": "PreferNoSchedule"}]}));
+        let p = pod(
+            json!({"tolerations": [{"key": "a", "operator": "Exists", "effect": "PreferNoSchedule"}]}),
+        );
         let nodes = [
             node("none", json!({})),
-            node("tolerated", json!({"spec": {"taints": [{"key": "a", "effect": "PreferNoSchedule"}]}})),
-            node("one", json!({"spec": {"taints": [{"key": "b", "effect": "PreferNoSchedule"}]}})),
-            node("two", json!({"spec": {"taints": [{"key": "b", "effect": "PreferNoSchedule"}, {"key": "c", "effect": "PreferNoSchedule"}]}})),
+            node(
+                "tolerated",
+                json!({"spec": {"taints": [{"key": "a", "effect": "PreferNoSchedule"}]}}),
+            ),
+            node(
+                "one",
+                json!({"spec": {"taints": [{"key": "b", "effect": "PreferNoSchedule"}]}}),
+            ),
+            node(
+                "two",
+                json!({"spec": {"taints": [{"key": "b", "effect": "PreferNoSchedule"}, {"key": "c", "effect": "PreferNoSchedule"}]}}),
+            ),
         ];
         let mut state = CycleState::default();
         TaintToleration.pre_score(&mut state, &p, &Snapshot::default(), &[]);
         let mut scores: Vec<NodeScore> = nodes
             .iter()
-            .map(|n| NodeScore { name: n.name.clone(), score: TaintToleration.score(&state, &p, n).unwrap() })
+            .map(|n| NodeScore {
+                name: n.name.clone(),
+                score: TaintToleration.score(&state, &p, n).unwrap(),
+            })
             .collect();
         TaintToleration.normalize(&state, &p, &mut scores);
         let got: Vec<i64> = scores.iter().map(|s| s.score).collect();

@@ -21,7 +21,9 @@ pub fn pod_meta(meta: Value, spec: Value) -> PodInfo {
 
 /// A pod requesting `cpu` and `memory` in one container.
 pub fn pod_req(cpu: &str, mem: &str) -> PodInfo {
-    pod(json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu, "memory": mem}}}]}))
+    pod(
+        json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu, "memory": mem}}}]}),
+    )
 }
 
 pub fn node(name: &str, extra: Value) -> NodeInfo {
@@ -46,7 +48,8 @@ fn merge(a: &mut Value, b: Value) {
 }
 
 /// The default profile's framework, as a one-entry profile map.
-pub fn default_profiles() -> Arc<std::collections::HashMap<String, Arc<crate::framework::runtime::Framework>>> {
+pub fn default_profiles(
+) -> Arc<std::collections::HashMap<String, Arc<crate::framework::runtime::Framework>>> {
     let cfg = crate::config::KubeSchedulerConfiguration::defaulted();
     let fwk = crate::framework::runtime::Framework::new(
         &cfg.profiles[0],
@@ -54,5 +57,9 @@ pub fn default_profiles() -> Arc<std::collections::HashMap<String, Arc<crate::fr
         &crate::framework::runtime::Handle::default(),
     )
     .expect("default profile");
-    Arc::new([(crate::DEFAULT_SCHEDULER_NAME.to_string(), Arc::new(fwk))].into_iter().collect())
+    Arc::new(
+        [(crate::DEFAULT_SCHEDULER_NAME.to_string(), Arc::new(fwk))]
+            .into_iter()
+            .collect(),
+    )
 }

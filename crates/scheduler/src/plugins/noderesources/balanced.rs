@@ -31,7 +31,11 @@ pub struct BalancedAllocation {
 
 pub fn new(args: Option<&Value>, _: &Handle) -> Result<Arc<dyn Plugin>, String> {
     let args: Args = super::super::decode_args(args)?;
-    let resources = if args.resources.is_empty() { default_resources() } else { args.resources };
+    let resources = if args.resources.is_empty() {
+        default_resources()
+    } else {
+        args.resources
+    };
     Ok(Arc::new(BalancedAllocation { resources }))
 }
 
@@ -48,10 +52,20 @@ impl Plugin for BalancedAllocation {
 }
 
 impl PreScorePlugin for BalancedAllocation {
-    fn pre_score(&self, _: &mut CycleState, pod: &PodInfo, _: &Snapshot, _: &[Arc<NodeInfo>]) -> Status {
+    fn pre_score(
+        &self,
+        _: &mut CycleState,
+        pod: &PodInfo,
+        _: &Snapshot,
+        _: &[Arc<NodeInfo>],
+    ) -> Status {
         // A best-effort pod changes no fraction.
         let r = &pod.requests;
-        if r.milli_cpu == 0 && r.memory == 0 && r.ephemeral_storage == 0 && r.scalar.values().all(|v| *v == 0) {
+        if r.milli_cpu == 0
+            && r.memory == 0
+            && r.ephemeral_storage == 0
+            && r.scalar.values().all(|v| *v == 0)
+        {
             return Status::skip();
         }
         Status::success()
@@ -88,17 +102,33 @@ mod tests {
     fn balanced_fractions_score_higher() {
         let p = new(None, &Handle::default()).unwrap();
         let sp = p.as_score().unwrap();
-        let n = node("n", json!({"status": {"allocatable": {"cpu": "4", "memory": "4000", "pods": "10"}}}));
+        let n = node(
+            "n",
+            json!({"status": {"allocatable": {"cpu": "4", "memory": "4000", "pods": "10"}}}),
+        );
         let cases = [
             ("equal fractions", pod_req("2", "2000"), 100),
             ("cpu 50% memory 0%", pod_req("2", "0"), 75),
             ("cpu 100% memory 0%", pod_req("4", "0"), 50),
-            ("over-committed fractions cap at 1", pod_req("8", "4000"), 100),
+            (
+                "over-committed fractions cap at 1",
+                pod_req("8", "4000"),
+                100,
+            ),
         ];
         for (name, pod, want) in cases {
-            assert_eq!(sp.score(&CycleState::default(), &pod, &n).unwrap(), want, "{name}");
+            assert_eq!(
+                sp.score(&CycleState::default(), &pod, &n).unwrap(),
+                want,
+                "{name}"
+            );
         }
-        let s = p.as_pre_score().unwrap().pre_score(&mut CycleState::default(), &pod(json!({})), &Snapshot::default(), &[]);
+        let s = p.as_pre_score().unwrap().pre_score(
+            &mut CycleState::default(),
+            &pod(json!({})),
+            &Snapshot::default(),
+            &[],
+        );
         assert!(s.is_skip(), "best-effort pods are not scored");
     }
 }

@@ -80,7 +80,11 @@ pub fn new(args: Option<&Value>, _: &Handle) -> Result<Arc<dyn Plugin>, String> 
 impl Fit {
     pub fn from_args(args: Args) -> Result<Self, String> {
         let s = args.scoring_strategy.unwrap_or_default();
-        let mut resources = if s.resources.is_empty() { default_resources() } else { s.resources };
+        let mut resources = if s.resources.is_empty() {
+            default_resources()
+        } else {
+            s.resources
+        };
         for (i, r) in resources.iter_mut().enumerate() {
             if r.weight == 0 {
                 r.weight = 1;
@@ -94,7 +98,10 @@ impl Fit {
         }
         let shape = match s.type_ {
             StrategyType::RequestedToCapacityRatio => {
-                let shape = s.requested_to_capacity_ratio.map(|r| r.shape).unwrap_or_default();
+                let shape = s
+                    .requested_to_capacity_ratio
+                    .map(|r| r.shape)
+                    .unwrap_or_default();
                 if shape.is_empty() {
                     return Err("scoringStrategy.requestedToCapacityRatio.shape: Required value: at least one point must be specified".into());
                 }
@@ -173,7 +180,8 @@ impl Fit {
             let (a, b) = (&w[0], &w[1]);
             if utilization <= b.utilization {
                 let s = a.score * scale
-                    + (b.score - a.score) * scale * (utilization - a.utilization) / (b.utilization - a.utilization);
+                    + (b.score - a.score) * scale * (utilization - a.utilization)
+                        / (b.utilization - a.utilization);
                 return s;
             }
         }
@@ -227,7 +235,8 @@ impl ScorePlugin for Fit {
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
         let (mut total, mut weights) = (0i64, 0i64);
         for r in &self.resources {
-            let Some((alloc, req)) = allocatable_requested(node, pod, &r.name, Requested::NonZero) else {
+            let Some((alloc, req)) = allocatable_requested(node, pod, &r.name, Requested::NonZero)
+            else {
                 continue;
             };
             let s = match self.strategy {
@@ -262,16 +271,25 @@ mod tests {
 
     #[test]
     fn filter_reports_every_insufficient_resource() {
-        let mut full = node("n", json!({"status": {"allocatable": {"cpu": "2", "memory": "1Gi", "pods": "2", "example.com/gpu": "1"}}}));
+        let mut full = node(
+            "n",
+            json!({"status": {"allocatable": {"cpu": "2", "memory": "1Gi", "pods": "2", "example.com/gpu": "1"}}}),
+        );
         full.add_pod(Arc::new(pod_req("1500m", "512Mi")));
         let cases: Vec<(&str, PodInfo, Vec<&str>)> = vec![
             ("fits", pod_req("500m", "512Mi"), vec![]),
             ("cpu", pod_req("600m", "1Mi"), vec!["Insufficient cpu"]),
-            ("cpu and memory", pod_req("1", "1Gi"), vec!["Insufficient cpu", "Insufficient memory"]),
+            (
+                "cpu and memory",
+                pod_req("1", "1Gi"),
+                vec!["Insufficient cpu", "Insufficient memory"],
+            ),
             ("best effort always fits resources", pod(json!({})), vec![]),
             (
                 "extended resource",
-                pod(json!({"containers": [{"name": "c", "resources": {"requests": {"example.com/gpu": "2"}}}]})),
+                pod(
+                    json!({"containers": [{"name": "c", "resources": {"requests": {"example.com/gpu": "2"}}}]}),
+                ),
                 vec!["Insufficient example.com/gpu"],
             ),
         ];
@@ -280,28 +298,54 @@ mod tests {
             assert_eq!(f.insufficient(&p, &full), want, "{name}");
         }
         full.add_pod(Arc::new(pod(json!({}))));
-        assert_eq!(f.insufficient(&pod(json!({})), &full), vec!["Too many pods"]);
+        assert_eq!(
+            f.insufficient(&pod(json!({})), &full),
+            vec!["Too many pods"]
+        );
         let ignoring = fit(json!({"ignoredResourceGroups": ["example.com"]}));
-        let gpu = pod(json!({"containers": [{"name": "c", "resources": {"requests": {"example.com/gpu": "2"}}}]}));
-        assert!(ignoring.insufficient(&gpu, &node("m", json!({}))).is_empty());
+        let gpu = pod(
+            json!({"containers": [{"name": "c", "resources": {"requests": {"example.com/gpu": "2"}}}]}),
+        );
+        assert!(ignoring
+            .insufficient(&gpu, &node("m", json!({})))
+            .is_empty());
     }
 
     #[test]
     fn scoring_strategies() {
         // Upstream's least_allocated_test "differently sized machines": cpu
         // 3000m/mem 5000 requested on a 4000m/10000 node.
-        let mut n = node("n", json!({"status": {"allocatable": {"cpu": "4", "memory": "10000", "pods": "10"}}}));
+        let mut n = node(
+            "n",
+            json!({"status": {"allocatable": {"cpu": "4", "memory": "10000", "pods": "10"}}}),
+        );
         n.add_pod(Arc::new(pod_req("2", "2000")));
         let p = pod_req("1", "3000");
         let least = fit(json!({}));
-        assert_eq!(least.score(&CycleState::default(), &p, &n).unwrap(), (25 + 50) / 2);
+        assert_eq!(
+            least.score(&CycleState::default(), &p, &n).unwrap(),
+            (25 + 50) / 2
+        );
         let most = fit(json!({"scoringStrategy": {"type": "MostAllocated"}}));
-        assert_eq!(most.score(&CycleState::default(), &p, &n).unwrap(), (75 + 50) / 2);
-        let ratio = fit(json!({"scoringStrategy": {"type": "RequestedToCapacityRatio",
-            "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 10}, {"utilization": 100, "score": 0}]}}}));
-        assert_eq!(ratio.score(&CycleState::default(), &p, &n).unwrap(), (25 + 50) / 2);
-        let weighted = fit(json!({"scoringStrategy": {"resources": [{"name": "cpu", "weight": 3}, {"name": "memory", "weight": 1}]}}));
-        assert_eq!(weighted.score(&CycleState::default(), &p, &n).unwrap(), (25 * 3 + 50) / 4);
+        assert_eq!(
+            most.score(&CycleState::default(), &p, &n).unwrap(),
+            (75 + 50) / 2
+        );
+        let ratio = fit(
+            json!({"scoringStrategy": {"type": "RequestedToCapacityRatio",
+            "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 10}, {"utilization": 100, "score": 0}]}}}),
+        );
+        assert_eq!(
+            ratio.score(&CycleState::default(), &p, &n).unwrap(),
+            (25 + 50) / 2
+        );
+        let weighted = fit(
+            json!({"scoringStrategy": {"resources": [{"name": "cpu", "weight": 3}, {"name": "memory", "weight": 1}]}}),
+        );
+        assert_eq!(
+            weighted.score(&CycleState::default(), &p, &n).unwrap(),
+            (25 * 3 + 50) / 4
+        );
     }
 
     #[test]
