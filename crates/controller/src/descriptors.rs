@@ -76,7 +76,8 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d(
             "replicationcontroller-controller",
             &["replicationcontroller"],
-        ),
+        )
+        .start(crate::replicaset::start_replicationcontroller),
         d("pod-garbage-collector-controller", &["podgc"]),
         d("resourcequota-controller", &["resourcequota"]),
         d("namespace-controller", &["namespace"]).start(crate::namespace::start),
@@ -86,7 +87,7 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d("daemonset-controller", &["daemonset"]),
         d("job-controller", &["job"]),
         d("deployment-controller", &["deployment"]),
-        d("replicaset-controller", &["replicaset"]),
+        d("replicaset-controller", &["replicaset"]).start(crate::replicaset::start_replicaset),
         d(
             "horizontal-pod-autoscaler-controller",
             &["horizontalpodautoscaling"],

@@ -21,6 +21,7 @@ pub mod discovery;
 pub mod garbagecollector;
 pub mod informers;
 pub mod namespace;
+pub mod replicaset;
 pub mod rootcacertpublisher;
 pub mod runner;
 pub mod serviceaccount;
