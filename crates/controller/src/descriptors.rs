@@ -86,7 +86,7 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
             .start(crate::garbagecollector::start),
         d("daemonset-controller", &["daemonset"]),
         d("job-controller", &["job"]),
-        d("deployment-controller", &["deployment"]),
+        d("deployment-controller", &["deployment"]).start(crate::deployment::start),
         d("replicaset-controller", &["replicaset"]).start(crate::replicaset::start_replicaset),
         d(
             "horizontal-pod-autoscaler-controller",

@@ -16,6 +16,7 @@
 //! `cmd/kube-controller-manager`); controllers never poll the API server
 //! for changes, they react to the shared watches.
 
+pub mod deployment;
 pub mod descriptors;
 pub mod discovery;
 pub mod garbagecollector;

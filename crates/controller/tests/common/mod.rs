@@ -29,7 +29,9 @@ pub async fn start(
     adjust: impl FnOnce(&TestApiServer, &mut ControllerConfig),
 ) -> Cluster {
     // Quiet unless RUST_LOG asks.
-    component_base::logs::init(0);
+    if std::env::var_os("RUST_LOG").is_some() {
+        component_base::logs::init(0);
+    }
     let server = TestApiServer::start().await;
     let client = server.client.clone();
     let mut config = ControllerConfig::default();
