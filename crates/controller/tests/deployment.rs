@@ -319,3 +319,35 @@ async fn a_stuck_rollout_exceeds_its_progress_deadline() {
         .message
         .is_some_and(|m| m.ends_with("has timed out progressing.")));
 }
+
+#[tokio::test]
+async fn deleting_a_deployment_removes_its_replica_sets_and_pods() {
+    let c = common::start(&["deployment", "replicaset", "garbagecollector"], |_, _| {}).await;
+    let nss: Api<Namespace> = Api::all(c.client.clone());
+    nss.create(&PostParams::default(), &common::ns("cascade"))
+        .await
+        .expect("namespace");
+    let deps: Api<Deployment> = Api::namespaced(c.client.clone(), "cascade");
+    let rss: Api<ReplicaSet> = Api::namespaced(c.client.clone(), "cascade");
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "cascade");
+    deps.create(
+        &PostParams::default(),
+        &deployment("gone", 3, json!({"type": "RollingUpdate"})),
+    )
+    .await
+    .expect("create");
+    common::eventually("3 pods", || async {
+        (pods.list(&ListParams::default()).await.ok()?.items.len() == 3).then_some(())
+    })
+    .await;
+    // What `kubectl delete deployment gone` sends.
+    deps.delete("gone", &kube::api::DeleteParams::background())
+        .await
+        .expect("delete");
+    common::eventually("the replica sets and pods to be gone", || async {
+        let r = rss.list(&ListParams::default()).await.ok()?.items.len();
+        let p = pods.list(&ListParams::default()).await.ok()?.items.len();
+        (r == 0 && p == 0).then_some(())
+    })
+    .await;
+}
