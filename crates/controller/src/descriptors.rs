@@ -67,8 +67,8 @@ impl ControllerDescriptor {
 pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
     vec![
         d("serviceaccount-token-controller", &["serviceaccount-token"]),
-        d("endpoints-controller", &["endpoint"]),
-        d("endpointslice-controller", &["endpointslice"]),
+        d("endpoints-controller", &["endpoint"]).start(crate::endpoint::start),
+        d("endpointslice-controller", &["endpointslice"]).start(crate::endpointslice::start),
         d(
             "endpointslice-mirroring-controller",
             &["endpointslicemirroring"],

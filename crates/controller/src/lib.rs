@@ -19,6 +19,8 @@
 pub mod deployment;
 pub mod descriptors;
 pub mod discovery;
+pub mod endpoint;
+pub mod endpointslice;
 pub mod garbagecollector;
 pub mod informers;
 pub mod namespace;

@@ -126,7 +126,9 @@ pub fn without_hash(t: &PodTemplateSpec) -> serde_json::Value {
     if let Some(l) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
         l.remove(POD_TEMPLATE_HASH);
         if l.is_empty() {
-            t.metadata.as_mut().map(|m| m.labels = None);
+            if let Some(m) = t.metadata.as_mut() {
+                m.labels = None;
+            }
         }
     }
     if t.metadata
@@ -236,7 +238,6 @@ mod tests {
             rolling_update: Some(k8s_openapi::api::apps::v1::RollingUpdateDeployment {
                 max_surge: surge,
                 max_unavailable: unavailable,
-                ..Default::default()
             }),
         });
         d.spec = Some(spec);
