@@ -110,7 +110,7 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d("ttl-controller", &["ttl"]),
         d("bootstrap-signer-controller", &["bootstrapsigner"]).disabled(),
         d("token-cleaner-controller", &["tokencleaner"]).disabled(),
-        d("node-ipam-controller", &["nodeipam"]),
+        d("node-ipam-controller", &["nodeipam"]).start(crate::nodeipam::start),
         d("node-lifecycle-controller", &["nodelifecycle"]),
         d("taint-eviction-controller", &[]),
         d("service-lb-controller", &["service"]).cloud(),

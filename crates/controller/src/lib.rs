@@ -24,6 +24,7 @@ pub mod endpointslice;
 pub mod garbagecollector;
 pub mod informers;
 pub mod namespace;
+pub mod nodeipam;
 pub mod replicaset;
 pub mod rootcacertpublisher;
 pub mod runner;
@@ -54,6 +55,8 @@ pub struct ControllerConfig {
     pub concurrent_deployment_syncs: u16,
     /// `--concurrent-gc-syncs`.
     pub concurrent_gc_syncs: u16,
+    /// `--allocate-node-cidrs` with `--cluster-cidr` and `--node-cidr-mask-size`.
+    pub node_ipam: Option<nodeipam::CidrSet>,
 }
 
 impl Default for ControllerConfig {
@@ -67,6 +70,7 @@ impl Default for ControllerConfig {
             concurrent_rc_syncs: 5,
             concurrent_deployment_syncs: 5,
             concurrent_gc_syncs: 20,
+            node_ipam: None,
         }
     }
 }

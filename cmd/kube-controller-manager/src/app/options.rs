@@ -72,7 +72,7 @@ pub struct Options {
     #[arg(long, default_value = "50s", value_parser = apimachinery::duration::parse_go_duration)]
     pub node_monitor_grace_period: Duration,
     /// Should CIDRs for Pods be allocated and set on the cloud provider
-    /// (accepted; node IPAM is not implemented yet).
+    /// (IPv4 range allocator).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set,
           num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub allocate_node_cidrs: bool,
@@ -104,9 +104,14 @@ impl Options {
         if self.leader_election.leader_elect {
             self.leader_election.validate()?;
         }
-        if self.allocate_node_cidrs && self.cluster_cidr.is_none() {
-            bail!("--cluster-cidr is required when --allocate-node-cidrs is true");
-        }
+        let node_ipam = match (self.allocate_node_cidrs, &self.cluster_cidr) {
+            (false, _) => None,
+            (true, None) => bail!("--cluster-cidr is required when --allocate-node-cidrs is true"),
+            (true, Some(c)) => Some(
+                controller::nodeipam::CidrSet::new(c, self.node_cidr_mask_size)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+        };
         let root_ca = match &self.root_ca_file {
             Some(p) => Some(
                 std::fs::read(p)
@@ -144,6 +149,7 @@ impl Options {
                 concurrent_rc_syncs: self.concurrent_rc_syncs.max(1),
                 concurrent_deployment_syncs: self.concurrent_deployment_syncs.max(1),
                 concurrent_gc_syncs: self.concurrent_gc_syncs.max(1),
+                node_ipam,
             },
         })
     }
