@@ -78,7 +78,7 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
             &["replicationcontroller"],
         )
         .start(crate::replicaset::start_replicationcontroller),
-        d("pod-garbage-collector-controller", &["podgc"]),
+        d("pod-garbage-collector-controller", &["podgc"]).start(crate::podgc::start),
         d("resourcequota-controller", &["resourcequota"]),
         d("namespace-controller", &["namespace"]).start(crate::namespace::start),
         d("serviceaccount-controller", &["serviceaccount"]).start(crate::serviceaccount::start),

@@ -25,6 +25,7 @@ pub mod garbagecollector;
 pub mod informers;
 pub mod namespace;
 pub mod nodeipam;
+pub mod podgc;
 pub mod replicaset;
 pub mod rootcacertpublisher;
 pub mod runner;
@@ -57,6 +58,8 @@ pub struct ControllerConfig {
     pub concurrent_gc_syncs: u16,
     /// `--allocate-node-cidrs` with `--cluster-cidr` and `--node-cidr-mask-size`.
     pub node_ipam: Option<nodeipam::CidrSet>,
+    /// The pod garbage collector's knobs (`--terminated-pod-gc-threshold`).
+    pub pod_gc: podgc::PodGcConfig,
 }
 
 impl Default for ControllerConfig {
@@ -71,6 +74,7 @@ impl Default for ControllerConfig {
             concurrent_deployment_syncs: 5,
             concurrent_gc_syncs: 20,
             node_ipam: None,
+            pod_gc: podgc::PodGcConfig::default(),
         }
     }
 }

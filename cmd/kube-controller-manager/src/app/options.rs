@@ -82,6 +82,10 @@ pub struct Options {
     /// Mask size for node cidr in cluster.
     #[arg(long, default_value_t = 24)]
     pub node_cidr_mask_size: u8,
+    /// Number of terminated pods that can exist before the terminated pod
+    /// garbage collector starts deleting terminated pods (0: never).
+    #[arg(long, default_value_t = 12500)]
+    pub terminated_pod_gc_threshold: i32,
     /// Number for the log level verbosity.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub v: u8,
@@ -150,6 +154,10 @@ impl Options {
                 concurrent_deployment_syncs: self.concurrent_deployment_syncs.max(1),
                 concurrent_gc_syncs: self.concurrent_gc_syncs.max(1),
                 node_ipam,
+                pod_gc: controller::podgc::PodGcConfig {
+                    terminated_pod_gc_threshold: self.terminated_pod_gc_threshold,
+                    ..Default::default()
+                },
             },
         })
     }
