@@ -111,7 +111,7 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d("bootstrap-signer-controller", &["bootstrapsigner"]).disabled(),
         d("token-cleaner-controller", &["tokencleaner"]).disabled(),
         d("node-ipam-controller", &["nodeipam"]).start(crate::nodeipam::start),
-        d("node-lifecycle-controller", &["nodelifecycle"]),
+        d("node-lifecycle-controller", &["nodelifecycle"]).start(crate::nodelifecycle::start),
         d("taint-eviction-controller", &[]),
         d("service-lb-controller", &["service"]).cloud(),
         d("node-route-controller", &["route"]).cloud(),

@@ -25,6 +25,7 @@ pub mod garbagecollector;
 pub mod informers;
 pub mod namespace;
 pub mod nodeipam;
+pub mod nodelifecycle;
 pub mod podgc;
 pub mod replicaset;
 pub mod rootcacertpublisher;
@@ -60,6 +61,8 @@ pub struct ControllerConfig {
     pub node_ipam: Option<nodeipam::CidrSet>,
     /// The pod garbage collector's knobs (`--terminated-pod-gc-threshold`).
     pub pod_gc: podgc::PodGcConfig,
+    /// `--node-monitor-period`, `--node-monitor-grace-period`.
+    pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
 }
 
 impl Default for ControllerConfig {
@@ -75,6 +78,7 @@ impl Default for ControllerConfig {
             concurrent_gc_syncs: 20,
             node_ipam: None,
             pod_gc: podgc::PodGcConfig::default(),
+            node_lifecycle: nodelifecycle::NodeLifecycleConfig::default(),
         }
     }
 }

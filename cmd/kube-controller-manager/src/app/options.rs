@@ -68,7 +68,7 @@ pub struct Options {
     #[arg(long)]
     pub cluster_signing_key_file: Option<PathBuf>,
     /// Amount of time which we allow running Node to be unresponsive before
-    /// marking it unhealthy (accepted; node lifecycle is not implemented yet).
+    /// marking it unhealthy.
     #[arg(long, default_value = "50s", value_parser = apimachinery::duration::parse_go_duration)]
     pub node_monitor_grace_period: Duration,
     /// Should CIDRs for Pods be allocated and set on the cloud provider
@@ -82,6 +82,9 @@ pub struct Options {
     /// Mask size for node cidr in cluster.
     #[arg(long, default_value_t = 24)]
     pub node_cidr_mask_size: u8,
+    /// The period for syncing NodeStatus in the node lifecycle controller.
+    #[arg(long, default_value = "5s", value_parser = apimachinery::duration::parse_go_duration)]
+    pub node_monitor_period: Duration,
     /// Number of terminated pods that can exist before the terminated pod
     /// garbage collector starts deleting terminated pods (0: never).
     #[arg(long, default_value_t = 12500)]
@@ -154,6 +157,10 @@ impl Options {
                 concurrent_deployment_syncs: self.concurrent_deployment_syncs.max(1),
                 concurrent_gc_syncs: self.concurrent_gc_syncs.max(1),
                 node_ipam,
+                node_lifecycle: controller::nodelifecycle::NodeLifecycleConfig {
+                    monitor_period: self.node_monitor_period.max(Duration::from_millis(100)),
+                    grace_period: self.node_monitor_grace_period,
+                },
                 pod_gc: controller::podgc::PodGcConfig {
                     terminated_pod_gc_threshold: self.terminated_pod_gc_threshold,
                     ..Default::default()
