@@ -67,8 +67,8 @@ impl ControllerDescriptor {
 pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
     vec![
         d("serviceaccount-token-controller", &["serviceaccount-token"]),
-        d("endpoints-controller", &["endpoint"]),
-        d("endpointslice-controller", &["endpointslice"]),
+        d("endpoints-controller", &["endpoint"]).start(crate::endpoint::start),
+        d("endpointslice-controller", &["endpointslice"]).start(crate::endpointslice::start),
         d(
             "endpointslice-mirroring-controller",
             &["endpointslicemirroring"],
@@ -76,8 +76,9 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d(
             "replicationcontroller-controller",
             &["replicationcontroller"],
-        ),
-        d("pod-garbage-collector-controller", &["podgc"]),
+        )
+        .start(crate::replicaset::start_replicationcontroller),
+        d("pod-garbage-collector-controller", &["podgc"]).start(crate::podgc::start),
         d("resourcequota-controller", &["resourcequota"]),
         d("namespace-controller", &["namespace"]).start(crate::namespace::start),
         d("serviceaccount-controller", &["serviceaccount"]).start(crate::serviceaccount::start),
@@ -85,8 +86,8 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
             .start(crate::garbagecollector::start),
         d("daemonset-controller", &["daemonset"]),
         d("job-controller", &["job"]),
-        d("deployment-controller", &["deployment"]),
-        d("replicaset-controller", &["replicaset"]),
+        d("deployment-controller", &["deployment"]).start(crate::deployment::start),
+        d("replicaset-controller", &["replicaset"]).start(crate::replicaset::start_replicaset),
         d(
             "horizontal-pod-autoscaler-controller",
             &["horizontalpodautoscaling"],
@@ -109,8 +110,8 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d("ttl-controller", &["ttl"]),
         d("bootstrap-signer-controller", &["bootstrapsigner"]).disabled(),
         d("token-cleaner-controller", &["tokencleaner"]).disabled(),
-        d("node-ipam-controller", &["nodeipam"]),
-        d("node-lifecycle-controller", &["nodelifecycle"]),
+        d("node-ipam-controller", &["nodeipam"]).start(crate::nodeipam::start),
+        d("node-lifecycle-controller", &["nodelifecycle"]).start(crate::nodelifecycle::start),
         d("taint-eviction-controller", &[]),
         d("service-lb-controller", &["service"]).cloud(),
         d("node-route-controller", &["route"]).cloud(),

@@ -16,11 +16,18 @@
 //! `cmd/kube-controller-manager`); controllers never poll the API server
 //! for changes, they react to the shared watches.
 
+pub mod deployment;
 pub mod descriptors;
 pub mod discovery;
+pub mod endpoint;
+pub mod endpointslice;
 pub mod garbagecollector;
 pub mod informers;
 pub mod namespace;
+pub mod nodeipam;
+pub mod nodelifecycle;
+pub mod podgc;
+pub mod replicaset;
 pub mod rootcacertpublisher;
 pub mod runner;
 pub mod serviceaccount;
@@ -50,6 +57,12 @@ pub struct ControllerConfig {
     pub concurrent_deployment_syncs: u16,
     /// `--concurrent-gc-syncs`.
     pub concurrent_gc_syncs: u16,
+    /// `--allocate-node-cidrs` with `--cluster-cidr` and `--node-cidr-mask-size`.
+    pub node_ipam: Option<nodeipam::CidrSet>,
+    /// The pod garbage collector's knobs (`--terminated-pod-gc-threshold`).
+    pub pod_gc: podgc::PodGcConfig,
+    /// `--node-monitor-period`, `--node-monitor-grace-period`.
+    pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
 }
 
 impl Default for ControllerConfig {
@@ -63,6 +76,9 @@ impl Default for ControllerConfig {
             concurrent_rc_syncs: 5,
             concurrent_deployment_syncs: 5,
             concurrent_gc_syncs: 20,
+            node_ipam: None,
+            pod_gc: podgc::PodGcConfig::default(),
+            node_lifecycle: nodelifecycle::NodeLifecycleConfig::default(),
         }
     }
 }

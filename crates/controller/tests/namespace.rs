@@ -113,10 +113,10 @@ async fn deleting_a_namespace_removes_its_content_including_custom_resources() {
     nss.delete("doomed", &DeleteParams::default())
         .await
         .expect("delete namespace");
-    let ns = nss
-        .get("doomed")
-        .await
-        .expect("a namespace with content stays while it is emptied");
+    let ns = match nss.get("doomed").await {
+        Ok(ns) => ns,
+        Err(e) => panic!("a namespace with content stays while it is emptied: {e:?}"),
+    };
     assert_eq!(
         ns.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Terminating")

@@ -68,11 +68,11 @@ pub struct Options {
     #[arg(long)]
     pub cluster_signing_key_file: Option<PathBuf>,
     /// Amount of time which we allow running Node to be unresponsive before
-    /// marking it unhealthy (accepted; node lifecycle is not implemented yet).
+    /// marking it unhealthy.
     #[arg(long, default_value = "50s", value_parser = apimachinery::duration::parse_go_duration)]
     pub node_monitor_grace_period: Duration,
     /// Should CIDRs for Pods be allocated and set on the cloud provider
-    /// (accepted; node IPAM is not implemented yet).
+    /// (IPv4 range allocator).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set,
           num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub allocate_node_cidrs: bool,
@@ -82,6 +82,13 @@ pub struct Options {
     /// Mask size for node cidr in cluster.
     #[arg(long, default_value_t = 24)]
     pub node_cidr_mask_size: u8,
+    /// The period for syncing NodeStatus in the node lifecycle controller.
+    #[arg(long, default_value = "5s", value_parser = apimachinery::duration::parse_go_duration)]
+    pub node_monitor_period: Duration,
+    /// Number of terminated pods that can exist before the terminated pod
+    /// garbage collector starts deleting terminated pods (0: never).
+    #[arg(long, default_value_t = 12500)]
+    pub terminated_pod_gc_threshold: i32,
     /// Number for the log level verbosity.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub v: u8,
@@ -104,9 +111,14 @@ impl Options {
         if self.leader_election.leader_elect {
             self.leader_election.validate()?;
         }
-        if self.allocate_node_cidrs && self.cluster_cidr.is_none() {
-            bail!("--cluster-cidr is required when --allocate-node-cidrs is true");
-        }
+        let node_ipam = match (self.allocate_node_cidrs, &self.cluster_cidr) {
+            (false, _) => None,
+            (true, None) => bail!("--cluster-cidr is required when --allocate-node-cidrs is true"),
+            (true, Some(c)) => Some(
+                controller::nodeipam::CidrSet::new(c, self.node_cidr_mask_size)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+        };
         let root_ca = match &self.root_ca_file {
             Some(p) => Some(
                 std::fs::read(p)
@@ -144,6 +156,15 @@ impl Options {
                 concurrent_rc_syncs: self.concurrent_rc_syncs.max(1),
                 concurrent_deployment_syncs: self.concurrent_deployment_syncs.max(1),
                 concurrent_gc_syncs: self.concurrent_gc_syncs.max(1),
+                node_ipam,
+                node_lifecycle: controller::nodelifecycle::NodeLifecycleConfig {
+                    monitor_period: self.node_monitor_period.max(Duration::from_millis(100)),
+                    grace_period: self.node_monitor_grace_period,
+                },
+                pod_gc: controller::podgc::PodGcConfig {
+                    terminated_pod_gc_threshold: self.terminated_pod_gc_threshold,
+                    ..Default::default()
+                },
             },
         })
     }

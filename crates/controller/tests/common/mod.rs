@@ -28,10 +28,29 @@ pub async fn start(
     controllers: &[&str],
     adjust: impl FnOnce(&TestApiServer, &mut ControllerConfig),
 ) -> Cluster {
+    // Quiet unless RUST_LOG asks.
+    if std::env::var_os("RUST_LOG").is_some() {
+        component_base::logs::init(0);
+    }
     let server = TestApiServer::start().await;
     let client = server.client.clone();
     let mut config = ControllerConfig::default();
     adjust(&server, &mut config);
+    let task = spawn_controllers(&server, controllers, config).await;
+    Cluster {
+        server,
+        client,
+        task,
+    }
+}
+
+/// Runs the selected controllers against `server` (a fresh client, as a
+/// separate controller-manager process would have) until the handle is aborted.
+pub async fn spawn_controllers(
+    server: &TestApiServer,
+    controllers: &[&str],
+    config: ControllerConfig,
+) -> tokio::task::JoinHandle<()> {
     let flag: Vec<String> = controllers.iter().map(|s| s.to_string()).collect();
     let selected = match controller::descriptors::enabled(&flag) {
         Ok(s) => s,
@@ -42,15 +61,24 @@ pub async fn start(
         Err(e) => panic!("client: {e}"),
     };
     let ctx = ControllerContext::new(kcm_client, config, Arc::new(ControllerMetrics::default()));
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         if let Err(e) = controller::run(ctx, selected).await {
             panic!("controllers did not start: {e}");
         }
-    });
-    Cluster {
-        server,
-        client,
-        task,
+    })
+}
+
+impl Cluster {
+    /// Stops the controllers (a controller-manager exiting), keeping the API server.
+    pub async fn stop_controllers(&mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+
+    /// Starts them again (a new controller-manager process).
+    pub async fn restart_controllers(&mut self, controllers: &[&str]) {
+        self.stop_controllers().await;
+        self.task = spawn_controllers(&self.server, controllers, ControllerConfig::default()).await;
     }
 }
 
