@@ -167,6 +167,42 @@ EOF
   e2e::assert_eq "through the NodePort" web-answer "${out}"
 }
 
+# exec through the API server, the kubelet and containerd's streaming
+# server (kubectl 1.30+ try WebSocket first and fall back to SPDY).
+case_exec() {
+  e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
+  e2e::ok -n "${NS}" run shell --image=busybox --restart=Never -- sleep 3600 >/dev/null
+  e2e::wait_until "pod shell Running" 60 pod_running shell
+  local out
+  out="$(e2e::ok -n "${NS}" exec shell -- sh -c 'echo out; echo err >&2; hostname')"
+  e2e::assert_eq "exec output" $'out\nshell' "${out}"
+  out="$(printf 'from stdin\n' | kc -n "${NS}" exec -i shell -- cat)"
+  e2e::assert_eq "exec with stdin" "from stdin" "${out}"
+  local rc=0
+  kc -n "${NS}" exec shell -- sh -c 'exit 3' >/dev/null 2>&1 || rc=$?
+  e2e::assert_eq "exec exit code" 3 "${rc}"
+}
+
+# port-forward from this host to a pod's port, through the same path.
+case_port_forward() {
+  e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
+  e2e::ok -n "${NS}" run pf --image=busybox --restart=Never -- \
+    sh -c 'echo forwarded > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' >/dev/null
+  e2e::wait_until "pod pf Running" 60 pod_running pf
+  local port
+  port="$(kube::util::free_port)"
+  "${KUBECTL}" --kubeconfig="${E2E_KUBECONFIG}" -n "${NS}" port-forward pod/pf "${port}:8080" \
+    >"${E2E_TMP}/${NS}-pf.log" 2>&1 &
+  local pid=$!
+  # shellcheck disable=SC2064 # the pid is fixed now
+  trap "kill ${pid} 2>/dev/null || true" EXIT
+  e2e::wait_until "port-forward listening" 30 \
+    curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:${port}/index.html"
+  local out
+  out="$(curl -sS --max-time 5 "http://127.0.0.1:${port}/index.html")"
+  e2e::assert_eq "through port-forward" forwarded "${out}"
+}
+
 run_version() {
   local version=$1 c
   e2e::use_kubectl "${version}" || {
@@ -175,7 +211,7 @@ run_version() {
     return 0
   }
   echo "=== kubectl ${version} (cluster)"
-  for c in node_ready pod_runs_and_logs pod_deleted_gracefully service_reachable; do
+  for c in node_ready pod_runs_and_logs pod_deleted_gracefully service_reachable exec port_forward; do
     NS="e2e-${version//./-}-${c//_/-}"
     e2e::run_case "${version} ${c}" "case_${c}"
   done

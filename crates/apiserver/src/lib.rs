@@ -8,7 +8,8 @@
 
 pub mod aggregator;
 pub mod authn;
-pub mod backend;
+/// Proxying to backends lives in component-base (the kubelet uses it too).
+pub use component_base::proxy as backend;
 pub mod bootstrap;
 pub mod config;
 pub mod crd;

@@ -8,4 +8,5 @@
 pub mod healthz;
 pub mod logs;
 pub mod metrics;
+pub mod proxy;
 pub mod serving;

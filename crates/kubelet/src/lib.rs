@@ -17,4 +17,5 @@ pub mod pleg;
 pub mod pod_workers;
 pub mod server;
 pub mod status;
+pub mod streaming;
 pub use kubelet::{Kubelet, KubeletConfig, KubeletError};

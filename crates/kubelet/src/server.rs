@@ -4,9 +4,12 @@
 //! `timestamps`, `previous`), and plain `/healthz` on 127.0.0.1:10248
 //! (`--healthz-port`).
 //!
+//! `/exec`, `/attach` and `/portForward` are proxied to the runtime's
+//! streaming server (`streaming.rs`).
+//!
 //! Not yet: authentication and authorization of callers (upstream asks
-//! the API server with TokenReview/SubjectAccessReview), exec, attach,
-//! port-forward, `/metrics`, `/stats`.
+//! the API server with TokenReview/SubjectAccessReview), `/metrics`,
+//! `/stats`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -164,14 +167,18 @@ where
         let state = state.clone();
         async move {
             let path = req.uri().path().to_string();
+            if let Some(stream) = crate::streaming::parse(&path) {
+                return Ok::<_, Infallible>(crate::streaming::serve(&state, stream, req).await);
+            }
             let query = req.uri().query().unwrap_or("").to_string();
             Ok::<_, Infallible>(state.handle(&path, &query).await)
         }
     });
     let builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    // Upgrades: exec, attach and port-forward switch protocols.
     if let Err(e) = builder
-        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
         .await
     {
         tracing::debug!(%peer, error = %e, "connection ended");

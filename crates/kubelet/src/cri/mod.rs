@@ -38,6 +38,9 @@ pub enum CriError {
     /// The endpoint is not a `unix://` path.
     #[error("unsupported container runtime endpoint {0:?} (want unix:///path)")]
     Endpoint(String),
+    /// The runtime does not offer this call (the fake, for streaming).
+    #[error("{0} is not supported by this runtime")]
+    Unsupported(&'static str),
     /// The runtime answered without a field CRI requires.
     #[error("{op}: the runtime's answer lacks {field}")]
     Missing {
@@ -83,6 +86,21 @@ pub trait RuntimeService: Send + Sync {
         filter: Option<ContainerFilter>,
     ) -> Result<Vec<Container>, CriError>;
     async fn container_status(&self, id: &str) -> Result<ContainerStatus, CriError>;
+    /// The streaming-server URL for an exec session (`Exec`).
+    async fn exec(&self, req: api::ExecRequest) -> Result<String, CriError> {
+        let _ = req;
+        Err(CriError::Unsupported("Exec"))
+    }
+    /// The streaming-server URL for attaching to a container (`Attach`).
+    async fn attach(&self, req: api::AttachRequest) -> Result<String, CriError> {
+        let _ = req;
+        Err(CriError::Unsupported("Attach"))
+    }
+    /// The streaming-server URL for forwarding ports of a sandbox (`PortForward`).
+    async fn port_forward(&self, req: api::PortForwardRequest) -> Result<String, CriError> {
+        let _ = req;
+        Err(CriError::Unsupported("PortForward"))
+    }
 }
 
 /// The image calls (upstream's `ImageManagerService`).

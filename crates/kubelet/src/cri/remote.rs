@@ -181,6 +181,33 @@ impl RuntimeService for RemoteRuntime {
         Ok(())
     }
 
+    async fn exec(&self, req: api::ExecRequest) -> Result<String, CriError> {
+        let r = self
+            .runtime()
+            .exec(tonic::Request::new(req))
+            .await
+            .map_err(rpc("Exec"))?;
+        Ok(r.into_inner().url)
+    }
+
+    async fn attach(&self, req: api::AttachRequest) -> Result<String, CriError> {
+        let r = self
+            .runtime()
+            .attach(tonic::Request::new(req))
+            .await
+            .map_err(rpc("Attach"))?;
+        Ok(r.into_inner().url)
+    }
+
+    async fn port_forward(&self, req: api::PortForwardRequest) -> Result<String, CriError> {
+        let r = self
+            .runtime()
+            .port_forward(tonic::Request::new(req))
+            .await
+            .map_err(rpc("PortForward"))?;
+        Ok(r.into_inner().url)
+    }
+
     async fn stop_container(&self, id: &str, timeout: i64) -> Result<(), CriError> {
         // The call lasts up to the grace period; give it that on top.
         let mut r = tonic::Request::new(api::StopContainerRequest {

@@ -1,5 +1,6 @@
-//! Talking to a backend the API server proxies to — a kubelet, a pod, a
-//! Service endpoint (upstream's `apimachinery/pkg/util/proxy`
+//! Talking to a backend a component proxies to — for the API server a
+//! kubelet, a pod or a Service endpoint, for the kubelet the runtime's
+//! streaming server (upstream's `apimachinery/pkg/util/proxy`
 //! `UpgradeAwareHandler` and the transports behind it): dial, TLS with or
 //! without verification, one HTTP/1.1 request, and for a `101 Switching
 //! Protocols` answer (exec, attach, port-forward over SPDY) the two upgraded
@@ -15,7 +16,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::TlsConnector;
 
-use crate::response::Body;
+/// The body of a proxied answer.
+pub type Body = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
 
 /// A verifier that accepts any server certificate: upstream's
 /// `InsecureSkipVerify`, used when no CA is configured for kubelets and for
@@ -249,7 +251,10 @@ pub async fn forward(
             });
         }
         let (parts, _) = resp.into_parts();
-        return Ok(Response::from_parts(parts, crate::response::full("")));
+        let empty = http_body_util::Full::new(bytes::Bytes::new())
+            .map_err(|e| match e {})
+            .boxed();
+        return Ok(Response::from_parts(parts, empty));
     }
     let (mut parts, body) = resp.into_parts();
     for h in HOP_BY_HOP {
