@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Api;
@@ -173,6 +174,13 @@ impl Kubelet {
             host_ips: c.node_ips.clone(),
             runtime_name: self.runtime_name.clone(),
             pods: self.pods.clone(),
+            recorder: Recorder::new(
+                self.client.clone(),
+                Reporter {
+                    controller: "kubelet".into(),
+                    instance: Some(c.node_name.clone()),
+                },
+            ),
         }));
         let api: Api<Pod> = Api::all(self.client.clone());
         let wc = watcher::Config::default().fields(&format!("spec.nodeName={}", c.node_name));
