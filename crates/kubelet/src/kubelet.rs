@@ -112,6 +112,7 @@ impl Kubelet {
                 node_name: config.node_name.clone(),
                 root_dir: config.root_dir.clone(),
                 memory_capacity: machine.memory_bytes as f64,
+                cpu_capacity: machine.num_cores as f64,
             },
         );
         Ok(Self {
