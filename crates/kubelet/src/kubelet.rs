@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Api;
@@ -111,6 +112,7 @@ impl Kubelet {
                 node_name: config.node_name.clone(),
                 root_dir: config.root_dir.clone(),
                 memory_capacity: machine.memory_bytes as f64,
+                cpu_capacity: machine.num_cores as f64,
             },
         );
         Ok(Self {
@@ -173,6 +175,13 @@ impl Kubelet {
             host_ips: c.node_ips.clone(),
             runtime_name: self.runtime_name.clone(),
             pods: self.pods.clone(),
+            recorder: Recorder::new(
+                self.client.clone(),
+                Reporter {
+                    controller: "kubelet".into(),
+                    instance: Some(c.node_name.clone()),
+                },
+            ),
         }));
         let api: Api<Pod> = Api::all(self.client.clone());
         let wc = watcher::Config::default().fields(&format!("spec.nodeName={}", c.node_name));

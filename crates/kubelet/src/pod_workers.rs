@@ -12,14 +12,15 @@ use std::time::{Duration, SystemTime};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodStatus, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
-use kube::Api;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Api, Resource};
 use tokio::sync::mpsc;
 
 use crate::kuberuntime::container::EnvSources;
 use crate::kuberuntime::labels::{
     pod_desc, pod_name, pod_namespace, pod_uid, termination_grace_period,
 };
-use crate::kuberuntime::manager::RuntimeManager;
+use crate::kuberuntime::manager::{PodEvent, RuntimeManager};
 use crate::status::{generate_api_pod_status, is_terminal, same_status, StatusContext};
 
 /// Upstream's `--sync-frequency`: a pod with nothing happening is synced
@@ -76,6 +77,38 @@ pub struct WorkerContext {
     pub host_ips: Vec<String>,
     pub runtime_name: String,
     pub pods: Arc<PodStore>,
+    /// Publishes the pods' events (`reportingController: kubelet`).
+    pub recorder: Recorder,
+}
+
+impl WorkerContext {
+    /// Publishes `events` about `pod` in the background, in order; a failed
+    /// publish is logged and dropped (events are best effort, as upstream).
+    fn publish(&self, pod: &Pod, events: Vec<PodEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let recorder = self.recorder.clone();
+        let reference = pod.object_ref(&());
+        tokio::spawn(async move {
+            for e in events {
+                let ev = Event {
+                    type_: if e.warning {
+                        EventType::Warning
+                    } else {
+                        EventType::Normal
+                    },
+                    reason: e.reason.into(),
+                    note: Some(e.message),
+                    action: e.reason.into(),
+                    secondary: None,
+                };
+                if let Err(err) = recorder.publish(&ev, &reference).await {
+                    tracing::debug!(error = %err, reason = ev.reason, "publishing an event failed");
+                }
+            }
+        });
+    }
 }
 
 enum Msg {
@@ -269,7 +302,9 @@ impl Worker {
             waiting,
             requeue_after,
             error,
+            events,
         } = result;
+        self.ctx.publish(&pod, events);
         let status = generate_api_pod_status(
             &pod,
             &rs,
@@ -400,6 +435,17 @@ impl Worker {
             .max(0);
         tracing::info!(pod = %pod_desc(&pod), grace, "killing pod");
         let rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
+        let killing = rs
+            .containers
+            .iter()
+            .filter(|c| c.state == crate::cri::api::ContainerState::ContainerRunning)
+            .map(|c| PodEvent {
+                warning: false,
+                reason: "Killing",
+                message: format!("Stopping container {}", c.name),
+            })
+            .collect();
+        self.ctx.publish(&pod, killing);
         m.kill_pod(&rs, grace).await.map_err(|e| e.to_string())?;
         let rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
         if !self.removed {

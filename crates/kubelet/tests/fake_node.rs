@@ -117,6 +117,24 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
         calls.contains(&"StopContainer main 10".to_string()),
         "{calls:?}"
     );
+
+    // What `kubectl describe pod` lists, reported by this kubelet.
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(api.client.clone(), "default");
+    eventually("the pod's events", T, || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        let reasons: Vec<String> = list
+            .items
+            .iter()
+            .filter(|e| e.involved_object.name.as_deref() == Some("web"))
+            .filter_map(|e| e.reason.clone())
+            .collect();
+        let want = ["Pulling", "Pulled", "Created", "Started", "Killing"];
+        want.iter()
+            .all(|r| reasons.iter().any(|x| x == r))
+            .then_some(())
+    })
+    .await;
 }
 
 /// A restarted kubelet finds its sandbox and container by their labels and

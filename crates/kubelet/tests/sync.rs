@@ -129,6 +129,16 @@ async fn new_pod_runs_sandbox_then_pull_create_start_and_is_ready() {
     let mut h = Harness::new(pod("Always", &[], &["a", "b"]));
     let (r, st) = h.sync().await;
     assert!(r.error.is_none() && r.waiting.is_empty(), "{r:?}");
+    let reasons: Vec<&str> = r.events.iter().map(|e| e.reason).collect();
+    assert_eq!(
+        reasons,
+        ["Pulling", "Pulled", "Created", "Started", "Pulled", "Created", "Started"]
+    );
+    assert_eq!(r.events[3].message, "Started container a");
+    assert_eq!(
+        r.events[4].message,
+        "Container image \"busybox:1.35\" already present on machine"
+    );
     assert_eq!(
         h.fake.calls(),
         [
@@ -183,6 +193,10 @@ async fn crashing_container_restarts_then_backs_off() {
     let (r, st) = h.sync().await;
     let a = cs(&st, "a");
     assert_eq!(waiting_reason(a), Some("CrashLoopBackOff"));
+    assert!(
+        r.events.iter().any(|e| e.warning && e.reason == "BackOff"),
+        "{r:?}"
+    );
     let msg = a
         .state
         .as_ref()

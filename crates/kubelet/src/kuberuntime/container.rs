@@ -39,6 +39,8 @@ pub enum ConfigError {
     },
     #[error("unsupported fieldPath: {0}")]
     FieldPath(String),
+    #[error("unsupported container resource: {0}")]
+    Resource(String),
     #[error("volume {0:?} not found in the pod's volumes")]
     Volume(String),
 }
@@ -59,8 +61,11 @@ pub struct ContainerSettings {
     pub node_name: String,
     /// `--root-dir` (volumes live under `<root>/pods/<uid>/volumes`).
     pub root_dir: PathBuf,
-    /// The node's memory, for the Burstable OOM score.
+    /// The node's memory, for the Burstable OOM score and as the default
+    /// of an unset `limits.memory` in `resourceFieldRef`.
     pub memory_capacity: f64,
+    /// The node's CPUs, the default of an unset `limits.cpu`.
+    pub cpu_capacity: f64,
 }
 
 fn field_ref(pod: &Pod, path: &str, s: &ContainerSettings) -> Result<String, ConfigError> {
@@ -104,6 +109,43 @@ fn field_ref(pod: &Pod, path: &str, s: &ContainerSettings) -> Result<String, Con
         "status.podIPs" => s.pod_ips.join(","),
         other => return Err(ConfigError::FieldPath(other.into())),
     })
+}
+
+/// A `resourceFieldRef` value (upstream's `ExtractContainerResourceValue`):
+/// the limit or request divided by the divisor and rounded up; an unset
+/// limit is the node's capacity (upstream: allocatable), an unset request is
+/// the limit or zero.
+fn resource_field_ref(
+    c: &Container,
+    r: &k8s_openapi::api::core::v1::ResourceFieldSelector,
+    s: &ContainerSettings,
+) -> Result<String, ConfigError> {
+    let res = c.resources.as_ref();
+    let get = |limits: bool, name: &str| {
+        res.and_then(|r| {
+            if limits {
+                r.limits.as_ref()
+            } else {
+                r.requests.as_ref()
+            }
+        })
+        .and_then(|m| m.get(name))
+        .and_then(quantity::parse)
+    };
+    let value = match r.resource.as_str() {
+        "limits.cpu" => get(true, "cpu").unwrap_or(s.cpu_capacity),
+        "limits.memory" => get(true, "memory").unwrap_or(s.memory_capacity),
+        "requests.cpu" => get(false, "cpu").or(get(true, "cpu")).unwrap_or(0.0),
+        "requests.memory" => get(false, "memory").or(get(true, "memory")).unwrap_or(0.0),
+        other => return Err(ConfigError::Resource(other.into())),
+    };
+    let divisor = r
+        .divisor
+        .as_ref()
+        .and_then(quantity::parse)
+        .filter(|d| *d > 0.0)
+        .unwrap_or(1.0);
+    Ok(format!("{}", (value / divisor).ceil() as i64))
 }
 
 /// The container's environment in order, `$(VAR)` references expanded
@@ -186,8 +228,9 @@ pub fn make_environment(
                     }
                     None => return Err(ConfigError::SecretNotFound(k.name.clone())),
                 }
+            } else if let Some(r) = &from.resource_field_ref {
+                resource_field_ref(container, r, s)?
             } else {
-                // resourceFieldRef is not supported yet: left empty.
                 String::new()
             }
         } else {
@@ -529,6 +572,47 @@ mod tests {
             make_environment(&p, &c, &src, &Default::default()).unwrap()[0].1,
             "v"
         );
+    }
+
+    #[test]
+    fn resource_field_refs_round_up_and_default_to_the_node() {
+        use k8s_openapi::api::core::v1::ResourceFieldSelector;
+        let env = |name: &str, resource: &str, divisor: Option<&str>| EnvVar {
+            name: name.into(),
+            value: None,
+            value_from: Some(EnvVarSource {
+                resource_field_ref: Some(ResourceFieldSelector {
+                    resource: resource.into(),
+                    divisor: divisor.map(|d| Quantity(d.into())),
+                    container_name: None,
+                }),
+                ..Default::default()
+            }),
+        };
+        let c = Container {
+            name: "app".into(),
+            resources: Some(ResourceRequirements {
+                limits: Some([("cpu".to_string(), Quantity("1500m".into()))].into()),
+                requests: Some([("memory".to_string(), Quantity("64Mi".into()))].into()),
+                ..Default::default()
+            }),
+            env: Some(vec![
+                env("CPU", "limits.cpu", None),
+                env("CPU_M", "limits.cpu", Some("1m")),
+                env("MEM_MI", "requests.memory", Some("1Mi")),
+                env("MEM_LIMIT", "limits.memory", None),
+            ]),
+            ..Default::default()
+        };
+        let p = pod(vec![c.clone()]);
+        let s = ContainerSettings {
+            memory_capacity: 1024.0,
+            cpu_capacity: 2.0,
+            ..Default::default()
+        };
+        let got = make_environment(&p, &c, &EnvSources::default(), &s).unwrap();
+        let values: Vec<&str> = got.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(values, ["2", "1500", "64", "1024"]);
     }
 
     #[test]

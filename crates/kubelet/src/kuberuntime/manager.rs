@@ -28,9 +28,20 @@ pub struct Waiting {
     pub message: String,
 }
 
+/// An event for the pod (`kubectl describe pod` shows them), published by
+/// the worker: upstream's reasons and messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodEvent {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
 /// What a sync left for the status and the worker.
 #[derive(Debug, Clone, Default)]
 pub struct SyncResult {
+    /// Events to publish, in order.
+    pub events: Vec<PodEvent>,
     /// Containers that could not be started, by name.
     pub waiting: HashMap<String, Waiting>,
     /// When a back-off ends: sync again then.
@@ -40,6 +51,14 @@ pub struct SyncResult {
 }
 
 impl SyncResult {
+    fn event(&mut self, warning: bool, reason: &'static str, message: String) {
+        self.events.push(PodEvent {
+            warning,
+            reason,
+            message,
+        });
+    }
+
     fn requeue(&mut self, d: Duration) {
         self.requeue_after = Some(self.requeue_after.map_or(d, |r| r.min(d)));
     }
@@ -140,7 +159,9 @@ impl RuntimeManager {
                 let id = match self.runtime.run_pod_sandbox(config.clone()).await {
                     Ok(id) => id,
                     Err(e) => {
-                        result.error = Some(format!("failed to create pod sandbox: {e}"));
+                        let msg = format!("Failed to create pod sandbox: {e}");
+                        result.event(true, "FailedCreatePodSandBox", msg.clone());
+                        result.error = Some(msg);
                         return result;
                     }
                 };
@@ -252,7 +273,14 @@ impl RuntimeManager {
         let policy = pull_policy(c);
         if policy != "Always" {
             match self.images.image_status(&image).await {
-                Ok(Some(img)) => return Some(img.id),
+                Ok(Some(img)) => {
+                    result.event(
+                        false,
+                        "Pulled",
+                        format!("Container image \"{image}\" already present on machine"),
+                    );
+                    return Some(img.id);
+                }
                 Ok(None) if policy == "Never" => {
                     result.wait(
                         &c.name,
@@ -282,9 +310,16 @@ impl RuntimeManager {
                 "ImagePullBackOff",
                 format!("Back-off pulling image \"{image}\""),
             );
+            result.event(
+                false,
+                "BackOff",
+                format!("Back-off pulling image \"{image}\""),
+            );
             result.requeue(left);
             return None;
         }
+        result.event(false, "Pulling", format!("Pulling image \"{image}\""));
+        let started = std::time::Instant::now();
         match self
             .images
             .pull_image(&image, Some(sandbox_config.clone()))
@@ -292,6 +327,14 @@ impl RuntimeManager {
         {
             Ok(r) => {
                 self.backoff().reset(&key);
+                result.event(
+                    false,
+                    "Pulled",
+                    format!(
+                        "Successfully pulled image \"{image}\" in {:.3}s",
+                        started.elapsed().as_secs_f64()
+                    ),
+                );
                 Some(r)
             }
             Err(e) => {
@@ -300,6 +343,12 @@ impl RuntimeManager {
                 result.requeue(b.get(&key));
                 drop(b);
                 tracing::info!(pod = %pod_desc(pod), %image, error = %e, "pulling image failed");
+                result.event(
+                    true,
+                    "Failed",
+                    format!("Failed to pull image \"{image}\": {e}"),
+                );
+                result.event(true, "Failed", "Error: ErrImagePull".into());
                 result.wait(
                     &c.name,
                     "ErrImagePull",
@@ -345,6 +394,15 @@ impl RuntimeManager {
                         ),
                     );
                     result.requeue(left);
+                    result.event(
+                        true,
+                        "BackOff",
+                        format!(
+                            "Back-off restarting failed container {} in pod {}",
+                            c.name,
+                            pod_desc(pod)
+                        ),
+                    );
                     return false;
                 }
                 b.next(&key, now);
@@ -366,6 +424,7 @@ impl RuntimeManager {
             Ok(cfg) => cfg,
             Err(e) => {
                 result.wait(&c.name, "CreateContainerConfigError", e.to_string());
+                result.event(true, "Failed", format!("Error: {e}"));
                 return false;
             }
         };
@@ -377,13 +436,17 @@ impl RuntimeManager {
             Ok(id) => id,
             Err(e) => {
                 result.wait(&c.name, "CreateContainerError", e.to_string());
+                result.event(true, "Failed", format!("Error: {e}"));
                 return false;
             }
         };
+        result.event(false, "Created", format!("Created container: {}", c.name));
         if let Err(e) = self.runtime.start_container(&id).await {
             result.wait(&c.name, "RunContainerError", e.to_string());
+            result.event(true, "Failed", format!("Error: {e}"));
             return false;
         }
+        result.event(false, "Started", format!("Started container {}", c.name));
         // Keep the instance before this one for lastState; older ones go
         // (upstream's container GC keeps one dead instance per container).
         for old in rs.containers.iter().filter(|o| o.name == c.name).skip(1) {
