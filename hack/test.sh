@@ -69,8 +69,37 @@ step_unit() {
   [[ -f "${KUBE_ROOT}/Cargo.lock" ]] && locked=(--locked)
   local -a extra=()
   read -r -a extra <<<"${CARGO_TEST_ARGS:-}"
+  # The kubelet's containerd tests get a private containerd (own socket,
+  # bridge, pod range and CNI network), stopped afterwards.
+  if ! start_test_containerd; then
+    record FAIL unit 0 "could not start the test containerd (see above)"
+    return 0
+  fi
   run_step unit "cargo test --workspace ${locked[*]}" \
     in_root cargo test --workspace "${locked[@]}" "${extra[@]}"
+  stop_test_containerd
+}
+
+# start_test_containerd: images, CNI config (after the network guard) and a
+# containerd at /var/lib/kube-containerd-unit; exports
+# KUBELET_TEST_CRI_ENDPOINT for crates/kubelet's and cmd/kubelet's tests.
+start_test_containerd() {
+  (
+    export CONTAINERD_DIR=/var/lib/kube-containerd-unit CNI_BRIDGE=kubebr9 \
+      CNI_NETWORK=kubelet-test POD_CIDR=10.89.0.0/16
+    unset CONTAINERD_PID_FILE
+    kube::images::ensure && kube::cni::write_config && kube::containerd::start
+  ) || return 1
+  export KUBELET_TEST_CRI_ENDPOINT=unix:///var/lib/kube-containerd-unit/containerd.sock
+}
+
+stop_test_containerd() {
+  (
+    export CONTAINERD_DIR=/var/lib/kube-containerd-unit
+    unset CONTAINERD_PID_FILE
+    kube::containerd::stop
+  )
+  ip link del kubebr9 >/dev/null 2>&1 || true
 }
 
 step_e2e() {
