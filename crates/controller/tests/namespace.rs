@@ -76,8 +76,7 @@ fn condition(ns: &Namespace, t: &str) -> Option<(String, String, String)> {
 
 #[tokio::test]
 async fn deleting_a_namespace_removes_its_content_including_custom_resources() {
-    // One API server for the whole test: parallel test servers can race
-    // for the same free port (see the report), so this binary starts one.
+    // One API server for both cases (cheaper on a two-core machine).
     let c = common::start(&["namespace"], |_, _| {}).await;
     let client = c.client.clone();
     let nss: Api<Namespace> = Api::all(client.clone());
