@@ -112,7 +112,7 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d("token-cleaner-controller", &["tokencleaner"]).disabled(),
         d("node-ipam-controller", &["nodeipam"]).start(crate::nodeipam::start),
         d("node-lifecycle-controller", &["nodelifecycle"]).start(crate::nodelifecycle::start),
-        d("taint-eviction-controller", &[]),
+        d("taint-eviction-controller", &[]).start(crate::nodelifecycle::start_taint_eviction),
         d("service-lb-controller", &["service"]).cloud(),
         d("node-route-controller", &["route"]).cloud(),
         d("cloud-node-lifecycle-controller", &["cloud-node-lifecycle"]).cloud(),

@@ -1,4 +1,4 @@
-//! Node lifecycle and taint-based eviction (upstream's
+//! Node lifecycle and taint-based eviction, two controllers (upstream's
 //! pkg/controller/nodelifecycle/node_lifecycle_controller.go and
 //! pkg/controller/tainteviction/taint_eviction.go), as periodic sweeps
 //! over the shared caches like upstream's `monitorNodeHealth` every
@@ -52,11 +52,10 @@ impl Default for NodeLifecycleConfig {
     }
 }
 
-/// Upstream's `startNodeLifecycleController` (with the taint manager).
+/// Upstream's `startNodeLifecycleController`.
 pub fn start(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
     let nodes = ctx.informers.informer::<Node>().store();
     let leases = ctx.informers.informer::<Lease>().store();
-    let pods = ctx.informers.informer::<Pod>().store();
     let client = ctx.client.clone();
     let cfg = ctx.config.node_lifecycle;
     Ok(Box::pin(async move {
@@ -67,7 +66,22 @@ pub fn start(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
             for node in nodes.state() {
                 monitor(&client, &leases, &node, &cfg, now).await;
             }
-            evict(&client, &nodes, &pods, now).await;
+        }
+    }))
+}
+
+/// Upstream's `startTaintEvictionController`: NoExecute eviction, swept
+/// every `--node-monitor-period`.
+pub fn start_taint_eviction(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
+    let nodes = ctx.informers.informer::<Node>().store();
+    let pods = ctx.informers.informer::<Pod>().store();
+    let client = ctx.client.clone();
+    let cfg = ctx.config.node_lifecycle;
+    Ok(Box::pin(async move {
+        let mut tick = tokio::time::interval(cfg.monitor_period);
+        loop {
+            tick.tick().await;
+            evict(&client, &nodes, &pods, Timestamp::now()).await;
         }
     }))
 }
@@ -105,7 +119,7 @@ pub fn wanted_taints(ready_status: Option<&str>, now: Timestamp) -> Vec<Taint> {
         .map(|effect| Taint {
             key: key.into(),
             effect: effect.into(),
-            time_added: (effect == "NoExecute").then(|| Time(now)),
+            time_added: (effect == "NoExecute").then_some(Time(now)),
             value: None,
         })
         .collect()

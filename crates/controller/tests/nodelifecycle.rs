@@ -39,9 +39,12 @@ async fn ready_node(nodes: &Api<Node>, name: &str, heartbeat: &str) {
 
 #[tokio::test]
 async fn silent_nodes_become_unreachable_and_their_pods_are_evicted() {
-    let c = common::start(&["nodelifecycle"], |_, config| {
-        config.node_lifecycle.monitor_period = Duration::from_millis(200);
-    })
+    let c = common::start(
+        &["nodelifecycle", "taint-eviction-controller"],
+        |_, config| {
+            config.node_lifecycle.monitor_period = Duration::from_millis(200);
+        },
+    )
     .await;
     let nodes: Api<Node> = Api::all(c.client.clone());
     let old = "2020-01-01T00:00:00Z";
