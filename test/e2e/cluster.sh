@@ -132,39 +132,44 @@ case_pod_deleted_gracefully() {
   e2e::assert_eq "gone" 'Error from server (NotFound): pods "bye" not found' "${out}"
 }
 
-# kube-proxy: a ClusterIP and a NodePort reach the endpoint listed in the
-# Service's EndpointSlice (written here, as the EndpointSlice controller
-# would), from this host.
-case_service_reachable() {
+# A Deployment rolls out to Ready pods (controller manager, scheduler,
+# kubelet); `kubectl expose` gives it a Service whose EndpointSlice the
+# controller manager fills; kube-proxy makes the ClusterIP and the NodePort
+# answer from this host; scaling changes which pods are behind it.
+case_deployment_behind_service() {
   e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
-  e2e::ok -n "${NS}" run web --image=busybox --restart=Never --port=8080 -- \
-    sh -c 'echo web-answer > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' >/dev/null
-  e2e::wait_until "pod web Running" 60 pod_running web
-  local ip cluster_ip node_ip out
-  ip="$(e2e::ok -n "${NS}" get pod web -o jsonpath='{.status.podIP}')"
-  e2e::ok -n "${NS}" create service nodeport web --tcp=80:8080 >/dev/null
-  cat >"${E2E_TMP}/${NS}-slice.yaml" <<EOF
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-e2e
-  namespace: ${NS}
-  labels: {kubernetes.io/service-name: web}
-addressType: IPv4
-ports: [{name: "80-8080", port: 8080, protocol: TCP}]
-endpoints: [{addresses: ["${ip}"], conditions: {ready: true}}]
-EOF
-  e2e::ok apply -f "${E2E_TMP}/${NS}-slice.yaml" >/dev/null
+  e2e::ok -n "${NS}" create deployment web --image=busybox --port=8080 -- \
+    sh -c 'hostname > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' >/dev/null
+  local out
+  out="$(e2e::ok -n "${NS}" rollout status deployment/web --timeout=90s)"
+  e2e::assert_match "rollout status" 'successfully rolled out' "${out}"
+  out="$(e2e::ok -n "${NS}" get deploy web)"
+  e2e::assert_match "get deploy row" '^web 1/1 1 1 [0-9]+s$' "$(e2e::row "${out}" web)"
+  e2e::ok -n "${NS}" expose deployment web --type=NodePort --port=80 --target-port=8080 >/dev/null
+  local cluster_ip node_ip node_port
   cluster_ip="$(e2e::ok -n "${NS}" get svc web -o jsonpath='{.spec.clusterIP}')"
-  local node_port
   node_port="$(e2e::ok -n "${NS}" get svc web -o jsonpath='{.spec.ports[0].nodePort}')"
   node_ip="$(e2e::ok get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')"
-  e2e::wait_until "ClusterIP ${cluster_ip} answers" 30 \
+  e2e::wait_until "ClusterIP ${cluster_ip} answers" 60 \
     curl -sf --max-time 2 -o /dev/null "http://${cluster_ip}/index.html"
+  local pod
+  pod="$(e2e::ok -n "${NS}" get pods -l app=web -o jsonpath='{.items[0].metadata.name}')"
   out="$(curl -sS --max-time 5 "http://${cluster_ip}/index.html")"
-  e2e::assert_eq "through the ClusterIP" web-answer "${out}"
+  e2e::assert_eq "through the ClusterIP" "${pod}" "${out}"
   out="$(curl -sS --max-time 5 "http://${node_ip}:${node_port}/index.html")"
-  e2e::assert_eq "through the NodePort" web-answer "${out}"
+  e2e::assert_eq "through the NodePort" "${pod}" "${out}"
+
+  # Three replicas: every pod answers through the Service in time.
+  e2e::ok -n "${NS}" scale deployment web --replicas=3 >/dev/null
+  e2e::ok -n "${NS}" rollout status deployment/web --timeout=90s >/dev/null
+  local -A seen=()
+  local i
+  for i in $(seq 1 60); do
+    out="$(curl -sS --max-time 2 "http://${cluster_ip}/index.html" 2>/dev/null)" || continue
+    seen["${out}"]=1
+    (( ${#seen[@]} == 3 )) && break
+  done
+  e2e::assert_eq "answering pods after scaling to 3" 3 "${#seen[@]}"
 }
 
 # exec through the API server, the kubelet and containerd's streaming
@@ -211,7 +216,7 @@ run_version() {
     return 0
   }
   echo "=== kubectl ${version} (cluster)"
-  for c in node_ready pod_runs_and_logs pod_deleted_gracefully service_reachable exec port_forward; do
+  for c in node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward; do
     NS="e2e-${version//./-}-${c//_/-}"
     e2e::run_case "${version} ${c}" "case_${c}"
   done
