@@ -16,8 +16,17 @@ pub fn level_for(verbosity: u8) -> &'static str {
 /// handshakes): they stay at info unless `-v` reaches 7 (klog's level for
 /// HTTP traffic) or `RUST_LOG` says otherwise.
 const CHATTY: &[&str] = &[
-    "h2", "hyper", "hyper_util", "rustls", "tower", "tonic", "kube_client", "kube_runtime",
-    "tokio_util", "want", "mio",
+    "h2",
+    "hyper",
+    "hyper_util",
+    "rustls",
+    "tower",
+    "tonic",
+    "kube_client",
+    "kube_runtime",
+    "tokio_util",
+    "want",
+    "mio",
 ];
 
 /// The filter for a klog verbosity.
@@ -33,8 +42,8 @@ pub fn directives(verbosity: u8) -> String {
 
 /// Installs the subscriber once; later calls are no-ops.
 pub fn init(verbosity: u8) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(directives(verbosity)));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directives(verbosity)));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

@@ -19,9 +19,17 @@ use crate::server::ServerState;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stream {
     /// `/exec/{namespace}/{pod}[/{uid}]/{container}`
-    Exec { namespace: String, pod: String, container: String },
+    Exec {
+        namespace: String,
+        pod: String,
+        container: String,
+    },
     /// `/attach/{namespace}/{pod}[/{uid}]/{container}`
-    Attach { namespace: String, pod: String, container: String },
+    Attach {
+        namespace: String,
+        pod: String,
+        container: String,
+    },
     /// `/portForward/{namespace}/{pod}[/{uid}]`
     PortForward { namespace: String, pod: String },
 }
@@ -119,7 +127,11 @@ fn text(status: u16, body: String) -> Response<Body> {
 }
 
 /// Serves one streaming request.
-pub async fn serve(state: &Arc<ServerState>, stream: Stream, req: Request<Incoming>) -> Response<Body> {
+pub async fn serve(
+    state: &Arc<ServerState>,
+    stream: Stream,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let query = req.uri().query().unwrap_or("").to_string();
     let opts = options(&query);
     let (namespace, pod_name) = match &stream {
@@ -144,7 +156,10 @@ pub async fn serve(state: &Arc<ServerState>, stream: Stream, req: Request<Incomi
                 return text(404, format!("container not found ({container:?})\n"));
             };
             if !(opts.stdin || opts.stdout || opts.stderr) {
-                return text(400, "you must specify at least 1 of stdin, stdout, stderr\n".into());
+                return text(
+                    400,
+                    "you must specify at least 1 of stdin, stdout, stderr\n".into(),
+                );
             }
             if matches!(stream, Stream::Exec { .. }) {
                 runtime

@@ -36,7 +36,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let s = TestApiServer::try_start().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let s = TestApiServer::try_start()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let c = s.client.clone();
     let nodes: Api<Node> = Api::all(c.clone());
     futures::stream::iter(0..args.nodes)
@@ -65,7 +67,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let sched_client = opts.client().await?;
     let metrics = Arc::new(scheduler::metrics::SchedulerMetrics::default());
-    let sched = scheduler::start(sched_client, &scheduler::KubeSchedulerConfiguration::defaulted(), metrics)?;
+    let sched = scheduler::start(
+        sched_client,
+        &scheduler::KubeSchedulerConfiguration::defaulted(),
+        metrics,
+    )?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !sched.synced() {
         anyhow::ensure!(Instant::now() < deadline, "scheduler watchers did not sync");
@@ -97,7 +103,8 @@ async fn main() -> anyhow::Result<()> {
         .map(|i| {
             let pods = pods.clone();
             async move {
-                let p: Pod = serde_json::from_value(json!({"metadata": {"name": format!("pod-{i}")},
+                let p: Pod =
+                    serde_json::from_value(json!({"metadata": {"name": format!("pod-{i}")},
                     "spec": {"containers": [{"name": "c", "image": "busybox",
                         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}}))?;
                 pods.create(&PostParams::default(), &p).await?;
