@@ -208,6 +208,56 @@ case_port_forward() {
   e2e::assert_eq "through port-forward" forwarded "${out}"
 }
 
+# Probes: an exec readiness probe keeps a running pod unready until the file
+# it checks exists; an exec liveness probe that starts failing gets the
+# container restarted (restartCount, Unhealthy event).
+case_probes() {
+  e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
+  cat >"${E2E_TMP}/${NS}-probes.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: probed
+  namespace: ${NS}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "touch /tmp/alive; exec sleep 3600"]
+    readinessProbe:
+      exec: {command: ["cat", "/tmp/ready"]}
+      periodSeconds: 1
+      failureThreshold: 1
+    livenessProbe:
+      exec: {command: ["cat", "/tmp/alive"]}
+      periodSeconds: 1
+      failureThreshold: 2
+EOF
+  e2e::ok apply -f "${E2E_TMP}/${NS}-probes.yaml" >/dev/null
+  e2e::wait_until "pod probed Running" 60 pod_running probed
+  local out
+  out="$(e2e::ok -n "${NS}" get pod probed -o jsonpath='{.status.containerStatuses[0].ready}')"
+  e2e::assert_eq "unready until the readiness probe passes" false "${out}"
+  e2e::ok -n "${NS}" exec probed -- touch /tmp/ready >/dev/null
+  e2e::wait_until "pod probed Ready" 30 pod_ready probed
+  out="$(e2e::ok -n "${NS}" get pod probed)"
+  e2e::assert_match "get pod shows 1/1" '^probed 1/1 Running 0 ' "$(e2e::row "${out}" probed)"
+  e2e::ok -n "${NS}" exec probed -- rm /tmp/alive >/dev/null
+  e2e::wait_until "a liveness restart" 60 restarted probed
+  out="$(e2e::ok -n "${NS}" get events --field-selector reason=Unhealthy -o jsonpath='{.items[*].message}')"
+  e2e::assert_match "Unhealthy event" 'Liveness probe failed' "${out}"
+}
+
+pod_ready() {
+  [[ "$(kc -n "${NS}" get pod "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]
+}
+
+restarted() {
+  local n
+  n="$(kc -n "${NS}" get pod "$1" -o jsonpath='{.status.containerStatuses[0].restartCount}' 2>/dev/null)"
+  [[ -n "${n}" && "${n}" -ge 1 ]]
+}
+
 run_version() {
   local version=$1 c
   e2e::use_kubectl "${version}" || {
@@ -216,7 +266,7 @@ run_version() {
     return 0
   }
   echo "=== kubectl ${version} (cluster)"
-  for c in node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward; do
+  for c in node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes; do
     NS="e2e-${version//./-}-${c//_/-}"
     e2e::run_case "${version} ${c}" "case_${c}"
   done

@@ -175,6 +175,7 @@ impl Kubelet {
             host_ips: c.node_ips.clone(),
             runtime_name: self.runtime_name.clone(),
             pods: self.pods.clone(),
+            prober: Arc::new(crate::prober::Prober::new(self.manager.runtime.clone())),
             recorder: Recorder::new(
                 self.client.clone(),
                 Reporter {

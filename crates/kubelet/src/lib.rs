@@ -15,6 +15,7 @@ pub mod nodelease;
 pub mod nodestatus;
 pub mod pleg;
 pub mod pod_workers;
+pub mod prober;
 pub mod server;
 pub mod status;
 pub mod streaming;

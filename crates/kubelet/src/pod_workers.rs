@@ -79,6 +79,8 @@ pub struct WorkerContext {
     pub pods: Arc<PodStore>,
     /// Publishes the pods' events (`reportingController: kubelet`).
     pub recorder: Recorder,
+    /// Liveness, readiness and startup probes.
+    pub prober: Arc<crate::prober::Prober>,
 }
 
 impl WorkerContext {
@@ -161,6 +163,7 @@ impl PodWorkers {
         let (tx, rx) = mpsc::unbounded_channel();
         let worker = Worker {
             ctx: self.ctx.clone(),
+            wake: tx.downgrade(),
             pod,
             removed: false,
             written: None,
@@ -206,6 +209,9 @@ impl PodWorkers {
 
 struct Worker {
     ctx: Arc<WorkerContext>,
+    /// For probes to wake this worker (weak: the channel still closes
+    /// when the pod workers let go of it).
+    wake: mpsc::WeakUnboundedSender<Msg>,
     pod: Arc<Pod>,
     removed: bool,
     /// The status last written, the base of the next one.
@@ -291,6 +297,31 @@ impl Worker {
         let pod = self.current();
         let mut rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
         let mut result = Default::default();
+        // Instances a liveness or startup probe gave up on are killed; the
+        // sync below restarts them per the restart policy.
+        let condemned = self.ctx.prober.unhealthy(&pod, &rs);
+        if !condemned.is_empty() && !self.terminal {
+            let grace = termination_grace_period(&pod);
+            let mut events = Vec::new();
+            for (id, name, why) in condemned {
+                tracing::info!(pod = %pod_desc(&pod), container = %name, %why, "killing unhealthy container");
+                events.push(PodEvent {
+                    warning: true,
+                    reason: "Unhealthy",
+                    message: why,
+                });
+                events.push(PodEvent {
+                    warning: false,
+                    reason: "Killing",
+                    message: format!("Container {name} failed liveness probe, will be restarted"),
+                });
+                if let Err(e) = m.runtime.stop_container(&id, grace).await {
+                    tracing::warn!(pod = %pod_desc(&pod), container = %name, error = %e, "stopping an unhealthy container");
+                }
+            }
+            self.ctx.publish(&pod, events);
+            rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
+        }
         if !self.terminal && !is_terminal(pod.status.as_ref().and_then(|s| s.phase.as_deref())) {
             let sources = self.env_sources(&pod).await;
             result = m.sync_pod(&pod, &rs, &sources, SystemTime::now()).await;
@@ -305,6 +336,16 @@ impl Worker {
             events,
         } = result;
         self.ctx.publish(&pod, events);
+        let wake = self.wake.clone();
+        self.ctx.prober.sync(
+            &pod,
+            &rs,
+            Arc::new(move || {
+                if let Some(tx) = wake.upgrade() {
+                    let _ = tx.send(Msg::Wake);
+                }
+            }),
+        );
         let status = generate_api_pod_status(
             &pod,
             &rs,
@@ -314,6 +355,7 @@ impl Worker {
                 runtime_name: &self.ctx.runtime_name,
                 now: Timestamp::now(),
                 terminal: false,
+                probes: Some(&self.ctx.prober),
             },
         );
         if is_terminal(status.phase.as_deref()) && !self.terminal {
@@ -446,6 +488,7 @@ impl Worker {
             })
             .collect();
         self.ctx.publish(&pod, killing);
+        self.ctx.prober.remove_pod(&uid);
         m.kill_pod(&rs, grace).await.map_err(|e| e.to_string())?;
         let rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
         if !self.removed {
@@ -458,6 +501,7 @@ impl Worker {
                     runtime_name: &self.ctx.runtime_name,
                     now: Timestamp::now(),
                     terminal: true,
+                    probes: None,
                 },
             );
             self.write_status(status).await?;

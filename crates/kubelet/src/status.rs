@@ -29,6 +29,9 @@ pub struct StatusContext<'a> {
     /// The pod is being killed for good: nothing restarts, so containers
     /// show as terminated and the phase is final (upstream's `podIsTerminal`).
     pub terminal: bool,
+    /// Probe results; `None`: every running container counts as started
+    /// and ready.
+    pub probes: Option<&'a crate::prober::Prober>,
 }
 
 fn time_ns(ns: i64) -> Option<Time> {
@@ -110,8 +113,12 @@ fn container_status(
                 }),
                 ..Default::default()
             });
-            s.ready = true;
-            s.started = Some(true);
+            let (started, ready) = match ctx.probes {
+                Some(p) => (p.started(spec, &cur.id), p.ready(spec, &cur.id)),
+                None => (true, true),
+            };
+            s.ready = ready;
+            s.started = Some(started);
             s.last_state = last_from_previous();
         }
         ContainerState::ContainerExited => {

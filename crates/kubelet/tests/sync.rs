@@ -95,6 +95,7 @@ impl Harness {
                 runtime_name: "fake",
                 now: Timestamp::now(),
                 terminal: false,
+                probes: None,
             },
         );
         self.pod.status = Some(st.clone());
@@ -338,6 +339,7 @@ async fn kill_then_remove_leaves_nothing() {
             runtime_name: "fake",
             now: Timestamp::now(),
             terminal: true,
+            probes: None,
         },
     );
     assert_eq!(st.phase.as_deref(), Some("Failed"));

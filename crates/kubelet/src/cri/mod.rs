@@ -86,6 +86,17 @@ pub trait RuntimeService: Send + Sync {
         filter: Option<ContainerFilter>,
     ) -> Result<Vec<Container>, CriError>;
     async fn container_status(&self, id: &str) -> Result<ContainerStatus, CriError>;
+    /// Runs `cmd` in the container and waits (`ExecSync`): the exit code
+    /// and stdout followed by stderr.
+    async fn exec_sync(
+        &self,
+        id: &str,
+        cmd: Vec<String>,
+        timeout: std::time::Duration,
+    ) -> Result<(i32, Vec<u8>), CriError> {
+        let _ = (id, cmd, timeout);
+        Err(CriError::Unsupported("ExecSync"))
+    }
     /// The streaming-server URL for an exec session (`Exec`).
     async fn exec(&self, req: api::ExecRequest) -> Result<String, CriError> {
         let _ = req;

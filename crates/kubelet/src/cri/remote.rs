@@ -181,6 +181,29 @@ impl RuntimeService for RemoteRuntime {
         Ok(())
     }
 
+    async fn exec_sync(
+        &self,
+        id: &str,
+        cmd: Vec<String>,
+        timeout: Duration,
+    ) -> Result<(i32, Vec<u8>), CriError> {
+        let mut r = tonic::Request::new(api::ExecSyncRequest {
+            container_id: id.into(),
+            cmd,
+            timeout: timeout.as_secs().max(1) as i64,
+        });
+        r.set_timeout(timeout + Duration::from_secs(2));
+        let out = self
+            .runtime()
+            .exec_sync(r)
+            .await
+            .map_err(rpc("ExecSync"))?
+            .into_inner();
+        let mut bytes = out.stdout;
+        bytes.extend(out.stderr);
+        Ok((out.exit_code, bytes))
+    }
+
     async fn exec(&self, req: api::ExecRequest) -> Result<String, CriError> {
         let r = self
             .runtime()
