@@ -98,6 +98,10 @@ async fn main() {
             let built = t.elapsed();
             let script = diff(&rules, &new_rules).unwrap_or_default();
             let diffed = t.elapsed() - built;
+            if let Ok(dir) = std::env::var("KP_BENCH_DIFF") {
+                let _ = std::fs::write(format!("{dir}/diff-10000.nft"), &script);
+                let _ = std::fs::write(format!("{dir}/full-10000.nft"), full(&rules, &settings));
+            }
             let t = Instant::now();
             let r = nft.apply(&script).await;
             println!(
