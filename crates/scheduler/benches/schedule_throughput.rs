@@ -97,6 +97,7 @@ async fn run(nodes: usize, pods: usize) {
         sched.on_pod(p);
     }
     let queued = start.elapsed();
+    sched.assume_synced();
     tokio::spawn(sched.clone().run());
     let mut bound = 0;
     while bound < pods {

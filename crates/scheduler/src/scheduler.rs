@@ -71,6 +71,8 @@ pub struct Scheduler {
     pub metrics: Arc<SchedulerMetrics>,
     pods_synced: AtomicBool,
     nodes_synced: AtomicBool,
+    /// Woken when a watcher finished its initial list.
+    synced_changed: tokio::sync::Notify,
     writers: Mutex<Option<crate::listers::Writers>>,
 }
 
@@ -115,6 +117,7 @@ impl Scheduler {
             metrics,
             pods_synced: AtomicBool::new(false),
             nodes_synced: AtomicBool::new(false),
+            synced_changed: tokio::sync::Notify::new(),
             writers: Mutex::new(None),
         }))
     }
@@ -141,6 +144,14 @@ impl Scheduler {
             &self.nodes_synced
         };
         flag.store(true, Ordering::Relaxed);
+        self.synced_changed.notify_waiters();
+    }
+
+    /// Declares the caches listed, for in-memory drivers (benchmarks) that
+    /// fill the cache and queue themselves instead of running watchers.
+    pub fn assume_synced(&self) {
+        self.mark_synced(true);
+        self.mark_synced(false);
     }
 
     /// Whether a pod naming this scheduler is ours.
@@ -148,8 +159,18 @@ impl Scheduler {
         self.profiles.contains_key(scheduler_name)
     }
 
-    /// Pops and schedules pods until the queue closes.
+    /// Pops and schedules pods until the queue closes — once the pod and
+    /// node watchers have listed everything (upstream's `WaitForCacheSync`
+    /// before `Run`): a pod tried against a half-listed cluster would be
+    /// reported unschedulable with no event left to requeue it.
     pub async fn run(self: Arc<Self>) {
+        loop {
+            let changed = self.synced_changed.notified();
+            if self.synced() {
+                break;
+            }
+            changed.await;
+        }
         while let Some(p) = self.queue.pop().await {
             self.schedule_one(p);
         }
