@@ -27,6 +27,7 @@ pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod podgc;
+pub mod job;
 pub mod replicaset;
 pub mod rootcacertpublisher;
 pub mod runner;
