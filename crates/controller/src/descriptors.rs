@@ -137,7 +137,8 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
             &["pvc-protection"],
         ),
         d("persistentvolume-protection-controller", &["pv-protection"]),
-        d("ttl-after-finished-controller", &["ttl-after-finished"]),
+        d("ttl-after-finished-controller", &["ttl-after-finished"])
+            .start(crate::ttlafterfinished::start_ttl_after_finished),
         d(
             "root-ca-certificate-publisher-controller",
             &["root-ca-cert-publisher"],

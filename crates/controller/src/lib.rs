@@ -23,15 +23,16 @@ pub mod endpoint;
 pub mod endpointslice;
 pub mod garbagecollector;
 pub mod informers;
+pub mod job;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod podgc;
-pub mod job;
 pub mod replicaset;
 pub mod rootcacertpublisher;
 pub mod runner;
 pub mod serviceaccount;
+pub mod ttlafterfinished;
 pub mod workqueue;
 
 use std::sync::Arc;

@@ -453,3 +453,31 @@ async fn a_deleted_job_releases_its_pods_so_the_gc_can_remove_them() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn ttl_after_finished_deletes_a_finished_job_and_the_gc_its_pods() {
+    let (_c, jobs, pods) = setup(
+        "job-ttl",
+        &["job", "ttl-after-finished", "garbagecollector"],
+    )
+    .await;
+    let keep = create(&jobs, &job("keep", json!({}))).await;
+    let uid = create(&jobs, &job("short", json!({"ttlSecondsAfterFinished": 1}))).await;
+    let ps = wait_running(&pods, &uid, 1).await;
+    finish(&pods, ps[0].metadata.name.as_deref().unwrap_or(""), 0).await;
+    wait_job(&jobs, "short", "Complete", |j| {
+        condition(j, "Complete").is_some()
+    })
+    .await;
+    common::eventually("the finished job deleted", || async {
+        matches!(jobs.get_opt("short").await, Ok(None)).then_some(())
+    })
+    .await;
+    common::eventually("its pod deleted", || async {
+        all_pods(&pods, &uid).await.is_empty().then_some(())
+    })
+    .await;
+    // A Job without a TTL (and unfinished) stays.
+    let kept = jobs.get("keep").await.expect("unfinished job kept");
+    assert_eq!(kept.metadata.uid.as_deref(), Some(keep.as_str()));
+}
