@@ -481,3 +481,46 @@ async fn ttl_after_finished_deletes_a_finished_job_and_the_gc_its_pods() {
     let kept = jobs.get("keep").await.expect("unfinished job kept");
     assert_eq!(kept.metadata.uid.as_deref(), Some(keep.as_str()));
 }
+
+#[tokio::test]
+async fn pod_failure_policy_ignores_or_fails_the_job_by_exit_code() {
+    let (_c, jobs, pods) = setup("job-pfp", &["job"]).await;
+    let policy = json!({"rules": [
+        {"action": "Ignore", "onExitCodes": {"operator": "In", "values": [3]}},
+        {"action": "FailJob", "onExitCodes": {"containerName": "c", "operator": "In", "values": [42]}},
+    ]});
+    let uid = create(&jobs, &job("pfp", json!({"podFailurePolicy": policy}))).await;
+    let first = wait_running(&pods, &uid, 1).await;
+    finish(&pods, first[0].metadata.name.as_deref().unwrap_or(""), 3).await;
+    // Ignored: released, not counted, replaced at once.
+    common::eventually("the ignored pod released", || async {
+        let p = pods
+            .get(first[0].metadata.name.as_deref().unwrap_or(""))
+            .await
+            .ok()?;
+        (!tracked(&p)).then_some(())
+    })
+    .await;
+    let second = wait_running(&pods, &uid, 1).await;
+    assert_ne!(second[0].metadata.uid, first[0].metadata.uid);
+    assert_eq!(counts(&jobs.get("pfp").await.expect("job")).2, 0);
+
+    finish(&pods, second[0].metadata.name.as_deref().unwrap_or(""), 42).await;
+    let j = wait_job(&jobs, "pfp", "Failed", |j| condition(j, "Failed").is_some()).await;
+    assert_eq!(
+        condition(&j, "Failed"),
+        Some(("True".into(), "PodFailurePolicy".into()))
+    );
+    let msg = j
+        .status
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+        .find(|c| c.type_ == "Failed")
+        .and_then(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("failed with exit code 42 matching FailJob rule at index 1"),
+        "{msg}"
+    );
+    assert_eq!(counts(&j), (0, 0, 1));
+}

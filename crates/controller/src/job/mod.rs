@@ -3,11 +3,13 @@
 //! most `parallelism` at once, tracks finished pods with the
 //! `batch.kubernetes.io/job-tracking` finalizer (counted through
 //! `status.uncountedTerminatedPods`, then released), fails the Job past
-//! `backoffLimit` or `activeDeadlineSeconds`, and honours `suspend`.
+//! `backoffLimit` or `activeDeadlineSeconds` or by its `podFailurePolicy`,
+//! and honours `suspend`.
 //!
 //! Pods are the Job's by controllerRef (the Job's uid); the API server here
 //! does not generate `spec.selector`, so there is no adoption by selector.
 
+pub mod podfailurepolicy;
 mod sync;
 
 use std::collections::{HashMap, HashSet};

@@ -24,6 +24,7 @@ use kube::runtime::controller::Action;
 use kube::ResourceExt;
 use serde_json::json;
 
+use super::podfailurepolicy::{evaluate, Verdict};
 use super::{controller_uid, has_tracking_finalizer, lock, remove_finalizer, BackoffRecord, Ctx};
 use crate::replicaset::expectations::Seen;
 use crate::replicaset::ranking::{is_active, is_ready};
@@ -219,12 +220,38 @@ pub(super) async fn sync(ctx: &Ctx, job: &Job) -> Result<Action, Error> {
         .filter(|p| phase(p) == "Succeeded")
         .filter_map(|p| p.metadata.uid.clone())
         .collect();
-    let new_failed: Vec<String> = pods
+    // Failed pods go through the pod failure policy: Ignore'd ones are
+    // released without being counted.
+    let policy = spec
+        .pod_failure_policy
+        .as_ref()
+        .and_then(|p| serde_json::to_value(p).ok());
+    let mut new_failed: Vec<String> = Vec::new();
+    let mut ignored: HashSet<String> = HashSet::new();
+    let mut policy_failure: Option<String> = None;
+    for p in pods
         .iter()
         .filter(tracked)
         .filter(|p| phase(p) != "Succeeded" && is_failed(p))
-        .filter_map(|p| p.metadata.uid.clone())
-        .collect();
+    {
+        let Some(u) = p.metadata.uid.clone() else {
+            continue;
+        };
+        let verdict = policy
+            .as_ref()
+            .filter(|_| phase(p) == "Failed")
+            .and_then(|pol| evaluate(pol, p));
+        match verdict {
+            Some(Verdict::Ignore) => {
+                ignored.insert(u);
+            }
+            Some(Verdict::FailJob(m)) => {
+                policy_failure.get_or_insert(m);
+                new_failed.push(u);
+            }
+            _ => new_failed.push(u),
+        }
+    }
     if !new_failed.is_empty() || !new_succeeded.is_empty() {
         let mut b = lock(&ctx.backoff);
         let rec = b.entry(key.clone()).or_insert(BackoffRecord {
@@ -304,7 +331,9 @@ pub(super) async fn sync(ctx: &Ctx, job: &Job) -> Result<Action, Error> {
     let mut complete = condition_true(&old, "SuccessCriteriaMet").is_some()
         || condition_true(&old, "Complete").is_some();
     if failure.is_none() && !complete {
-        if failed > spec.backoff_limit.unwrap_or(6) {
+        if let Some(m) = policy_failure {
+            failure = Some(("PodFailurePolicy".into(), m));
+        } else if failed > spec.backoff_limit.unwrap_or(6) {
             failure = Some((
                 "BackoffLimitExceeded".into(),
                 "Job has reached the specified backoff limit".into(),
@@ -433,7 +462,9 @@ pub(super) async fn sync(ctx: &Ctx, job: &Job) -> Result<Action, Error> {
         .filter(|p| has_tracking_finalizer(p))
         .filter(|p| {
             let u = p.metadata.uid.as_deref().unwrap_or("");
-            uncounted.contains(u) || (outcome && !is_active(p) && !released.contains(u))
+            uncounted.contains(u)
+                || ignored.contains(u)
+                || (outcome && !is_active(p) && !released.contains(u))
         })
         .collect();
     let results = join_all(to_release.iter().map(|p| remove_finalizer(&ctx.client, p))).await;
