@@ -524,3 +524,22 @@ async fn pod_failure_policy_ignores_or_fails_the_job_by_exit_code() {
     );
     assert_eq!(counts(&j), (0, 0, 1));
 }
+
+#[tokio::test]
+async fn lowering_parallelism_removes_pods_without_counting_them_failed() {
+    let (_c, jobs, pods) = setup("job-scale", &["job"]).await;
+    let uid = create(
+        &jobs,
+        &job("wide", json!({"parallelism": 3, "completions": 6})),
+    )
+    .await;
+    wait_running(&pods, &uid, 3).await;
+    let narrow = json!({"spec": {"parallelism": 1}});
+    jobs.patch("wide", &PatchParams::default(), &Patch::Merge(&narrow))
+        .await
+        .expect("lower parallelism");
+    wait_running(&pods, &uid, 1).await;
+    let j = wait_job(&jobs, "wide", "active 1", |j| counts(j).0 == 1).await;
+    assert_eq!(counts(&j).2, 0);
+    assert!(condition(&j, "Failed").is_none() && condition(&j, "FailureTarget").is_none());
+}

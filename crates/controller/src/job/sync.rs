@@ -396,7 +396,7 @@ pub(super) async fn sync(ctx: &Ctx, job: &Job) -> Result<Action, Error> {
                 )
             });
             victims.truncate((active.len() - want).min(MAX_PER_SYNC));
-            if let Err(e) = delete_pods(ctx, &key, &victims, suspended).await {
+            if let Err(e) = delete_pods(ctx, &key, &victims, failure.is_none() && !complete).await {
                 manage_err = Some(e);
             }
         } else if active.len() < want {
@@ -509,6 +509,12 @@ pub(super) async fn sync(ctx: &Ctx, job: &Job) -> Result<Action, Error> {
             && has_tracking_finalizer(p)
             && !now_released.contains(p.metadata.uid.as_deref().unwrap_or(""))
     });
+    if finished && to_release.is_empty() && !pods.iter().any(|p| has_tracking_finalizer(p)) {
+        // Nothing more to track: forget the in-memory records.
+        lock(&ctx.backoff).remove(&key);
+        lock(&ctx.released).remove(&key);
+        ctx.expectations.delete(&key);
+    }
     if nothing_left && !still_running && !finished {
         if let Some((reason, message)) = &failure {
             set_condition(&mut st2, "Failed", "True", reason, message, now);
@@ -525,7 +531,7 @@ pub(super) async fn sync(ctx: &Ctx, job: &Job) -> Result<Action, Error> {
         }
     }
     if serde_json::to_value(&st2).ok()
-        != serde_json::to_value(&current.status.clone().unwrap_or_default()).ok()
+        != serde_json::to_value(current.status.clone().unwrap_or_default()).ok()
         && write_status(ctx, &current, &st2).await?.is_none()
     {
         return Ok(Action::await_change());
@@ -583,8 +589,10 @@ async fn create_pods(
     }
 }
 
-/// Deletes pods; a suspended Job's pods are released first, so they are
-/// not counted as failed (upstream's `deleteJobPods`).
+/// Deletes pods. Pods removed by scaling down or suspending are released
+/// first, so they are not counted as failed (upstream's `deleteJobPods`);
+/// once the Job has an outcome they keep the finalizer and are counted
+/// when they terminate (upstream's `deleteActivePods`).
 async fn delete_pods(ctx: &Ctx, key: &str, pods: &[Arc<Pod>], release: bool) -> Result<(), Error> {
     let results = join_all(pods.iter().map(|p| async move {
         if release && has_tracking_finalizer(p) {
