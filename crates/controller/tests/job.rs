@@ -543,3 +543,37 @@ async fn lowering_parallelism_removes_pods_without_counting_them_failed() {
     assert_eq!(counts(&j).2, 0);
     assert!(condition(&j, "Failed").is_none() && condition(&j, "FailureTarget").is_none());
 }
+
+#[tokio::test]
+async fn a_restarted_controller_counts_nothing_twice_and_creates_nothing_extra() {
+    let (mut c, jobs, pods) = setup("job-restart", &["job"]).await;
+    let uid = create(
+        &jobs,
+        &job("steady", json!({"parallelism": 2, "completions": 3})),
+    )
+    .await;
+    let ps = wait_running(&pods, &uid, 2).await;
+    finish(&pods, ps[0].metadata.name.as_deref().unwrap_or(""), 0).await;
+    wait_job(&jobs, "steady", "succeeded 1, active 2", |j| {
+        let (a, s, _) = counts(j);
+        s == 1 && a == 2
+    })
+    .await;
+    let before: Vec<Pod> = all_pods(&pods, &uid).await;
+    c.restart_controllers(&["job"]).await;
+    // The new controller syncs (a status write proves it ran) ...
+    let one_more = running(&before)[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap_or_default();
+    finish(&pods, &one_more, 0).await;
+    wait_job(&jobs, "steady", "succeeded 2", |j| counts(j).1 == 2).await;
+    // ... without counting the first pod again or creating beyond parallelism.
+    let j = wait_job(&jobs, "steady", "active 1 (one completion left)", |j| {
+        counts(j).0 == 1
+    })
+    .await;
+    assert_eq!(counts(&j), (1, 2, 0));
+    assert_eq!(all_pods(&pods, &uid).await.len(), before.len());
+}
