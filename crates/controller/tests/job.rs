@@ -465,8 +465,14 @@ async fn ttl_after_finished_deletes_a_finished_job_and_the_gc_its_pods() {
     let uid = create(&jobs, &job("short", json!({"ttlSecondsAfterFinished": 1}))).await;
     let ps = wait_running(&pods, &uid, 1).await;
     finish(&pods, ps[0].metadata.name.as_deref().unwrap_or(""), 0).await;
-    wait_job(&jobs, "short", "Complete", |j| {
-        condition(j, "Complete").is_some()
+    // Finish times have one-second resolution, so the Job may be gone
+    // moments after it completes: wait for either.
+    common::eventually("the job Complete (or already cleaned up)", || async {
+        match jobs.get_opt("short").await {
+            Ok(None) => Some(()),
+            Ok(Some(j)) => condition(&j, "Complete").map(|_| ()),
+            Err(_) => None,
+        }
     })
     .await;
     common::eventually("the finished job deleted", || async {
@@ -576,4 +582,45 @@ async fn a_restarted_controller_counts_nothing_twice_and_creates_nothing_extra()
     .await;
     assert_eq!(counts(&j), (1, 2, 0));
     assert_eq!(all_pods(&pods, &uid).await.len(), before.len());
+}
+
+#[tokio::test]
+async fn with_restart_policy_on_failure_container_restarts_count_against_the_backoff_limit() {
+    let (_c, jobs, pods) = setup("job-onfailure", &["job"]).await;
+    let mut j = job("restarts", json!({"backoffLimit": 2}));
+    if let Some(ps) = j.spec.as_mut().and_then(|s| s.template.spec.as_mut()) {
+        ps.restart_policy = Some("OnFailure".into());
+    }
+    let uid = create(&jobs, &j).await;
+    let ps = wait_running(&pods, &uid, 1).await;
+    let name = ps[0].metadata.name.clone().unwrap_or_default();
+    let restarted = |n: i32| {
+        json!({"status": {"phase": "Running", "containerStatuses": [{
+            "name": "c", "image": "busybox", "imageID": "", "ready": false, "restartCount": n,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}})
+    };
+    pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&restarted(1)))
+        .await
+        .expect("one restart");
+    wait_job(&jobs, "restarts", "the restart seen (still running)", |j| {
+        counts(j).0 == 1
+    })
+    .await;
+    assert!(condition(&jobs.get("restarts").await.expect("job"), "FailureTarget").is_none());
+    pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&restarted(2)))
+        .await
+        .expect("two restarts");
+    let j = wait_job(&jobs, "restarts", "Failed", |j| {
+        condition(j, "Failed").is_some()
+    })
+    .await;
+    assert_eq!(
+        condition(&j, "Failed").map(|c| c.1).as_deref(),
+        Some("BackoffLimitExceeded")
+    );
+    common::eventually("the pod deleted and released", || async {
+        let ps = all_pods(&pods, &uid).await;
+        (running(&ps).is_empty() && ps.iter().all(|p| !tracked(p))).then_some(())
+    })
+    .await;
 }

@@ -132,6 +132,53 @@ fn set_condition(
     });
 }
 
+/// Upstream's `pastBackoffLimitOnFailure`: with `restartPolicy: OnFailure`
+/// the kubelet restarts containers in place, so the restarts of running
+/// and pending pods count (with the failures so far) against
+/// `backoffLimit`.
+fn past_backoff_limit_on_failure(job: &Job, pods: &[Arc<Pod>]) -> bool {
+    let Some(spec) = job.spec.as_ref() else {
+        return false;
+    };
+    let on_failure = spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref())
+        == Some("OnFailure");
+    if !on_failure {
+        return false;
+    }
+    let mut restarts: i64 = job
+        .status
+        .as_ref()
+        .and_then(|s| s.failed)
+        .map_or(0, i64::from);
+    for p in pods
+        .iter()
+        .filter(|p| matches!(phase(p), "Running" | "Pending"))
+    {
+        let st = p.status.as_ref();
+        restarts += st
+            .and_then(|s| s.init_container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .chain(
+                st.and_then(|s| s.container_statuses.as_ref())
+                    .into_iter()
+                    .flatten(),
+            )
+            .map(|c| i64::from(c.restart_count))
+            .sum::<i64>();
+    }
+    let limit = i64::from(spec.backoff_limit.unwrap_or(6));
+    if limit == 0 {
+        restarts > 0
+    } else {
+        restarts >= limit
+    }
+}
+
 /// Upstream's `getRemainingTime` of the backoff record.
 fn backoff_remaining(rec: Option<BackoffRecord>) -> Option<Duration> {
     let rec = rec.filter(|r| r.failures > 0)?;
@@ -333,7 +380,9 @@ pub(super) async fn sync(ctx: &Ctx, job: &Job) -> Result<Action, Error> {
     if failure.is_none() && !complete {
         if let Some(m) = policy_failure {
             failure = Some(("PodFailurePolicy".into(), m));
-        } else if failed > spec.backoff_limit.unwrap_or(6) {
+        } else if failed > spec.backoff_limit.unwrap_or(6)
+            || past_backoff_limit_on_failure(job, &pods)
+        {
             failure = Some((
                 "BackoffLimitExceeded".into(),
                 "Job has reached the specified backoff limit".into(),
