@@ -85,7 +85,7 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d("garbage-collector-controller", &["garbagecollector"])
             .start(crate::garbagecollector::start),
         d("daemonset-controller", &["daemonset"]),
-        d("job-controller", &["job"]),
+        d("job-controller", &["job"]).start(crate::job::start_job),
         d("deployment-controller", &["deployment"]).start(crate::deployment::start),
         d("replicaset-controller", &["replicaset"]).start(crate::replicaset::start_replicaset),
         d(
@@ -137,7 +137,8 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
             &["pvc-protection"],
         ),
         d("persistentvolume-protection-controller", &["pv-protection"]),
-        d("ttl-after-finished-controller", &["ttl-after-finished"]),
+        d("ttl-after-finished-controller", &["ttl-after-finished"])
+            .start(crate::ttlafterfinished::start_ttl_after_finished),
         d(
             "root-ca-certificate-publisher-controller",
             &["root-ca-cert-publisher"],

@@ -23,6 +23,7 @@ pub mod endpoint;
 pub mod endpointslice;
 pub mod garbagecollector;
 pub mod informers;
+pub mod job;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
@@ -31,6 +32,7 @@ pub mod replicaset;
 pub mod rootcacertpublisher;
 pub mod runner;
 pub mod serviceaccount;
+pub mod ttlafterfinished;
 pub mod workqueue;
 
 use std::sync::Arc;
