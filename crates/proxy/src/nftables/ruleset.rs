@@ -48,18 +48,25 @@ pub struct RuleSet {
     pub settings: String,
 }
 
-/// Load-balancing over endpoint chains with one `numgen` rule each — rule
-/// `i` of `n` takes 1/(n-i) of what reaches it, the last takes the rest.
-/// Anonymous verdict maps would be shorter, but the kernel makes adding
-/// thousands of them quadratic.
-fn balance(rules: &mut Vec<String>, spn: &ServicePortName, eps: &[Endpoint]) {
+/// Load-balancing with one `numgen` rule per endpoint — rule `i` of `n`
+/// takes 1/(n-i) of what reaches it, the last takes the rest. Anonymous
+/// verdict maps would be shorter, but the kernel makes adding thousands of
+/// them quadratic. Without ClientIP affinity the rules DNAT directly:
+/// every chain costs kernel validation time on each later transaction, so
+/// per-endpoint chains exist only where affinity needs them.
+fn balance(rules: &mut Vec<String>, spn: &ServicePortName, port: &ServicePort, eps: &[Endpoint]) {
     let n = eps.len();
+    let proto = spn.protocol.nft();
     for (i, e) in eps.iter().enumerate() {
-        let chain = names::endpoint_chain(spn, e.ip, e.port);
-        if i + 1 == n {
-            rules.push(format!("goto {chain}"));
+        let target = if port.affinity_timeout.is_some() {
+            format!("goto {}", names::endpoint_chain(spn, e.ip, e.port))
         } else {
-            rules.push(format!("numgen random mod {} 0 goto {chain}", n - i));
+            format!("meta l4proto {proto} dnat to {}:{}", e.ip, e.port)
+        };
+        if i + 1 == n {
+            rules.push(target);
+        } else {
+            rules.push(format!("numgen random mod {} 0 {target}", n - i));
         }
     }
 }
@@ -168,7 +175,7 @@ fn add_service(
             }
         }
         affinity_lookups(&mut rules, spn, port, &cluster);
-        balance(&mut rules, spn, &cluster);
+        balance(&mut rules, spn, port, &cluster);
         rs.chains.insert(svc_chain.clone(), rules);
     }
     if port.has_external() && !external_eps.is_empty() {
@@ -182,7 +189,7 @@ fn add_service(
                 ));
             }
             affinity_lookups(&mut rules, spn, port, &local);
-            balance(&mut rules, spn, &local);
+            balance(&mut rules, spn, port, &local);
         } else {
             rules.push("jump mark-for-masquerade".to_string());
             rules.push(format!("goto {svc_chain}"));
@@ -190,6 +197,12 @@ fn add_service(
         rs.chains.insert(ext_chain, rules);
     }
     for e in cluster.iter().chain(external_eps.iter()) {
+        // Hairpin (a pod reaching itself through the Service) is
+        // masqueraded in nat-postrouting by this pair.
+        el2(rs, "hairpin-pairs", format!("{} . {}", e.ip, e.ip));
+        if port.affinity_timeout.is_none() {
+            continue;
+        }
         let ep_chain = names::endpoint_chain(spn, e.ip, e.port);
         if rs.chains.contains_key(&ep_chain) {
             continue;
@@ -203,6 +216,10 @@ fn add_service(
         rules.push(format!("meta l4proto {proto} dnat to {}:{}", e.ip, e.port));
         rs.chains.insert(ep_chain, rules);
     }
+}
+
+fn el2(rs: &mut RuleSet, set: &'static str, e: String) {
+    rs.elements.insert((set, e));
 }
 
 /// The rule set for a service map.
@@ -229,6 +246,11 @@ const SETS: &[(&str, &str, &str)] = &[
         "nodeport-ips",
         "ipv4_addr",
         "IPs that accept NodePort traffic",
+    ),
+    (
+        "hairpin-pairs",
+        "ipv4_addr . ipv4_addr",
+        "endpoint . endpoint: a pod reaching itself through a Service",
     ),
 ];
 const MAPS: &[(&str, &str, &str)] = &[
@@ -447,6 +469,7 @@ fn base_chains(out: &mut String, settings: &Settings) {
 \t}}
 \tchain nat-postrouting {{
 \t\ttype nat hook postrouting priority 100; policy accept;
+\t\tip saddr . ip daddr @hairpin-pairs meta mark set meta mark | {MASQ_MARK}
 \t\tjump masquerading
 \t}}
 \tchain masquerading {{
@@ -530,7 +553,7 @@ mod tests {
     }
 
     #[test]
-    fn cluster_ip_load_balances_over_endpoint_chains() {
+    fn cluster_ip_load_balances_and_dnats_in_the_service_chain() {
         let mut map = ServiceMap::default();
         let s = spn("svc1", "p80");
         map.ports.insert(s.clone(), port("10.0.0.41", 80));
@@ -541,7 +564,6 @@ mod tests {
         let out = render(&map, &settings());
         let svc = names::service_chain(&s);
         let e1 = names::endpoint_chain(&s, "10.88.1.2".parse().unwrap(), 8080);
-        let e2 = names::endpoint_chain(&s, "10.88.1.3".parse().unwrap(), 8080);
         assert!(
             out.contains(&format!("10.0.0.41 . tcp . 80 : goto {svc}")),
             "{out}"
@@ -549,10 +571,13 @@ mod tests {
         assert!(out.contains(&format!(
             "ip daddr 10.0.0.41 tcp dport 80 ip saddr != 10.88.0.0/16 jump mark-for-masquerade"
         )));
-        assert!(out.contains(&format!(
-            "\t\tnumgen random mod 2 0 goto {e1}\n\t\tgoto {e2}\n"
-        )));
-        assert!(out.contains(&format!("chain {e1} {{\n\t\tip saddr 10.88.1.2 jump mark-for-masquerade\n\t\tmeta l4proto tcp dnat to 10.88.1.2:8080\n")));
+        assert!(out.contains(
+            "\t\tnumgen random mod 2 0 meta l4proto tcp dnat to 10.88.1.2:8080\n\t\tmeta l4proto tcp dnat to 10.88.1.3:8080\n"
+        ));
+        // No per-endpoint chains without affinity; hairpin goes by pairs.
+        assert!(!out.contains(&format!("chain {e1}")), "{out}");
+        assert!(out.contains("10.88.1.2 . 10.88.1.2"), "{out}");
+        assert!(out.contains("ip saddr . ip daddr @hairpin-pairs meta mark set meta mark | 0x4000"));
         assert!(out.contains("elements = { 10.0.0.41 }"));
         assert!(!out.contains("reject-chain\n\t\telements"));
     }
@@ -587,12 +612,14 @@ mod tests {
         );
         let out = render(&map, &settings());
         let ext = names::external_chain(&s);
-        let local = names::endpoint_chain(&s, "10.88.1.2".parse().unwrap(), 8080);
         assert!(out.contains(&format!("tcp . 30081 : goto {ext}")));
         assert!(out.contains(&format!(
             "chain {ext} {{\n\t\tfib saddr type local jump mark-for-masquerade"
         )));
-        assert!(out.contains(&format!("\t\tgoto {local}\n\t}}")), "{out}");
+        assert!(
+            out.contains("\t\tmeta l4proto tcp dnat to 10.88.1.2:8080\n\t}"),
+            "{out}"
+        );
         assert!(
             out.contains("ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports")
         );
@@ -639,25 +666,27 @@ mod tests {
         let old = build(&map, &settings());
         assert_eq!(diff(&old, &old).as_deref(), Some(""));
 
-        // b's endpoint moves: its service chain is rewritten, the old
-        // endpoint chain goes, a's rules are not mentioned.
+        // b's endpoint moves: its service chain is rewritten, its hairpin
+        // pair replaced, a's rules are not mentioned.
         map.endpoints
             .insert(b.clone(), vec![ep("10.88.1.4", 80, false)]);
         let new = build(&map, &settings());
         let script = diff(&old, &new).unwrap();
-        let old_ep = names::endpoint_chain(&b, "10.88.1.3".parse().unwrap(), 80);
-        let new_ep = names::endpoint_chain(&b, "10.88.1.4".parse().unwrap(), 80);
         let svc_b = names::service_chain(&b);
         assert!(
-            script.contains(&format!("add chain ip kube-proxy {new_ep}\n")),
+            script.contains(&format!("flush chain ip kube-proxy {svc_b}\n")),
             "{script}"
         );
-        assert!(script.contains(&format!("flush chain ip kube-proxy {svc_b}\n")));
-        assert!(script.contains(&format!("add rule ip kube-proxy {svc_b} goto {new_ep}\n")));
-        assert!(script.contains(&format!("delete chain ip kube-proxy {old_ep}\n")));
+        assert!(script.contains(&format!(
+            "add rule ip kube-proxy {svc_b} meta l4proto tcp dnat to 10.88.1.4:80\n"
+        )));
+        assert!(
+            script.contains("delete element ip kube-proxy hairpin-pairs { 10.88.1.3 . 10.88.1.3 }")
+        );
+        assert!(
+            script.contains("add element ip kube-proxy hairpin-pairs { 10.88.1.4 . 10.88.1.4 }")
+        );
         assert!(!script.contains("/a/"), "{script}");
-        // Deleting a chain comes after the rules that pointed at it are gone.
-        assert!(script.find("flush chain").unwrap() < script.find("delete chain").unwrap());
 
         // b loses its endpoints: its map element moves to the reject map.
         map.endpoints.remove(&b);
