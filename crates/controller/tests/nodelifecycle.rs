@@ -86,14 +86,28 @@ async fn silent_nodes_become_unreachable_and_their_pods_are_evicted() {
         .await
         .expect("pod");
 
-    let n = common::eventually("the silent node tainted unreachable", || async {
-        let n = nodes.get("silent").await.ok()?;
-        let taints = n.spec.as_ref()?.taints.clone()?;
-        taints
-            .iter()
-            .any(|t| t.key == "node.kubernetes.io/unreachable" && t.effect == "NoExecute")
+    // Both the Unknown condition and the taint, whichever write is seen
+    // first: the controller may sweep between the node's create and its
+    // first status write above, and then sweeps again.
+    let n = common::eventually(
+        "the silent node Unknown and tainted unreachable",
+        || async {
+            let n = nodes.get("silent").await.ok()?;
+            let taints = n.spec.as_ref()?.taints.clone()?;
+            let unknown = n
+                .status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "Unknown");
+            (unknown
+                && taints
+                    .iter()
+                    .any(|t| t.key == "node.kubernetes.io/unreachable" && t.effect == "NoExecute"))
             .then_some(n)
-    })
+        },
+    )
     .await;
     let ready = n
         .status
