@@ -5,6 +5,7 @@
 //!
 //! Invariant: only this crate installs the `tracing` subscriber.
 
+pub mod cli;
 pub mod healthz;
 pub mod logs;
 pub mod metrics;

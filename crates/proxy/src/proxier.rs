@@ -232,6 +232,38 @@ impl Proxier {
     }
 }
 
+/// Keeps `writer`'s store in step with `api`; every event asks for a sync.
+async fn follow<K>(
+    api: Api<K>,
+    writer: reflector::store::Writer<K>,
+    changed: Arc<Notify>,
+    health: Arc<Health>,
+) where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer);
+    futures::pin_mut!(stream);
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(_) => {
+                health.queued();
+                changed.notify_one();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, kind = K::kind(&()).as_ref(), "watch failed; retrying")
+            }
+        }
+    }
+}
+
 /// Watches Services and EndpointSlices and keeps the rules in sync until
 /// the watches end (they do not, short of the process ending).
 pub async fn run(client: kube::Client, mut proxier: Proxier, config: ProxierConfig) {
@@ -240,50 +272,18 @@ pub async fn run(client: kube::Client, mut proxier: Proxier, config: ProxierConf
     let changed = Arc::new(Notify::new());
     let health = proxier.health.clone();
 
-    let watch_services = {
-        let changed = changed.clone();
-        let health = health.clone();
-        let stream = watcher(
-            Api::<Service>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .reflect(svc_writer);
-        async move {
-            futures::pin_mut!(stream);
-            while let Some(ev) = stream.next().await {
-                match ev {
-                    Ok(_) => {
-                        health.queued();
-                        changed.notify_one();
-                    }
-                    Err(e) => tracing::warn!(error = %e, "watching services"),
-                }
-            }
-        }
-    };
-    let watch_slices = {
-        let changed = changed.clone();
-        let health = health.clone();
-        let stream = watcher(
-            Api::<EndpointSlice>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .reflect(slice_writer);
-        async move {
-            futures::pin_mut!(stream);
-            while let Some(ev) = stream.next().await {
-                match ev {
-                    Ok(_) => {
-                        health.queued();
-                        changed.notify_one();
-                    }
-                    Err(e) => tracing::warn!(error = %e, "watching endpointslices"),
-                }
-            }
-        }
-    };
+    let watch_services = follow(
+        Api::<Service>::all(client.clone()),
+        svc_writer,
+        changed.clone(),
+        health.clone(),
+    );
+    let watch_slices = follow(
+        Api::<EndpointSlice>::all(client.clone()),
+        slice_writer,
+        changed.clone(),
+        health.clone(),
+    );
     let sync_loop = async move {
         // Programming a half-listed cluster would drop rules for Services
         // not seen yet: wait for both initial lists.

@@ -11,27 +11,7 @@ pub fn run() -> std::process::ExitCode {
     component_base::logs::init(opts.v);
     let config = match opts.complete() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return std::process::ExitCode::from(1);
-        }
+        Err(e) => return component_base::cli::fail(e),
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting runtime: {e}");
-            return std::process::ExitCode::from(1);
-        }
-    };
-    match rt.block_on(server::run(config)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            std::process::ExitCode::from(1)
-        }
-    }
+    component_base::cli::run(Some(2), server::run(config))
 }
