@@ -65,6 +65,20 @@ fn unreachable(e: backend::DialError) -> ApiError {
     ApiError::service_unavailable(format!("error trying to reach service: {e}"))
 }
 
+/// Makes the watch cache at least as new as etcd is now, so that the pod,
+/// node, Service or Endpoints a connect request names is read like
+/// upstream's quorum `Get` (a pod created just before its `log` is found).
+async fn consistent(state: &ApiState) -> Result<(), ApiError> {
+    let gone = |e: storage::Error| ApiError::internal(format!("reading the current revision: {e}"));
+    let current = state
+        .store
+        .backend()
+        .current_revision()
+        .await
+        .map_err(gone)?;
+    state.cacher.wait_until_fresh(current).await.map_err(gone)
+}
+
 /// Serves one connect request.
 pub async fn serve(
     state: &Arc<ApiState>,
@@ -74,6 +88,7 @@ pub async fn serve(
     user: &User,
 ) -> Result<Response<Body>, ApiError> {
     let _ = user;
+    consistent(state).await?;
     match kind {
         Connect::Log => log(state, info, req).await,
         Connect::Exec | Connect::Attach | Connect::PortForward => {
