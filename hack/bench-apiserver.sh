@@ -169,6 +169,8 @@ export ETCD_PORT ETCD_PEER_PORT API_SECURE_PORT
 
 kube::certs::generate 127.0.0.1
 kube::etcd::start
+# No controller manager creates the `default` ServiceAccount the pods need.
+export APISERVER_EXTRA_ARGS="--disable-admission-plugins=ServiceAccount ${APISERVER_EXTRA_ARGS:-}"
 kube::apiserver::start
 kube::apiserver::wait_ready 127.0.0.1
 

@@ -77,9 +77,13 @@ pub fn pod_spec(s: &mut PodSpec) {
 pub fn pod(p: &mut Pod) {
     if let Some(s) = p.spec.as_mut() {
         pod_spec(s);
-        // Admission defaults every pod gets upstream (Priority, ServiceAccount).
+        // What the Priority admission plugin gives a pod without a class.
         set(&mut s.priority, 0);
-        set(&mut s.service_account_name, "default".into());
+        // v1's deprecated `serviceAccount` mirrors `serviceAccountName` (the
+        // ServiceAccount admission plugin picks `default`).
+        if s.service_account_name.is_none() {
+            s.service_account_name = s.service_account.clone();
+        }
         if s.service_account.is_none() {
             s.service_account = s.service_account_name.clone();
         }

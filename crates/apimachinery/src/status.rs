@@ -149,6 +149,17 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
 
+    /// 403 `pods "x" is forbidden: <why>` (upstream's `NewForbidden`; an
+    /// empty name drops the quotes).
+    pub fn forbidden_named(gr: &GroupResource, name: &str, why: impl std::fmt::Display) -> Self {
+        let message = if name.is_empty() {
+            format!("{gr} is forbidden: {why}")
+        } else {
+            format!("{gr} \"{name}\" is forbidden: {why}")
+        };
+        Self::new(403, "Forbidden", message).with_details(Self::named(gr, name))
+    }
+
     pub fn method_not_supported(gr: &GroupResource, action: &str) -> Self {
         Self::new(
             405,

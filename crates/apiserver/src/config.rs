@@ -24,4 +24,6 @@ pub struct Config {
     pub aggregator: crate::aggregator::AggregatorConfig,
     /// `--kubelet-*`: how this server reaches kubelets.
     pub kubelet: crate::kubelet::KubeletConfig,
+    /// Which admission plugins run, and their flags.
+    pub admission: crate::admission::AdmissionConfig,
 }

@@ -6,6 +6,7 @@
 //! Request path, in order: TLS (client certificate) → panic recovery →
 //! authentication → request info → handler (`handlers::dispatch`).
 
+pub mod admission;
 pub mod aggregator;
 pub mod authn;
 /// Proxying to backends lives in component-base (the kubelet uses it too).

@@ -79,6 +79,8 @@ pub struct ApiState {
     pub openapi_custom: crate::openapi_custom::CustomDocs,
     /// The TLS client presented to kubelets (`--kubelet-*`).
     pub kubelet_tls: Arc<rustls::ClientConfig>,
+    /// The enabled admission plugins, in order.
+    pub admission: crate::admission::Chain,
 }
 
 impl ApiState {
@@ -97,6 +99,12 @@ impl ApiState {
                 path: "--kubelet-client-certificate".into(),
                 message,
             })?;
+        let admission = crate::admission::Chain::new(&config.admission).map_err(|message| {
+            KeyError::Invalid {
+                path: "--enable-admission-plugins".into(),
+                message,
+            }
+        })?;
         let mut resources = Resources::default();
         let prefix = format!("{}/", config.etcd_prefix.trim_end_matches('/'));
         for def in api::builtin_resources() {
@@ -126,6 +134,7 @@ impl ApiState {
             proxy_identity,
             openapi_custom: Default::default(),
             kubelet_tls,
+            admission,
         }))
     }
 

@@ -121,6 +121,12 @@ impl TestApiServer {
                 ..Default::default()
             },
             kubelet: Default::default(),
+            // Like upstream's integration servers: no controller manager
+            // creates `default` ServiceAccounts or untaints nodes here.
+            admission: apiserver::admission::AdmissionConfig {
+                disable: vec!["ServiceAccount".into(), "TaintNodesByCondition".into()],
+                ..Default::default()
+            },
         };
         let mut config = config;
         adjust(&mut config);

@@ -120,6 +120,21 @@ pub struct Options {
         default_value = "Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP"
     )]
     pub kubelet_preferred_address_types: Vec<String>,
+    /// Admission plugins to enable in addition to the default ones, comma
+    /// separated (they run in upstream's fixed order regardless).
+    #[arg(long, value_delimiter = ',')]
+    pub enable_admission_plugins: Vec<String>,
+    /// Admission plugins to disable although on by default, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub disable_admission_plugins: Vec<String>,
+    /// The tolerationSeconds of the not-ready:NoExecute toleration added to
+    /// every pod without one.
+    #[arg(long, default_value_t = 300)]
+    pub default_not_ready_toleration_seconds: i64,
+    /// The tolerationSeconds of the unreachable:NoExecute toleration added to
+    /// every pod without one.
+    #[arg(long, default_value_t = 300)]
+    pub default_unreachable_toleration_seconds: i64,
     /// Number of events the watch cache keeps for watches that resume.
     #[arg(long, default_value_t = 100_000)]
     pub watch_cache_history: usize,
@@ -158,6 +173,13 @@ impl Options {
                 self.service_cluster_ip_range
             );
         }
+        let admission = apiserver::admission::AdmissionConfig {
+            enable: self.enable_admission_plugins.clone(),
+            disable: self.disable_admission_plugins.clone(),
+            default_not_ready_toleration_seconds: self.default_not_ready_toleration_seconds,
+            default_unreachable_toleration_seconds: self.default_unreachable_toleration_seconds,
+        };
+        admission.resolve().map_err(anyhow::Error::msg)?;
         let cert = self
             .tls_cert_file
             .clone()
@@ -226,6 +248,7 @@ impl Options {
                 preferred_address_types: self.kubelet_preferred_address_types.clone(),
                 ..Default::default()
             },
+            admission,
         })
     }
 }

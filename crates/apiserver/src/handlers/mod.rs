@@ -3,7 +3,7 @@
 //! delete.go, watch.go).
 
 mod eviction;
-mod object;
+pub(crate) mod object;
 mod read;
 mod reviews;
 mod token;

@@ -191,8 +191,16 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Result<(
 const NAME_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// Metadata the server sets on create (upstream's `rest.BeforeCreate`).
-pub fn prepare_create(def: &ResourceDef, obj: &mut Value, namespace: &str) -> Result<(), ApiError> {
+/// Five characters for a generated name (upstream's `SimpleNameGenerator`).
+pub fn random_suffix() -> String {
     use rand::Rng;
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| NAME_CHARS[rng.random_range(0..NAME_CHARS.len())] as char)
+        .collect()
+}
+
+pub fn prepare_create(def: &ResourceDef, obj: &mut Value, namespace: &str) -> Result<(), ApiError> {
     let m = meta::metadata_mut(obj);
     if def.namespaced() {
         let body_ns = m.get("namespace").and_then(Value::as_str).unwrap_or("");
@@ -214,11 +222,7 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value, namespace: &str) -> Re
         .unwrap_or("")
         .to_string();
     if name.is_empty() && !gen.is_empty() {
-        let mut rng = rand::rng();
-        let suffix: String = (0..5)
-            .map(|_| NAME_CHARS[rng.random_range(0..NAME_CHARS.len())] as char)
-            .collect();
-        m.insert("name".into(), json!(format!("{gen}{suffix}")));
+        m.insert("name".into(), json!(format!("{gen}{}", random_suffix())));
     }
     m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     m.insert("creationTimestamp".into(), json!(meta::now_rfc3339()));

@@ -15,6 +15,7 @@ use super::object::{
 };
 use super::read::Predicate;
 use super::{decode_body, Ctx};
+use crate::admission::{Attributes, Operation};
 use crate::negotiation::{body_format, BodyFormat};
 use crate::response::{self, with_warnings, Body};
 use crate::services;
@@ -45,13 +46,36 @@ pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
     let format = body_format(ctx.content_type.as_deref(), false)?;
     let body = decode_body(format, &ctx.body)?;
     let (mut obj, warnings) = object::decode(ctx, def, body)?;
+    // Admission names the object as the request did (a generateName prefix
+    // stays a prefix in its messages, like upstream's).
+    let named = match meta::name(&obj) {
+        "" => obj
+            .pointer("/metadata/generateName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        n => n.to_string(),
+    };
     object::prepare_create(def, &mut obj, &ctx.info.namespace)?;
+    let attrs = Attributes {
+        operation: Operation::Create,
+        group: &def.group,
+        resource: &def.plural,
+        subresource: "",
+        namespace: &ctx.info.namespace,
+        name: &named,
+    };
+    ctx.state
+        .admission
+        .admit(&ctx.state, &attrs, &mut obj)
+        .await?;
     validate(def, &obj, None)?;
+    ctx.state
+        .admission
+        .validate(&ctx.state, &attrs, &obj)
+        .await?;
     crate::fieldmanager::track_update(ctx, def, None, &mut obj);
     let name = meta::name(&obj).to_string();
-    if def.namespaced() && def.plural != "namespaces" {
-        ensure_namespace(ctx, &ctx.info.namespace).await?;
-    }
     if dry_run(ctx)? {
         return respond(ctx, def, 201, &obj, &warnings);
     }
@@ -72,26 +96,6 @@ pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
         response::json_bytes(201, served, "application/json"),
         &warnings,
     ))
-}
-
-/// Creating in a namespace that does not exist, or is terminating, fails like upstream's NamespaceLifecycle.
-async fn ensure_namespace(ctx: &Ctx, ns: &str) -> Result<(), ApiError> {
-    let key = format!("{}namespaces/{ns}", ctx.state.prefix);
-    let (cached, _) = ctx.state.cacher.get(&key);
-    let ns_obj = match cached {
-        Some(o) => o.value().ok(),
-        None => ctx.state.store.get(&key).await.ok().map(|o| o.value),
-    };
-    match ns_obj {
-        None => Err(ApiError::not_found(
-            &apimachinery::GroupResource::new("", "namespaces"),
-            ns,
-        )),
-        Some(v) if meta::deletion_timestamp(&v).is_some() => Err(ApiError::forbidden(format!(
-            "unable to create new content in namespace {ns} because it is being terminated"
-        ))),
-        Some(_) => Ok(()),
-    }
 }
 
 /// A write to `pods/<name>/ephemeralcontainers` (upstream's
@@ -551,6 +555,23 @@ pub(super) async fn delete_one(
 pub async fn delete(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
     let opts = delete_options(ctx)?;
     let dry = dry_run(ctx)?;
+    let attrs = Attributes {
+        operation: Operation::Delete,
+        group: &def.group,
+        resource: &def.plural,
+        subresource: "",
+        namespace: &ctx.info.namespace,
+        name: &ctx.info.name,
+    };
+    let mut nothing = Value::Null;
+    ctx.state
+        .admission
+        .admit(&ctx.state, &attrs, &mut nothing)
+        .await?;
+    ctx.state
+        .admission
+        .validate(&ctx.state, &attrs, &nothing)
+        .await?;
     let (mut obj, gone) =
         delete_one(ctx, def, &ctx.info.namespace, &ctx.info.name, &opts, dry).await?;
     api::custom::convert(def, &mut obj);

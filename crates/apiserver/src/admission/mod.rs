@@ -1,0 +1,319 @@
+//! Admission control (upstream's `k8s.io/apiserver/pkg/admission` and
+//! `plugin/pkg/admission`): after decoding and defaulting, every write
+//! passes the mutating plugins in order, then validation, then the
+//! validating plugins, then storage.
+//!
+//! [`registry`] lists every plugin this server has, in upstream's order
+//! (`AllOrderedPlugins`). `--enable-admission-plugins` and
+//! `--disable-admission-plugins` choose among them like upstream: plugins
+//! run in the registry's order whatever the order of the flag.
+
+mod namespace_lifecycle;
+mod node_taints;
+mod serviceaccount;
+mod tolerations;
+
+use apimachinery::{ApiError, GroupResource};
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::state::ApiState;
+
+/// What a request does (upstream's `admission.Operation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+/// The request an admission plugin decides on (upstream's
+/// `admission.Attributes`).
+#[derive(Debug, Clone)]
+pub struct Attributes<'a> {
+    pub operation: Operation,
+    pub group: &'a str,
+    pub resource: &'a str,
+    pub subresource: &'a str,
+    pub namespace: &'a str,
+    /// The object's name, or its `generateName` prefix on a create.
+    pub name: &'a str,
+}
+
+impl Attributes<'_> {
+    /// Whether this is a write of `group/resource` itself (no subresource).
+    pub fn is(&self, group: &str, resource: &str) -> bool {
+        self.group == group && self.resource == resource && self.subresource.is_empty()
+    }
+
+    /// 403 for this request, worded like upstream's `admission.NewForbidden`.
+    pub fn forbidden(&self, why: impl std::fmt::Display) -> ApiError {
+        ApiError::forbidden_named(
+            &GroupResource::new(self.group, self.resource),
+            self.name,
+            why,
+        )
+    }
+}
+
+/// One admission plugin. Both phases default to "admit".
+#[async_trait]
+pub trait Plugin: Send + Sync {
+    /// Upstream's registered name, e.g. `ServiceAccount`.
+    fn name(&self) -> &'static str;
+
+    /// The mutating phase: may change `obj`.
+    async fn admit(
+        &self,
+        _state: &ApiState,
+        _a: &Attributes<'_>,
+        _obj: &mut Value,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// The validating phase: may only refuse.
+    async fn validate(
+        &self,
+        _state: &ApiState,
+        _a: &Attributes<'_>,
+        _obj: &Value,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// Every plugin this server implements, in upstream's order.
+fn registry(config: &AdmissionConfig) -> Vec<Box<dyn Plugin>> {
+    vec![
+        Box::new(namespace_lifecycle::NamespaceLifecycle),
+        Box::new(serviceaccount::ServiceAccount::default()),
+        Box::new(node_taints::TaintNodesByCondition),
+        Box::new(tolerations::DefaultTolerationSeconds {
+            not_ready_seconds: config.default_not_ready_toleration_seconds,
+            unreachable_seconds: config.default_unreachable_toleration_seconds,
+        }),
+    ]
+}
+
+/// Upstream's plugins, in `AllOrderedPlugins` order, and whether each is on
+/// by default (`DefaultOffAdmissionPlugins` is the complement).
+const UPSTREAM: &[(&str, bool)] = &[
+    ("AlwaysAdmit", false),
+    ("NamespaceAutoProvision", false),
+    ("NamespaceLifecycle", true),
+    ("NamespaceExists", false),
+    ("LimitPodHardAntiAffinityTopology", false),
+    ("LimitRanger", true),
+    ("ServiceAccount", true),
+    ("NodeRestriction", false),
+    ("TaintNodesByCondition", true),
+    ("AlwaysPullImages", false),
+    ("ImagePolicyWebhook", false),
+    ("PodSecurity", true),
+    ("PodNodeSelector", false),
+    ("Priority", true),
+    ("DefaultTolerationSeconds", true),
+    ("PodTolerationRestriction", false),
+    ("EventRateLimit", false),
+    ("ExtendedResourceToleration", false),
+    ("DefaultStorageClass", true),
+    ("StorageObjectInUseProtection", true),
+    ("OwnerReferencesPermissionEnforcement", false),
+    ("PersistentVolumeClaimResize", true),
+    ("RuntimeClass", true),
+    ("CertificateApproval", true),
+    ("CertificateSigning", true),
+    ("ClusterTrustBundleAttest", true),
+    ("CertificateSubjectRestriction", true),
+    ("DefaultIngressClass", true),
+    ("DenyServiceExternalIPs", false),
+    ("PodTopologyLabels", false),
+    ("MutatingAdmissionPolicy", false),
+    ("MutatingAdmissionWebhook", true),
+    ("ValidatingAdmissionPolicy", true),
+    ("ValidatingAdmissionWebhook", true),
+    ("ResourceQuota", true),
+    ("AlwaysDeny", false),
+];
+
+/// The enabled plugins, in order.
+pub struct Chain {
+    plugins: Vec<Box<dyn Plugin>>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.plugins.iter().map(|p| p.name()))
+            .finish()
+    }
+}
+
+/// `--enable-admission-plugins` / `--disable-admission-plugins` and the
+/// plugins' own flags.
+#[derive(Debug, Clone)]
+pub struct AdmissionConfig {
+    pub enable: Vec<String>,
+    pub disable: Vec<String>,
+    /// `--default-not-ready-toleration-seconds` (300).
+    pub default_not_ready_toleration_seconds: i64,
+    /// `--default-unreachable-toleration-seconds` (300).
+    pub default_unreachable_toleration_seconds: i64,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        Self {
+            enable: Vec::new(),
+            disable: Vec::new(),
+            default_not_ready_toleration_seconds: 300,
+            default_unreachable_toleration_seconds: 300,
+        }
+    }
+}
+
+impl AdmissionConfig {
+    /// The plugin names that end up on, in upstream's order, or upstream's
+    /// flag error. Names upstream has but this server lacks are reported in
+    /// the second list (accepted, doing nothing).
+    pub fn resolve(&self) -> Result<(Vec<&'static str>, Vec<&'static str>), String> {
+        let known = |n: &str| UPSTREAM.iter().any(|(u, _)| *u == n);
+        for n in self.enable.iter().chain(&self.disable) {
+            if !known(n) {
+                let flag = if self.enable.contains(n) {
+                    "enable-admission-plugins"
+                } else {
+                    "disable-admission-plugins"
+                };
+                return Err(format!("{flag} plugin \"{n}\" is unknown"));
+            }
+        }
+        let mut both: Vec<&str> = self
+            .enable
+            .iter()
+            .filter(|n| self.disable.contains(n))
+            .map(String::as_str)
+            .collect();
+        if !both.is_empty() {
+            both.sort_unstable();
+            both.dedup();
+            return Err(format!(
+                "[{}] in enable-admission-plugins and disable-admission-plugins overlapped",
+                both.join(" ")
+            ));
+        }
+        let implemented: Vec<&'static str> = registry(self).iter().map(|p| p.name()).collect();
+        let (mut on, mut missing) = (Vec::new(), Vec::new());
+        for (name, default_on) in UPSTREAM {
+            let wanted = (*default_on || self.enable.iter().any(|e| e == name))
+                && !self.disable.iter().any(|d| d == name);
+            if !wanted {
+                continue;
+            }
+            if implemented.contains(name) {
+                on.push(*name);
+            } else {
+                missing.push(*name);
+            }
+        }
+        Ok((on, missing))
+    }
+}
+
+impl Chain {
+    /// The chain `config` selects; see [`AdmissionConfig::resolve`].
+    pub fn new(config: &AdmissionConfig) -> Result<Self, String> {
+        let (on, missing) = config.resolve()?;
+        if !missing.is_empty() {
+            tracing::warn!(
+                plugins = ?missing,
+                "admission plugins enabled but not implemented by this server; they admit everything"
+            );
+        }
+        tracing::info!(plugins = ?on, "admission plugins");
+        Ok(Self {
+            plugins: registry(config)
+                .into_iter()
+                .filter(|p| on.contains(&p.name()))
+                .collect(),
+        })
+    }
+
+    /// Runs the mutating phase.
+    pub async fn admit(
+        &self,
+        state: &ApiState,
+        a: &Attributes<'_>,
+        obj: &mut Value,
+    ) -> Result<(), ApiError> {
+        for p in &self.plugins {
+            p.admit(state, a, obj).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the validating phase.
+    pub async fn validate(
+        &self,
+        state: &ApiState,
+        a: &Attributes<'_>,
+        obj: &Value,
+    ) -> Result<(), ApiError> {
+        for p in &self.plugins {
+            p.validate(state, a, obj).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(enable: &[&str], disable: &[&str]) -> AdmissionConfig {
+        AdmissionConfig {
+            enable: enable.iter().map(|s| s.to_string()).collect(),
+            disable: disable.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_follow_upstream_order_and_report_what_is_missing() {
+        let (on, missing) = cfg(&[], &[]).resolve().unwrap();
+        assert_eq!(
+            on,
+            [
+                "NamespaceLifecycle",
+                "ServiceAccount",
+                "TaintNodesByCondition",
+                "DefaultTolerationSeconds"
+            ]
+        );
+        assert!(missing.contains(&"ResourceQuota"));
+        assert!(!missing.contains(&"AlwaysDeny"));
+    }
+
+    #[test]
+    fn flags_enable_disable_and_refuse_like_upstream() {
+        let (on, _) = cfg(&[], &["ServiceAccount"]).resolve().unwrap();
+        assert!(!on.contains(&"ServiceAccount"));
+        let (_, missing) = cfg(&["NodeRestriction"], &[]).resolve().unwrap();
+        assert!(missing.contains(&"NodeRestriction"));
+        assert_eq!(
+            cfg(&["Bogus"], &[]).resolve().unwrap_err(),
+            "enable-admission-plugins plugin \"Bogus\" is unknown"
+        );
+        assert_eq!(
+            cfg(&[], &["Bogus"]).resolve().unwrap_err(),
+            "disable-admission-plugins plugin \"Bogus\" is unknown"
+        );
+        assert_eq!(
+            cfg(&["ServiceAccount"], &["ServiceAccount"])
+                .resolve()
+                .unwrap_err(),
+            "[ServiceAccount] in enable-admission-plugins and disable-admission-plugins overlapped"
+        );
+    }
+}
