@@ -2,7 +2,7 @@
 //! pkg/controller/nodelifecycle/node_lifecycle_controller.go and
 //! pkg/controller/tainteviction/taint_eviction.go), as periodic sweeps
 //! over the shared caches like upstream's `monitorNodeHealth` every
-//! `--node-monitor-period`:
+//! `--node-monitor-period` (node changes are also handled as they come):
 //!
 //! - a Node whose kubelet has neither posted status nor renewed its
 //!   `kube-node-lease` Lease within `--node-monitor-grace-period` gets its
@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -53,18 +54,35 @@ impl Default for NodeLifecycleConfig {
 }
 
 /// Upstream's `startNodeLifecycleController`.
+///
+/// Besides the sweep, every change of a Node is looked at as it comes (as
+/// upstream's `doNoScheduleTaintingPass` runs from node events), so that a
+/// node turning Ready loses its `not-ready` taints at once and its first
+/// pods are scheduled without waiting for the next sweep.
 pub fn start(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
-    let nodes = ctx.informers.informer::<Node>().store();
+    let informer = ctx.informers.informer::<Node>();
+    let nodes = informer.store();
+    let mut changes = informer.subscribe();
     let leases = ctx.informers.informer::<Lease>().store();
     let client = ctx.client.clone();
     let cfg = ctx.config.node_lifecycle;
     Ok(Box::pin(async move {
         let mut tick = tokio::time::interval(cfg.monitor_period);
         loop {
-            tick.tick().await;
-            let now = Timestamp::now();
-            for node in nodes.state() {
-                monitor(&client, &leases, &node, &cfg, now).await;
+            tokio::select! {
+                _ = tick.tick() => {
+                    let now = Timestamp::now();
+                    for node in nodes.state() {
+                        monitor(&client, &leases, &node, &cfg, now).await;
+                    }
+                }
+                changed = changes.next() => {
+                    let Some(changed) = changed else { return };
+                    // The cache's newest copy; a deleted node is gone from it.
+                    if let Some(node) = nodes.get(&ObjectRef::new(&changed.name_any())) {
+                        monitor(&client, &leases, &node, &cfg, Timestamp::now()).await;
+                    }
+                }
             }
         }
     }))
@@ -107,12 +125,14 @@ pub fn last_probe(node: &Node, lease: Option<&Lease>) -> Option<Timestamp> {
     heartbeat.max(renew).or(created)
 }
 
-/// The taints a Ready status calls for (upstream's NoSchedule and NoExecute pairs).
+/// The taints a Ready status calls for (upstream's NoSchedule and NoExecute
+/// pairs). A node without a Ready condition yet calls for none: it becomes
+/// Unknown, hence unreachable, once the grace period has passed.
 pub fn wanted_taints(ready_status: Option<&str>, now: Timestamp) -> Vec<Taint> {
     let key = match ready_status {
-        Some("True") => return Vec::new(),
         Some("False") => NOT_READY,
-        _ => UNREACHABLE,
+        Some("Unknown") => UNREACHABLE,
+        _ => return Vec::new(),
     };
     ["NoSchedule", "NoExecute"]
         .into_iter()
@@ -366,6 +386,7 @@ mod tests {
             Some(0)
         );
         assert!(wanted_taints(Some("True"), Timestamp::UNIX_EPOCH).is_empty());
+        assert!(wanted_taints(None, Timestamp::UNIX_EPOCH).is_empty());
         assert_eq!(
             wanted_taints(Some("False"), Timestamp::UNIX_EPOCH)[0].key,
             NOT_READY

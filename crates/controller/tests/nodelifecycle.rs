@@ -1,6 +1,6 @@
 //! Node lifecycle against a real API server: a Node whose kubelet went
-//! silent becomes Unknown and tainted unreachable, its untolerating pods
-//! are evicted and tolerating ones stay; a Node with a fresh Lease stays
+//! silent becomes Unknown and tainted unreachable, its pods that tolerate
+//! that only briefly are evicted and tolerating ones stay; a Node with a fresh Lease stays
 //! Ready and untainted.
 
 mod common;
@@ -49,8 +49,6 @@ async fn silent_nodes_become_unreachable_and_their_pods_are_evicted() {
     let nodes: Api<Node> = Api::all(c.client.clone());
     let old = "2020-01-01T00:00:00Z";
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
-    ready_node(&nodes, "silent", old).await;
-    ready_node(&nodes, "leased", old).await;
     let leases: Api<Lease> = Api::namespaced(c.client.clone(), "kube-node-lease");
     let nss: Api<Namespace> = Api::all(c.client.clone());
     if nss.get_opt("kube-node-lease").await.expect("get").is_none() {
@@ -65,6 +63,10 @@ async fn silent_nodes_become_unreachable_and_their_pods_are_evicted() {
         .create(&PostParams::default(), &lease)
         .await
         .expect("lease");
+    // Node changes are acted on at once, so the Lease comes first: a node
+    // seen with an old heartbeat and no Lease is unreachable right away.
+    ready_node(&nodes, "silent", old).await;
+    ready_node(&nodes, "leased", old).await;
 
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
     let pod = |name: &str, node: &str, tolerations: serde_json::Value| -> Pod {
@@ -73,9 +75,14 @@ async fn silent_nodes_become_unreachable_and_their_pods_are_evicted() {
             "containers": [{"name": "c", "image": "busybox"}]}}),
         )
     };
-    pods.create(&PostParams::default(), &pod("victim", "silent", json!([])))
-        .await
-        .expect("pod");
+    // Every pod tolerates unreachable for 300 s by default
+    // (DefaultTolerationSeconds admission); this one for a second only.
+    pods.create(
+        &PostParams::default(),
+        &pod("victim", "silent", json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 1}])),
+    )
+    .await
+    .expect("pod");
     pods.create(
         &PostParams::default(),
         &pod("tolerant", "silent", json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}])),
@@ -118,7 +125,7 @@ async fn silent_nodes_become_unreachable_and_their_pods_are_evicted() {
         (ready.status.as_str(), ready.reason.as_deref()),
         ("Unknown", Some("NodeStatusUnknown"))
     );
-    common::eventually("the untolerating pod evicted", || async {
+    common::eventually("the briefly tolerating pod evicted", || async {
         pods.get_opt("victim")
             .await
             .ok()?
