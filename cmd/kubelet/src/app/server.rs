@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use kubelet::cri::remote::RemoteRuntime;
+use kubelet::cri::RuntimeService;
 use kubelet::server::{bind_healthz, bind_https, ServerState};
 use kubelet::Kubelet;
 
@@ -15,6 +16,25 @@ use super::options::Config;
 /// Upstream's kubelet client defaults (`--kube-api-qps=50`, burst 100).
 const QPS: f32 = 50.0;
 const BURST: u32 = 100;
+/// How long a runtime that is still starting (its socket up, its CRI
+/// service "not initialized yet") is waited for before giving up.
+const RUNTIME_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits until the runtime answers `Version`, or the wait is over; the
+/// last error is left for `Kubelet::new` to report.
+async fn wait_for_runtime(runtime: &RemoteRuntime, endpoint: &str) {
+    let deadline = tokio::time::Instant::now() + RUNTIME_WAIT;
+    loop {
+        match runtime.version().await {
+            Ok(_) => return,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(endpoint, error = %e, "container runtime not ready yet; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(_) => return,
+        }
+    }
+}
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let client = config
@@ -25,6 +45,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let remote = Arc::new(
         RemoteRuntime::new(&config.runtime_endpoint).context("container runtime endpoint")?,
     );
+    wait_for_runtime(&remote, &config.runtime_endpoint).await;
     std::fs::create_dir_all(&config.kubelet.root_dir)
         .with_context(|| format!("creating {}", config.kubelet.root_dir.display()))?;
     let kubelet = Kubelet::new(client, remote.clone(), remote, config.kubelet)
