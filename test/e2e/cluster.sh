@@ -248,6 +248,25 @@ EOF
   e2e::assert_match "Unhealthy event" 'Liveness probe failed' "${out}"
 }
 
+# Admission in a whole cluster: the ServiceAccount plugin gives a pod its
+# account and the kube-api-access volume, DefaultTolerationSeconds its two
+# NoExecute tolerations; an account that does not exist is refused.
+case_service_account() {
+  e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
+  e2e::wait_until "the default ServiceAccount" 30 kc -n "${NS}" get sa default
+  e2e::ok -n "${NS}" run sa --image=busybox --restart=Never -- sleep 3600 >/dev/null
+  local out
+  out="$(e2e::ok -n "${NS}" get pod sa -o jsonpath='{.spec.serviceAccountName} {.spec.volumes[0].name} {.spec.containers[0].volumeMounts[0].mountPath}')"
+  e2e::assert_match "account, volume and mount" '^default kube-api-access-[b-z2-9]{5} /var/run/secrets/kubernetes\.io/serviceaccount$' "${out}"
+  out="$(e2e::ok -n "${NS}" get pod sa -o jsonpath='{range .spec.tolerations[*]}{.key}={.tolerationSeconds} {end}')"
+  e2e::assert_eq "default tolerations" "node.kubernetes.io/not-ready=300 node.kubernetes.io/unreachable=300 " "${out}"
+  out="$(e2e::expect_exit 1 -n "${NS}" run ghost --image=busybox --restart=Never --overrides='{"apiVersion":"v1","spec":{"serviceAccountName":"ghost"}}' -- true)"
+  e2e::assert_eq "a missing account is refused" \
+    "Error from server (Forbidden): pods \"ghost\" is forbidden: error looking up service account ${NS}/ghost: serviceaccount \"ghost\" not found" "${out}"
+  out="$(e2e::ok get nodes -o jsonpath='{.items[*].spec.taints}')"
+  e2e::assert_eq "a Ready node carries no not-ready taint" "" "${out}"
+}
+
 pod_ready() {
   [[ "$(kc -n "${NS}" get pod "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]
 }
@@ -266,7 +285,7 @@ run_version() {
     return 0
   }
   echo "=== kubectl ${version} (cluster)"
-  for c in node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes; do
+  for c in node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account; do
     NS="e2e-${version//./-}-${c//_/-}"
     e2e::run_case "${version} ${c}" "case_${c}"
   done

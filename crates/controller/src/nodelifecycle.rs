@@ -231,7 +231,13 @@ async fn monitor(
     }
     let mut next: Vec<Taint> = taints.iter().filter(|t| !ours(t)).cloned().collect();
     next.extend(wanted);
-    let patch = json!({"metadata": {"resourceVersion": node.metadata.resource_version}, "spec": {"taints": next}});
+    // No taints left means no field, as upstream's omitempty patch leaves it.
+    let taints = if next.is_empty() {
+        json!(null)
+    } else {
+        json!(next)
+    };
+    let patch = json!({"metadata": {"resourceVersion": node.metadata.resource_version}, "spec": {"taints": taints}});
     match api
         .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
