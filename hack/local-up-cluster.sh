@@ -55,7 +55,7 @@ export ENABLE_DAEMON API_SECURE_PORT API_BIND_ADDR ADVERTISE_ADDRESS CERT_DIR \
   APISERVER_LOG APISERVER_PID_FILE
 
 # Packages the build and the cluster need; only missing ones are installed.
-REQUIRED_PACKAGES=(etcd-server openssl protobuf-compiler jq curl)
+REQUIRED_PACKAGES=(etcd-server openssl protobuf-compiler libprotobuf-dev jq curl)
 
 BIN_DIR=""
 

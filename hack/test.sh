@@ -19,7 +19,7 @@ set -euo pipefail
 # shellcheck source=hack/lib/init.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/init.sh"
 
-REQUIRED_PACKAGES=(etcd-server openssl protobuf-compiler jq curl)
+REQUIRED_PACKAGES=(etcd-server openssl protobuf-compiler libprotobuf-dev jq curl)
 
 SUMMARY=()
 FAILED=0

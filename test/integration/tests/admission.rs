@@ -3,7 +3,7 @@
 
 use integration::TestApiServer;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 fn api_error(e: kube::Error) -> (u16, String) {
@@ -147,6 +147,44 @@ async fn default_admission_plugins_shape_pods_and_nodes() {
         pods.create(
             &PostParams::default(),
             &pod("ghost", json!({"serviceAccountName": "ghost"})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            403,
+            "pods \"ghost\" is forbidden: error looking up service account adm/ghost: serviceaccount \"ghost\" not found"
+        )
+    );
+
+    // Server-side apply that creates a pod goes through admission too, and
+    // one naming a missing account is refused like a POST.
+    let applied = pods
+        .patch(
+            "applied",
+            &PatchParams::apply("test"),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "applied"},
+                "spec": {"containers": [{"name": "app", "image": "busybox"}]}})),
+        )
+        .await
+        .unwrap();
+    let spec = applied.spec.unwrap();
+    assert_eq!(spec.service_account_name.as_deref(), Some("default"));
+    assert!(spec.volumes.unwrap()[0]
+        .name
+        .starts_with("kube-api-access-"));
+    assert_eq!(spec.tolerations.unwrap().len(), 2);
+    let (code, message) = api_error(
+        pods.patch(
+            "ghost",
+            &PatchParams::apply("test"),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "ghost"},
+                "spec": {"serviceAccountName": "ghost",
+                    "containers": [{"name": "app", "image": "busybox"}]}})),
         )
         .await
         .unwrap_err(),

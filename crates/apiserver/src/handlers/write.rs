@@ -45,8 +45,38 @@ fn respond(
 pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
     let format = body_format(ctx.content_type.as_deref(), false)?;
     let body = decode_body(format, &ctx.body)?;
-    let (mut obj, warnings) = object::decode(ctx, def, body)?;
-    // Admission names the object as the request did (a generateName prefix
+    let (obj, warnings) = object::decode(ctx, def, body)?;
+    match create_decoded(ctx, def, obj, Tracking::Update).await? {
+        Created::DryRun(obj) => respond(ctx, def, 201, &obj, &warnings),
+        Created::Stored(stored, _) if def.custom.is_some() || def.conversion.is_some() => {
+            respond(ctx, def, 201, &stored.value, &warnings)
+        }
+        Created::Stored(_, served) => Ok(with_warnings(
+            response::json_bytes(201, served, "application/json"),
+            &warnings,
+        )),
+    }
+}
+
+/// What [`create_decoded`] did.
+enum Created {
+    /// Written; the stored object and its served bytes.
+    Stored(StoredObject, bytes::Bytes),
+    /// `dryRun=All`: what would have been written.
+    DryRun(Value),
+}
+
+/// Upstream's `Store.Create` after decoding, shared by POST and by the
+/// writes that create a missing object (PUT on kinds that allow it, and
+/// server-side apply): create defaults, admission (mutating), validation,
+/// admission (validating), field ownership, allocation, storage.
+async fn create_decoded(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    mut obj: Value,
+    tracking: Tracking,
+) -> Result<Created, ApiError> {
+    // Admission sees the generateName prefix when there is no name yet (it
     // stays a prefix in its messages, like upstream's).
     let named = match meta::name(&obj) {
         "" => obj
@@ -74,10 +104,12 @@ pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
         .admission
         .validate(&ctx.state, &attrs, &obj)
         .await?;
-    crate::fieldmanager::track_update(ctx, def, None, &mut obj);
+    if tracking == Tracking::Update {
+        crate::fieldmanager::track_update(ctx, def, None, &mut obj);
+    }
     let name = meta::name(&obj).to_string();
     if dry_run(ctx)? {
-        return respond(ctx, def, 201, &obj, &warnings);
+        return Ok(Created::DryRun(obj));
     }
     if def.group.is_empty() && def.plural == "services" {
         services::allocate(&ctx.state, &mut obj).await?;
@@ -89,13 +121,7 @@ pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
         .create_served(&key, obj, ttl(ctx, def))
         .await
         .map_err(|e| storage_error(def, &name, e))?;
-    if def.custom.is_some() || def.conversion.is_some() {
-        return respond(ctx, def, 201, &stored.value, &warnings);
-    }
-    Ok(with_warnings(
-        response::json_bytes(201, served, "application/json"),
-        &warnings,
-    ))
+    Ok(Created::Stored(stored, served))
 }
 
 /// A write to `pods/<name>/ephemeralcontainers` (upstream's
@@ -192,64 +218,105 @@ async fn write(
     change: &(dyn Fn(Option<&Value>) -> Result<Value, ApiError> + Send + Sync),
 ) -> Result<(StoredObject, bool, Vec<String>), ApiError> {
     let name = ctx.info.name.clone();
+    // A missing object is created through the create path (admission
+    // included); losing a race with another creator means updating instead.
+    for _ in 0..3 {
+        match update_existing(ctx, def, tracking, change).await {
+            Err(storage::Error::NotFound { .. }) if create_if_missing => {}
+            Err(e) => return Err(storage_error(def, &name, e)),
+            Ok((stored, warnings)) => return Ok((stored, false, warnings)),
+        }
+        let requested = change(None)?;
+        check_body_name(&requested, &name)?;
+        let (mut obj, warnings) = object::decode(ctx, def, requested)?;
+        meta::set_str(&mut obj, "name", &name);
+        match create_decoded(ctx, def, obj, tracking).await {
+            Ok(Created::Stored(stored, _)) => return Ok((stored, true, warnings)),
+            Ok(Created::DryRun(value)) => {
+                return Ok((StoredObject { value, revision: 0 }, true, warnings))
+            }
+            Err(e) if e.reason == "AlreadyExists" => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::conflict(
+        &def.group_resource(),
+        &name,
+        "the object was created and deleted concurrently, please retry",
+    ))
+}
+
+/// A write's body names the object on the URL, or nothing.
+fn check_body_name(requested: &Value, name: &str) -> Result<(), ApiError> {
+    let body_name = meta::name(requested);
+    if !body_name.is_empty() && body_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    Ok(())
+}
+
+/// The update half of [`write`]: GuaranteedUpdate of an existing object.
+async fn update_existing(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    tracking: Tracking,
+    change: &(dyn Fn(Option<&Value>) -> Result<Value, ApiError> + Send + Sync),
+) -> Result<(StoredObject, Vec<String>), storage::Error> {
+    let name = ctx.info.name.clone();
     let key = ctx.state.object_key(def, &ctx.info.namespace, &name);
     let status_write = ctx.info.subresource == "status";
     let dry = dry_run(ctx)?;
-    let mut created = false;
     let mut warnings = Vec::new();
     let mut dry_result = None;
     let result = ctx
         .state
         .store
-        .guaranteed_update(&key, create_if_missing, &Preconditions::default(), ttl(ctx, def), |current| {
-            let requested = change(current.map(|c| &c.value))?;
-            let body_name = meta::name(&requested);
-            if !body_name.is_empty() && body_name != name {
-                return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")).into());
-            }
-            let (mut obj, w) = object::decode(ctx, def, requested)?;
-            warnings = w;
-            match current {
-                None => {
-                    meta::set_str(&mut obj, "name", &name);
-                    object::prepare_create(def, &mut obj, &ctx.info.namespace)?;
+        .guaranteed_update(
+            &key,
+            false,
+            &Preconditions::default(),
+            ttl(ctx, def),
+            |current| {
+                let Some(cur) = current else {
+                    return Err(storage::Error::NotFound { key: key.clone() });
+                };
+                let requested = change(Some(&cur.value))?;
+                check_body_name(&requested, &name)?;
+                let (mut obj, w) = object::decode(ctx, def, requested)?;
+                warnings = w;
+                check_resource_version(def, &obj, &cur.value)?;
+                if ctx.info.subresource == "ephemeralcontainers" {
+                    // Only the ephemeral containers changed, checked above; the
+                    // pod's update rules (immutable spec) do not apply.
+                    obj = ephemeral_containers_update(&cur.value, &obj)?;
                     validate(def, &obj, None)?;
-                    created = true;
+                } else {
+                    prepare_update(def, &mut obj, &cur.value, status_write);
+                    validate(def, &obj, Some(&cur.value))?;
                 }
-                Some(cur) => {
-                    check_resource_version(def, &obj, &cur.value)?;
-                    if ctx.info.subresource == "ephemeralcontainers" {
-                        // Only the ephemeral containers changed, checked above; the
-                        // pod's update rules (immutable spec) do not apply.
-                        obj = ephemeral_containers_update(&cur.value, &obj)?;
-                        validate(def, &obj, None)?;
-                    } else {
-                        prepare_update(def, &mut obj, &cur.value, status_write);
-                        validate(def, &obj, Some(&cur.value))?;
-                    }
+                if tracking == Tracking::Update {
+                    crate::fieldmanager::track_update(ctx, def, Some(&cur.value), &mut obj);
                 }
-            }
-            if tracking == Tracking::Update {
-                crate::fieldmanager::track_update(ctx, def, current.map(|c| &c.value), &mut obj);
-            }
-            if dry {
-                dry_result = Some(obj);
-                return Err(storage::Error::Api(ApiError::new(0, "DryRun", "")));
-            }
-            Ok(obj)
-        })
+                if dry {
+                    dry_result = Some(obj);
+                    return Err(storage::Error::Api(ApiError::new(0, "DryRun", "")));
+                }
+                Ok(obj)
+            },
+        )
         .await;
     match result {
-        Ok(stored) => Ok((stored, created, warnings)),
+        Ok(stored) => Ok((stored, warnings)),
         Err(storage::Error::Api(e)) if e.reason == "DryRun" => Ok((
             StoredObject {
                 value: dry_result.unwrap_or(Value::Null),
                 revision: 0,
             },
-            created,
             warnings,
         )),
-        Err(e) => Err(storage_error(def, &name, e)),
+        Err(e) => Err(e),
     }
 }
 
