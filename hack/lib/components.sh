@@ -255,7 +255,8 @@ kube::components::stop_node() {
 }
 
 # --- kube-proxy ---------------------------------------------------------------
-# Knobs: KUBE_PROXY_BIN, PROXY_LOG, PROXY_PID_FILE, KUBE_PROXY_MODE (nftables),
+# Knobs: KUBE_PROXY_BIN, PROXY_LOG, PROXY_PID_FILE, KUBE_PROXY_MODE (nftables;
+# iptables works too),
 # KUBE_PROXY_EXTRA_ARGS; HOSTNAME_OVERRIDE and POD_CIDR as for the node.
 
 kube::components::_proxy_defaults() {
@@ -292,11 +293,15 @@ kube::components::start_proxy() {
   PROXY_PID="${KUBE_STARTED_PID}"
 }
 
-# kube::components::stop_proxy: stops kube-proxy and removes its table.
+# kube::components::stop_proxy: stops kube-proxy and removes its rules
+# (the nftables table, or the iptables KUBE-* chains and jumps).
 kube::components::stop_proxy() {
   kube::components::_proxy_defaults
   kube::util::stop_process kube-proxy "${PROXY_PID_FILE}" "${KUBE_PROXY_BIN:-kube-proxy}"
   PROXY_PID=""
-  # What `kube-proxy --cleanup` does, without needing the binary.
+  if [[ -n "${KUBE_PROXY_BIN:-}" && -x "${KUBE_PROXY_BIN}" ]]; then
+    "${KUBE_PROXY_BIN}" --cleanup >/dev/null 2>&1 || true
+  fi
+  # The nftables half without the binary, too.
   nft delete table ip kube-proxy >/dev/null 2>&1 || true
 }

@@ -1,15 +1,18 @@
-//! Full-sync cost of the nftables proxier (issue 6's benchmark): render and
-//! apply the rule set for 1,000, 10,000 and 30,000 Services with 5
-//! endpoints each, inside a throw-away network namespace, then one
-//! endpoint change at 10,000 Services. Prints figures; asserts nothing.
-//! Run: `cargo bench -p proxy --bench sync` (root, needs `ip` and `nft`).
+//! Full-sync cost of the nftables and iptables proxiers (issue 6's
+//! benchmark): render and apply the rule set for 1,000, 10,000 and 30,000
+//! Services with 5 endpoints each, inside a throw-away network namespace
+//! per mode, then one endpoint change at 10,000 Services. Prints figures;
+//! asserts nothing. Run: `cargo bench -p proxy --bench sync` (root, needs
+//! `ip`, `nft` and `iptables-restore`; `KP_BENCH_MODE=iptables` for one).
 
 use std::process::Command;
 use std::time::Instant;
 
+use proxy::iptables::apply::{Iptables, IptablesCommand};
+use proxy::iptables::ruleset as ipt;
 use proxy::nftables::apply::{Nft, NftCommand};
-use proxy::nftables::ruleset::{build, diff, full, Settings};
-use proxy::types::{Endpoint, Protocol, ServiceMap, ServicePort, ServicePortName};
+use proxy::nftables::ruleset as nft;
+use proxy::types::{Endpoint, Protocol, ServiceMap, ServicePort, ServicePortName, Settings};
 
 fn map(services: usize) -> ServiceMap {
     let mut m = ServiceMap::default();
@@ -49,35 +52,67 @@ fn map(services: usize) -> ServiceMap {
     m
 }
 
-#[tokio::main]
-async fn main() {
-    let ns = format!("kp-bench-{}", std::process::id());
-    let status = Command::new("ip").args(["netns", "add", &ns]).status();
-    if !matches!(status, Ok(s) if s.success()) {
-        eprintln!("cannot create a network namespace (needs root and iproute2)");
-        std::process::exit(1);
+/// One mode's rendering and applying, so both modes share the loop.
+enum Mode {
+    Nft(NftCommand),
+    Ipt(IptablesCommand),
+}
+
+/// A rendered rule set of either mode.
+enum Rules {
+    Nft(nft::RuleSet),
+    Ipt(ipt::RuleSet),
+}
+
+impl Mode {
+    fn name(&self) -> &'static str {
+        match self {
+            Mode::Nft(_) => "nftables",
+            Mode::Ipt(_) => "iptables",
+        }
     }
-    let nft = NftCommand {
-        netns: Some(ns.clone()),
-    };
-    let settings = Settings {
-        cluster_cidr: Some("10.80.0.0/12".into()),
-        masquerade_all: false,
-        nodeport_ips: vec![],
-    };
+    fn build(&self, m: &ServiceMap, settings: &Settings) -> Rules {
+        match self {
+            Mode::Nft(_) => Rules::Nft(nft::build(m, settings)),
+            Mode::Ipt(_) => Rules::Ipt(ipt::build(m, settings)),
+        }
+    }
+    fn full(&self, r: &Rules, settings: &Settings) -> String {
+        match r {
+            Rules::Nft(r) => nft::full(r, settings),
+            Rules::Ipt(r) => ipt::full(r, &[]),
+        }
+    }
+    fn diff(&self, old: &Rules, new: &Rules) -> String {
+        match (old, new) {
+            (Rules::Nft(o), Rules::Nft(n)) => nft::diff(o, n).unwrap_or_default(),
+            (Rules::Ipt(o), Rules::Ipt(n)) => ipt::diff(o, n).unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+    async fn apply(&self, script: &str) -> Result<(), proxy::exec::ApplyError> {
+        match self {
+            Mode::Nft(n) => n.apply(script).await,
+            Mode::Ipt(i) => i.restore(script).await,
+        }
+    }
+}
+
+async fn bench(mode: &Mode, settings: &Settings) {
+    println!("{} mode", mode.name());
     println!("services  render      apply       script");
     for n in [1_000usize, 10_000, 30_000] {
         let m = map(n);
         let t = Instant::now();
-        let rules = build(&m, &settings);
-        let script = full(&rules, &settings);
+        let rules = mode.build(&m, settings);
+        let script = mode.full(&rules, settings);
         let rendered = t.elapsed();
         if let Ok(dir) = std::env::var("KP_BENCH_DUMP") {
-            let _ = std::fs::write(format!("{dir}/rules-{n}.nft"), &script);
+            let _ = std::fs::write(format!("{dir}/rules-{n}.{}", mode.name()), &script);
             continue;
         }
         let t = Instant::now();
-        if let Err(e) = nft.apply(&script).await {
+        if let Err(e) = mode.apply(&script).await {
             eprintln!("apply failed at {n} services: {e}");
             break;
         }
@@ -94,18 +129,14 @@ async fn main() {
                 eps[0].ip = std::net::Ipv4Addr::new(10, 95, 0, 1);
             }
             let t = Instant::now();
-            let new_rules = build(&changed, &settings);
+            let new_rules = mode.build(&changed, settings);
             let built = t.elapsed();
-            let script = diff(&rules, &new_rules).unwrap_or_default();
+            let script = mode.diff(&rules, &new_rules);
             let diffed = t.elapsed() - built;
-            if let Ok(dir) = std::env::var("KP_BENCH_DIFF") {
-                let _ = std::fs::write(format!("{dir}/diff-10000.nft"), &script);
-                let _ = std::fs::write(format!("{dir}/full-10000.nft"), full(&rules, &settings));
-            }
             let t = Instant::now();
-            let r = nft.apply(&script).await;
+            let r = mode.apply(&script).await;
             println!(
-                "one endpoint change at 10,000 services (partial sync): build {:.1}ms, diff {:.1}ms, nft {:.1}ms ({} bytes){}",
+                "one endpoint change at 10,000 services (partial sync): build {:.1}ms, diff {:.1}ms, apply {:.1}ms ({} bytes){}",
                 built.as_secs_f64() * 1e3,
                 diffed.as_secs_f64() * 1e3,
                 t.elapsed().as_secs_f64() * 1e3,
@@ -114,5 +145,34 @@ async fn main() {
             );
         }
     }
-    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+}
+
+#[tokio::main]
+async fn main() {
+    let which = std::env::var("KP_BENCH_MODE").unwrap_or_default();
+    let settings = Settings {
+        cluster_cidr: Some("10.80.0.0/12".into()),
+        masquerade_all: false,
+        nodeport_ips: vec![],
+    };
+    for name in ["nftables", "iptables"] {
+        if !which.is_empty() && which != name {
+            continue;
+        }
+        // A fresh namespace per mode, so each starts from nothing.
+        let ns = format!("kp-bench-{}-{name}", std::process::id());
+        let status = Command::new("ip").args(["netns", "add", &ns]).status();
+        if !matches!(status, Ok(s) if s.success()) {
+            eprintln!("cannot create a network namespace (needs root and iproute2)");
+            std::process::exit(1);
+        }
+        let netns = Some(ns.clone());
+        let mode = if name == "nftables" {
+            Mode::Nft(NftCommand { netns })
+        } else {
+            Mode::Ipt(IptablesCommand { netns })
+        };
+        bench(&mode, &settings).await;
+        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    }
 }

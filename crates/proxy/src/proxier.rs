@@ -19,8 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::Notify;
 
-use crate::nftables::apply::Nft;
-use crate::nftables::ruleset::{self, RuleSet, Settings};
+use crate::backend::{Backend, Synced};
 use crate::types::ServiceMap;
 
 /// How the proxier runs.
@@ -28,7 +27,6 @@ use crate::types::ServiceMap;
 pub struct ProxierConfig {
     /// This node's name: endpoints on it are local.
     pub node_name: String,
-    pub settings: Settings,
     pub sync_period: Duration,
     pub min_sync_period: Duration,
 }
@@ -63,7 +61,9 @@ impl Default for ProxierMetrics {
 }
 
 impl ProxierMetrics {
-    pub fn register(&self, m: &component_base::metrics::Metrics) {
+    /// Registers the metrics; `mode` names the failure counter like
+    /// upstream's (`…_iptables_restore_failures`, `…_nftables_sync_failures`).
+    pub fn register(&self, m: &component_base::metrics::Metrics, mode: &str) {
         m.register(
             "kubeproxy_sync_proxy_rules_duration_seconds",
             "SyncProxyRules latency in seconds",
@@ -79,11 +79,18 @@ impl ProxierMetrics {
             "The last time proxy rules were successfully synced",
             self.last_sync_timestamp.clone(),
         );
-        m.register(
-            "kubeproxy_sync_proxy_rules_nftables_sync_failures",
-            "Number of times the nftables rule set failed to apply",
-            self.sync_failures.clone(),
-        );
+        let (name, help) = if mode == "iptables" {
+            (
+                "kubeproxy_sync_proxy_rules_iptables_restore_failures",
+                "Cumulative proxy iptables restore failures",
+            )
+        } else {
+            (
+                "kubeproxy_sync_proxy_rules_nftables_sync_failures",
+                "Number of times the nftables rule set failed to apply",
+            )
+        };
+        m.register(name, help, self.sync_failures.clone());
         m.register(
             "kubeproxy_sync_proxy_rules_service_ports",
             "Service ports programmed in the last sync",
@@ -144,13 +151,9 @@ impl Health {
 
 /// Computes and applies rule sets; one per sync.
 pub struct Proxier {
-    config: ProxierConfig,
-    nft: Arc<dyn Nft>,
+    backend: Box<dyn Backend>,
     metrics: ProxierMetrics,
     health: Arc<Health>,
-    /// What the kernel has, when the last apply succeeded; `None` forces
-    /// a full sync.
-    applied: Option<RuleSet>,
     /// The service map of the last successful sync (for conntrack).
     last_map: ServiceMap,
     /// Where `conntrack` runs (a network namespace in tests).
@@ -158,18 +161,11 @@ pub struct Proxier {
 }
 
 impl Proxier {
-    pub fn new(
-        config: ProxierConfig,
-        nft: Arc<dyn Nft>,
-        metrics: ProxierMetrics,
-        health: Arc<Health>,
-    ) -> Self {
+    pub fn new(backend: Box<dyn Backend>, metrics: ProxierMetrics, health: Arc<Health>) -> Self {
         Self {
-            config,
-            nft,
+            backend,
             metrics,
             health,
-            applied: None,
             last_map: ServiceMap::default(),
             conntrack_netns: None,
         }
@@ -186,25 +182,17 @@ impl Proxier {
     /// first sync, a settings change or a failed apply send everything.
     pub async fn sync(&mut self, map: &ServiceMap) -> bool {
         let start = Instant::now();
-        let rules = ruleset::build(map, &self.config.settings);
-        let (script, partial) = match self
-            .applied
-            .as_ref()
-            .and_then(|old| ruleset::diff(old, &rules))
-        {
-            Some(d) => (d, true),
-            None => (ruleset::full(&rules, &self.config.settings), false),
-        };
-        if partial && script.is_empty() {
-            tracing::trace!("rules unchanged; nothing to apply");
-            self.health.updated();
-            return true;
-        }
-        match self.nft.apply(&script).await {
-            Ok(()) => {
+        let mode = self.backend.mode();
+        match self.backend.sync(map).await {
+            Ok(Synced::Unchanged) => {
+                tracing::trace!("rules unchanged; nothing to apply");
+                self.health.updated();
+                true
+            }
+            Ok(synced) => {
                 let took = start.elapsed();
                 self.metrics.sync_duration.observe(took.as_secs_f64());
-                if !partial {
+                if synced == Synced::Full {
                     self.metrics.full_sync_duration.observe(took.as_secs_f64());
                 }
                 self.metrics.last_sync_timestamp.set(unix_now());
@@ -212,8 +200,7 @@ impl Proxier {
                 self.metrics
                     .endpoints
                     .set(map.endpoints.values().map(Vec::len).sum::<usize>() as i64);
-                tracing::debug!(services = map.ports.len(), partial, elapsed = ?took, "synced nftables rules");
-                self.applied = Some(rules);
+                tracing::debug!(mode, services = map.ports.len(), ?synced, elapsed = ?took, "synced proxy rules");
                 self.health.updated();
                 let stale = crate::conntrack::stale_udp(&self.last_map, map);
                 if !stale.is_empty() {
@@ -224,8 +211,7 @@ impl Proxier {
             }
             Err(e) => {
                 self.metrics.sync_failures.inc();
-                self.applied = None;
-                tracing::error!(error = %e, partial, "applying nftables rules failed; will retry with a full sync");
+                tracing::error!(mode, error = %e, "applying proxy rules failed; will retry with a full sync");
                 false
             }
         }

@@ -10,6 +10,21 @@ use std::net::Ipv4Addr;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+/// What the rules depend on besides the service map (the proxier's
+/// configuration, in both modes).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `--cluster-cidr`: ClusterIP traffic from outside it is masqueraded.
+    pub cluster_cidr: Option<String>,
+    /// `--masquerade-all`.
+    pub masquerade_all: bool,
+    /// The addresses NodePorts answer on (`--nodeport-addresses`; by
+    /// default the node's primary IP in nftables mode). Empty: every local
+    /// address — except loopback in nftables mode, including it in
+    /// iptables mode, like upstream's.
+    pub nodeport_ips: Vec<Ipv4Addr>,
+}
+
 /// A transport protocol as nftables names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Protocol {

@@ -16,9 +16,9 @@ pub struct Options {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub kube: client::KubeOptions,
-    /// Which proxy mode to use: 'nftables' (the only one this build has;
-    /// 'iptables' is refused with a message).
-    #[arg(long, default_value = "nftables")]
+    /// Which proxy mode to use: 'iptables' (the default, like upstream's
+    /// on Linux) or 'nftables'.
+    #[arg(long, default_value = "")]
     pub proxy_mode: String,
     /// The CIDR range of the pods in the cluster; traffic to ClusterIPs
     /// from outside it is masqueraded.
@@ -35,7 +35,9 @@ pub struct Options {
     #[arg(long, default_value = "127.0.0.1:10249")]
     pub metrics_bind_address: SocketAddr,
     /// A list of CIDR ranges that contain valid node IPs, or 'primary'.
-    #[arg(long, value_delimiter = ',', default_value = "primary")]
+    /// Unset: the primary IP in nftables mode, every local address in
+    /// iptables mode.
+    #[arg(long, value_delimiter = ',')]
     pub nodeport_addresses: Vec<String>,
     /// SNAT all traffic sent via Service cluster IPs.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]

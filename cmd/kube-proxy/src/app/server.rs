@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use k8s_openapi::api::core::v1::Node;
-use proxy::nftables::apply::{Nft, NftCommand};
-use proxy::nftables::ruleset::{self, Settings};
+use proxy::backend::Backend;
+use proxy::iptables::{apply::IptablesCommand, IptablesBackend};
+use proxy::nftables::{apply::NftCommand, NftablesBackend};
 use proxy::proxier::{self, Health, Proxier, ProxierConfig, ProxierMetrics};
+use proxy::types::Settings;
 
 use super::options::Options;
 
@@ -82,25 +84,46 @@ fn nodeport_ips(spec: &[String], node_ip: Option<Ipv4Addr>) -> anyhow::Result<Ve
     Ok(out)
 }
 
+/// The proxier of `mode` on the host's packet filter.
+fn make_backend(mode: &str, settings: Settings) -> Box<dyn Backend> {
+    if mode == "iptables" {
+        Box::new(IptablesBackend::new(
+            Arc::new(IptablesCommand::default()),
+            settings,
+        ))
+    } else {
+        Box::new(NftablesBackend::new(
+            Arc::new(NftCommand::default()),
+            settings,
+        ))
+    }
+}
+
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let opts = match &opts.config {
         Some(path) => super::config::load(path, opts.clone())?,
         None => opts,
     };
-    match opts.proxy_mode.as_str() {
-        "nftables" => {}
-        "iptables" | "" => bail!(
-            "--proxy-mode={:?}: only the nftables mode is implemented so far; use --proxy-mode=nftables",
-            opts.proxy_mode
-        ),
-        other => bail!("--proxy-mode={other:?}: unknown proxy mode (want nftables)"),
-    }
-    let nft: Arc<dyn Nft> = Arc::new(NftCommand::default());
+    // Upstream's default on Linux is iptables.
+    let mode = match opts.proxy_mode.as_str() {
+        "" | "iptables" => "iptables",
+        "nftables" => "nftables",
+        other => bail!("--proxy-mode={other:?}: unknown proxy mode (want iptables or nftables)"),
+    };
     if opts.cleanup {
-        nft.apply(&ruleset::cleanup())
-            .await
-            .context("removing the kube-proxy table")?;
-        tracing::info!("removed the ip kube-proxy table");
+        // Upstream's --cleanup removes what either mode made; one failing
+        // does not keep the other in place.
+        let mut failed = Vec::new();
+        for m in ["iptables", "nftables"] {
+            if let Err(e) = make_backend(m, Settings::default()).cleanup().await {
+                tracing::error!(mode = m, error = %e, "cleanup failed");
+                failed.push(m);
+            }
+        }
+        if !failed.is_empty() {
+            bail!("removing the {} rules failed", failed.join(" and "));
+        }
+        tracing::info!("removed kube-proxy's iptables chains and nftables table");
         return Ok(());
     }
     let client = opts
@@ -110,22 +133,30 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .context("building the API client")?;
     let name = node_name(&opts);
     let ip = node_ip(&client, &name).await;
+    // Without --nodeport-addresses: the node's primary IP in nftables
+    // mode, every local address in iptables mode (upstream's defaults).
+    let nodeport_spec =
+        if opts.nodeport_addresses.iter().all(|s| s.trim().is_empty()) && mode == "nftables" {
+            vec!["primary".to_string()]
+        } else {
+            opts.nodeport_addresses.clone()
+        };
     let settings = Settings {
         cluster_cidr: opts.cluster_cidr.clone().filter(|c| !c.is_empty()),
         masquerade_all: opts.masquerade_all,
-        nodeport_ips: nodeport_ips(&opts.nodeport_addresses, ip)?,
+        nodeport_ips: nodeport_ips(&nodeport_spec, ip)?,
     };
+    tracing::info!(node = %name, node_ip = ?ip, nodeport_ips = ?settings.nodeport_ips, mode, "using the {mode} proxier");
     let config = ProxierConfig {
         node_name: name.clone(),
-        settings,
         sync_period: duration("iptables-sync-period", &opts.sync_period)?,
         min_sync_period: duration("iptables-min-sync-period", &opts.min_sync_period)?,
     };
-    tracing::info!(node = %name, node_ip = ?ip, nodeport_ips = ?config.settings.nodeport_ips, "using the nftables proxier");
+    let backend = make_backend(mode, settings);
 
     let metrics = Arc::new(component_base::metrics::Metrics::default());
     let proxier_metrics = ProxierMetrics::default();
-    proxier_metrics.register(&metrics);
+    proxier_metrics.register(&metrics, mode);
     let health = Arc::new(Health::default());
     let state = proxy::server::State {
         health: health.clone(),
@@ -142,7 +173,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     tokio::spawn(healthz);
     tokio::spawn(metrics_server);
 
-    let proxier = Proxier::new(config.clone(), nft, proxier_metrics, health);
+    let proxier = Proxier::new(backend, proxier_metrics, health);
     tokio::select! {
         () = proxier::run(client, proxier, config) => bail!("the sync loop ended"),
         r = tokio::signal::ctrl_c() => {

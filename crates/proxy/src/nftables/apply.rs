@@ -2,19 +2,9 @@
 //! command — optionally inside a network namespace, which is how the tests
 //! keep their rules off the host — and an in-memory recorder for unit tests.
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::AsyncWriteExt;
-
-/// Why a rule set could not be applied.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    #[error("running nft: {0}")]
-    Spawn(#[source] std::io::Error),
-    #[error("nft failed: {0}")]
-    Rejected(String),
-}
+pub use crate::exec::ApplyError;
 
 /// Applies an `nft -f` script as one transaction.
 #[async_trait::async_trait]
@@ -31,40 +21,9 @@ pub struct NftCommand {
 #[async_trait::async_trait]
 impl Nft for NftCommand {
     async fn apply(&self, script: &str) -> Result<(), ApplyError> {
-        let mut cmd = match &self.netns {
-            Some(ns) => {
-                let mut c = tokio::process::Command::new("ip");
-                c.args(["netns", "exec", ns, "nft", "-f", "-"]);
-                c
-            }
-            None => {
-                let mut c = tokio::process::Command::new("nft");
-                c.args(["-f", "-"]);
-                c
-            }
-        };
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(ApplyError::Spawn)?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(script.as_bytes())
-                .await
-                .map_err(ApplyError::Spawn)?;
-        }
-        let out = child.wait_with_output().await.map_err(ApplyError::Spawn)?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            let err = String::from_utf8_lossy(&out.stderr);
-            // nft repeats the offending line; the first lines say enough.
-            let short: Vec<&str> = err.lines().take(6).collect();
-            Err(ApplyError::Rejected(short.join("\n")))
-        }
+        crate::exec::run("nft", &["-f", "-"], self.netns.as_deref(), Some(script))
+            .await
+            .map(drop)
     }
 }
 
@@ -79,7 +38,10 @@ pub struct FakeNft {
 impl Nft for FakeNft {
     async fn apply(&self, script: &str) -> Result<(), ApplyError> {
         if *self.fail.lock().unwrap_or_else(|p| p.into_inner()) {
-            return Err(ApplyError::Rejected("injected failure".into()));
+            return Err(ApplyError::Rejected {
+                program: "nft",
+                message: "injected failure".into(),
+            });
         }
         self.applied
             .lock()

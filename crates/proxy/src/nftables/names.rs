@@ -10,22 +10,8 @@ use crate::types::ServicePortName;
 /// nftables chain names are at most 256 bytes; keep well inside.
 const MAX_LEN: usize = 200;
 
-fn base32_prefix(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    // Five bytes are exactly eight base32 characters.
-    let mut acc: u64 = 0;
-    for b in &bytes[..5] {
-        acc = (acc << 8) | u64::from(*b);
-    }
-    (0..8)
-        .rev()
-        .map(|i| ALPHABET[((acc >> (i * 5)) & 31) as usize] as char)
-        .collect()
-}
-
 fn hash_and_truncate(name: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, name.as_bytes());
-    let mut out = format!("{}-{name}", base32_prefix(digest.as_ref()));
+    let mut out = format!("{}-{name}", crate::hash::sha256_base32(name, 8));
     if out.len() > MAX_LEN {
         let mut cut = MAX_LEN - 3;
         while !out.is_char_boundary(cut) {
@@ -104,11 +90,5 @@ mod tests {
             ..spn
         };
         assert!(service_chain(&long).len() <= "service-".len() + MAX_LEN);
-    }
-
-    #[test]
-    fn base32_matches_rfc4648() {
-        // "hello" in RFC 4648 base32 is NBSWY3DP.
-        assert_eq!(base32_prefix(b"hello"), "NBSWY3DP");
     }
 }

@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
-use std::net::Ipv4Addr;
 
 use super::names;
 use crate::types::{categorize, Endpoint, ServiceMap, ServicePort, ServicePortName};
@@ -18,18 +17,7 @@ use crate::types::{categorize, Endpoint, ServiceMap, ServicePort, ServicePortNam
 pub const TABLE: &str = "kube-proxy";
 const MASQ_MARK: &str = "0x4000";
 
-/// What the rules depend on besides the service map.
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    /// `--cluster-cidr`: ClusterIP traffic from outside it is masqueraded.
-    pub cluster_cidr: Option<String>,
-    /// `--masquerade-all`.
-    pub masquerade_all: bool,
-    /// The addresses NodePorts answer on (`--nodeport-addresses`, by
-    /// default the node's primary IP). Empty: every local address except
-    /// loopback.
-    pub nodeport_ips: Vec<Ipv4Addr>,
-}
+pub use crate::types::Settings;
 
 /// Chain name → its rules, in order.
 pub type Chains = BTreeMap<String, Vec<String>>;
