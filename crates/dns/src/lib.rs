@@ -9,7 +9,12 @@
 //! Invariant: a query never waits for the API server, and a malformed
 //! message never panics the server (it is FORMERR or dropped).
 
+pub mod forward;
+pub mod health;
 pub mod index;
+pub mod metrics;
 pub mod names;
 pub mod query;
 pub mod records;
+pub mod server;
+pub mod watch;

@@ -1,0 +1,258 @@
+//! Serving DNS over UDP and TCP on one address (CoreDNS's `dns://` server).
+//! A query the index answers is answered on the receiving task without
+//! waiting for anything; a forwarded one gets its own task, so a slow
+//! upstream never holds up local answers. TCP connections carry any number
+//! of length-prefixed queries and are closed after 10 s idle.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+use crate::forward::Forwarder;
+use crate::index::Index;
+use crate::metrics::DnsMetrics;
+use crate::query::{self, Outcome, Transport};
+
+/// How long a TCP connection may stay idle.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// Why serving could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address could not be bound.
+    #[error("listening on {addr} ({proto}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        proto: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What answering needs: the current index, the forwarder, the metrics.
+pub struct Dns {
+    index: RwLock<Arc<Index>>,
+    forwarder: Forwarder,
+    metrics: DnsMetrics,
+}
+
+/// The result of the synchronous part of handling a message.
+enum Step {
+    Done(Option<Vec<u8>>, Option<RecordType>, ResponseCode),
+    Forward(Option<RecordType>, u16),
+}
+
+impl Dns {
+    pub fn new(index: Index, forwarder: Forwarder, metrics: DnsMetrics) -> Arc<Self> {
+        Arc::new(Self {
+            index: RwLock::new(Arc::new(index)),
+            forwarder,
+            metrics,
+        })
+    }
+
+    /// Replaces the index; queries in flight keep the one they started with.
+    pub fn set_index(&self, index: Index) {
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+    }
+
+    pub fn index(&self) -> Arc<Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn forwarder(&self) -> &Forwarder {
+        &self.forwarder
+    }
+
+    fn step(&self, msg: &[u8], transport: Transport) -> Step {
+        let q = match query::parse(msg) {
+            Ok(q) => q,
+            Err(r) => {
+                return match query::refusal_reply(&r) {
+                    Some((bytes, code)) => Step::Done(Some(bytes), None, code),
+                    None => Step::Done(None, None, ResponseCode::FormErr),
+                }
+            }
+        };
+        let index = self.index();
+        match query::answer(&index, &q, transport) {
+            Outcome::Reply(bytes, code) => Step::Done(Some(bytes), Some(q.qtype), code),
+            Outcome::Forward => Step::Forward(Some(q.qtype), q.id),
+        }
+    }
+
+    async fn forward(&self, msg: &[u8], id: u16, transport: Transport) -> (Vec<u8>, ResponseCode) {
+        self.metrics.forward_requests.inc();
+        match self.forwarder.forward(msg, id, transport).await {
+            Ok(resp) => {
+                let code = ResponseCode::from_low(resp.get(3).map_or(0, |b| b & 0x0f));
+                (resp, code)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "forwarding failed; answering SERVFAIL");
+                let bytes = match query::parse(msg) {
+                    Ok(q) => query::empty_reply(&q, ResponseCode::ServFail),
+                    Err(_) => Vec::new(),
+                };
+                (bytes, ResponseCode::ServFail)
+            }
+        }
+    }
+
+    /// Handles one message: the reply's bytes, or `None` when it gets none.
+    pub async fn handle(&self, msg: &[u8], transport: Transport, ipv6: bool) -> Option<Vec<u8>> {
+        let start = Instant::now();
+        let (reply, qtype, code) = match self.step(msg, transport) {
+            Step::Done(reply, qtype, code) => (reply, qtype, code),
+            Step::Forward(qtype, id) => {
+                let (bytes, code) = self.forward(msg, id, transport).await;
+                (Some(bytes).filter(|b| !b.is_empty()), qtype, code)
+            }
+        };
+        self.metrics
+            .observe(transport, ipv6, qtype, code, start.elapsed().as_secs_f64());
+        reply
+    }
+}
+
+/// Bound UDP and TCP sockets, not yet serving.
+pub struct Listeners {
+    udp: Arc<UdpSocket>,
+    tcp: TcpListener,
+}
+
+/// Binds UDP and TCP on `addr` (port 0: one free port for both).
+pub async fn bind(addr: SocketAddr) -> Result<Listeners, ServeError> {
+    let err = |proto, addr, source| ServeError::Bind {
+        addr,
+        proto,
+        source,
+    };
+    let udp = UdpSocket::bind(addr)
+        .await
+        .map_err(|e| err("udp", addr, e))?;
+    let local = udp.local_addr().map_err(|e| err("udp", addr, e))?;
+    let tcp = TcpListener::bind(local)
+        .await
+        .map_err(|e| err("tcp", local, e))?;
+    Ok(Listeners {
+        udp: Arc::new(udp),
+        tcp,
+    })
+}
+
+impl Listeners {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.udp.local_addr()
+    }
+
+    /// Serves until the future is dropped, with `udp_workers` receive loops.
+    pub async fn serve(self, dns: Arc<Dns>, udp_workers: usize) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..udp_workers.max(1) {
+            tasks.spawn(udp_loop(self.udp.clone(), dns.clone()));
+        }
+        tasks.spawn(tcp_loop(self.tcp, dns));
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn udp_loop(sock: Arc<UdpSocket>, dns: Arc<Dns>) {
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let (n, peer) = match sock.recv_from(&mut buf).await {
+            Ok(r) => r,
+            Err(e) => {
+                // ICMP errors for earlier replies surface here on some systems.
+                tracing::trace!(error = %e, "udp receive failed");
+                continue;
+            }
+        };
+        let msg = &buf[..n];
+        let start = Instant::now();
+        match dns.step(msg, Transport::Udp) {
+            Step::Done(reply, qtype, code) => {
+                if let Some(reply) = reply {
+                    if let Err(e) = sock.send_to(&reply, peer).await {
+                        tracing::trace!(%peer, error = %e, "udp send failed");
+                    }
+                }
+                dns.metrics.observe(
+                    Transport::Udp,
+                    peer.is_ipv6(),
+                    qtype,
+                    code,
+                    start.elapsed().as_secs_f64(),
+                );
+            }
+            Step::Forward(qtype, id) => {
+                let msg = msg.to_vec();
+                let (sock, dns) = (sock.clone(), dns.clone());
+                tokio::spawn(async move {
+                    let (reply, code) = dns.forward(&msg, id, Transport::Udp).await;
+                    if !reply.is_empty() {
+                        let _ = sock.send_to(&reply, peer).await;
+                    }
+                    dns.metrics.observe(
+                        Transport::Udp,
+                        peer.is_ipv6(),
+                        qtype,
+                        code,
+                        start.elapsed().as_secs_f64(),
+                    );
+                });
+            }
+        }
+    }
+}
+
+async fn tcp_loop(listener: TcpListener, dns: Arc<Dns>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "tcp accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let dns = dns.clone();
+        tokio::spawn(async move {
+            if let Err(e) = tcp_conn(stream, peer, dns).await {
+                tracing::trace!(%peer, error = %e, "tcp connection ended");
+            }
+        });
+    }
+}
+
+async fn tcp_conn(mut stream: TcpStream, peer: SocketAddr, dns: Arc<Dns>) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::new();
+    loop {
+        let len = match tokio::time::timeout(TCP_IDLE, stream.read_u16()).await {
+            Ok(Ok(l)) => usize::from(l),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Ok(()),
+        };
+        buf.resize(len, 0);
+        tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut buf))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
+        let Some(reply) = dns.handle(&buf, Transport::Tcp, peer.is_ipv6()).await else {
+            continue;
+        };
+        let Ok(n) = u16::try_from(reply.len()) else {
+            continue;
+        };
+        let mut out = Vec::with_capacity(2 + reply.len());
+        out.extend_from_slice(&n.to_be_bytes());
+        out.extend_from_slice(&reply);
+        stream.write_all(&out).await?;
+    }
+}
