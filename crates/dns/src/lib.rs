@@ -16,5 +16,6 @@ pub mod metrics;
 pub mod names;
 pub mod query;
 pub mod records;
+pub mod run;
 pub mod server;
 pub mod watch;
