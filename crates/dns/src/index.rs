@@ -414,6 +414,10 @@ impl Index {
                             }
                             RData::SRV(SRV::new(s.priority, w, s.port, s.target.clone()))
                         }
+                        RData::CNAME(c) => {
+                            section.chase = Some(c.0.clone());
+                            RData::CNAME(c)
+                        }
                         d => d,
                     };
                     section.answers.push_answer(ttl, data)?;

@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 
 use crate::index::{Index, Lookup};
@@ -63,6 +63,9 @@ pub enum Outcome {
     Reply(Vec<u8>, ResponseCode),
     /// Ask the upstream resolvers.
     Forward,
+    /// The name is a CNAME to this target outside the zone: its records of
+    /// the asked type come from upstream, then [`answer_chased`] replies.
+    Chase(Name),
 }
 
 /// Decodes a query with hickory-proto's header, question and record readers.
@@ -138,6 +141,11 @@ pub fn answer(index: &Index, q: &Question<'_>, transport: Transport) -> Outcome 
     match index.lookup(q.key.as_slice(), q.qtype) {
         Lookup::Forward => return Outcome::Forward,
         Lookup::Answer(s) => {
+            if let Some(target) = &s.chase {
+                if !matches!(q.qtype, RecordType::CNAME | RecordType::ANY) {
+                    return Outcome::Chase(target.clone());
+                }
+            }
             code = ResponseCode::NoError;
             section = Some(s);
             authority = None;
@@ -161,6 +169,28 @@ pub fn answer(index: &Index, q: &Question<'_>, transport: Transport) -> Outcome 
     }
     let bytes = assemble(q, code, true, section, authority, transport);
     Outcome::Reply(bytes, code)
+}
+
+/// The reply to a question whose CNAME was chased: the CNAME and then
+/// `extra` (the target's records, owners written out; may be empty).
+pub fn answer_chased(
+    index: &Index,
+    q: &Question<'_>,
+    transport: Transport,
+    extra: &Encoded,
+) -> Vec<u8> {
+    match index.lookup(q.key.as_slice(), q.qtype) {
+        Lookup::Answer(s) => {
+            let mut s = s.clone();
+            s.answers.append(extra);
+            assemble(q, ResponseCode::NoError, true, Some(&s), None, transport)
+        }
+        // The index changed in between: answer from the new one.
+        _ => match answer(index, q, transport) {
+            Outcome::Reply(bytes, _) => bytes,
+            _ => empty_reply(q, ResponseCode::ServFail),
+        },
+    }
 }
 
 /// A response with no records (SERVFAIL when forwarding failed).

@@ -25,7 +25,7 @@ fn reply(idx: &Index, bytes: &[u8], t: Transport) -> Message {
     let q = parse(bytes).unwrap();
     match answer(idx, &q, t) {
         Outcome::Reply(b, _) => Message::from_vec(&b).unwrap(),
-        Outcome::Forward => panic!("forwarded"),
+        Outcome::Forward | Outcome::Chase(_) => panic!("not answered locally"),
     }
 }
 

@@ -87,6 +87,9 @@ enum Owner<'a> {
 pub struct Section {
     pub answers: Encoded,
     pub additionals: Encoded,
+    /// The target of a CNAME answer, whose records the server looks up
+    /// upstream for questions of other types (ExternalName Services).
+    pub chase: Option<Name>,
 }
 
 /// The class every record here has.

@@ -5,11 +5,12 @@
 //! of length-prefixed queries and are closed after 10 s idle.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RecordType;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
@@ -17,6 +18,18 @@ use crate::forward::Forwarder;
 use crate::index::Index;
 use crate::metrics::DnsMetrics;
 use crate::query::{self, Outcome, Transport};
+use crate::records::Encoded;
+
+/// IDs of the queries this server makes itself (CNAME chasing); each goes
+/// out from a fresh ephemeral port, which is what makes it hard to spoof.
+fn next_id() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    NEXT.fetch_add(1, Ordering::Relaxed) ^ (nanos as u16)
+}
 
 /// How long a TCP connection may stay idle.
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -45,6 +58,7 @@ pub struct Dns {
 enum Step {
     Done(Option<Vec<u8>>, Option<RecordType>, ResponseCode),
     Forward(Option<RecordType>, u16),
+    Chase(Option<RecordType>, Name),
 }
 
 impl Dns {
@@ -83,6 +97,7 @@ impl Dns {
         match query::answer(&index, &q, transport) {
             Outcome::Reply(bytes, code) => Step::Done(Some(bytes), Some(q.qtype), code),
             Outcome::Forward => Step::Forward(Some(q.qtype), q.id),
+            Outcome::Chase(target) => Step::Chase(Some(q.qtype), target),
         }
     }
 
@@ -104,6 +119,52 @@ impl Dns {
         }
     }
 
+    /// Answers a CNAME question with the target's records from upstream
+    /// (CoreDNS resolves ExternalName targets the same way); without them
+    /// the CNAME alone.
+    async fn chase(
+        &self,
+        msg: &[u8],
+        target: &Name,
+        transport: Transport,
+    ) -> (Vec<u8>, ResponseCode) {
+        let Ok(q) = query::parse(msg) else {
+            return (Vec::new(), ResponseCode::FormErr);
+        };
+        let extra = self
+            .chase_upstream(target, q.qtype)
+            .await
+            .unwrap_or_default();
+        let index = self.index();
+        (
+            query::answer_chased(&index, &q, transport, &extra),
+            ResponseCode::NoError,
+        )
+    }
+
+    async fn chase_upstream(&self, target: &Name, qtype: RecordType) -> Option<Encoded> {
+        let id = next_id();
+        let mut m = Message::query();
+        m.metadata.id = id;
+        m.metadata.recursion_desired = true;
+        m.add_query(hickory_proto::op::Query::query(target.clone(), qtype));
+        let bytes = m.to_vec().ok()?;
+        self.metrics.forward_requests.inc();
+        let resp = self
+            .forwarder
+            .forward(&bytes, id, Transport::Udp)
+            .await
+            .ok()?;
+        let r = Message::from_vec(&resp).ok()?;
+        let mut extra = Encoded::default();
+        for a in r.answers {
+            if a.record_type() == qtype || a.record_type() == RecordType::CNAME {
+                extra.push_named(&a.name, a.ttl, a.data).ok()?;
+            }
+        }
+        Some(extra)
+    }
+
     /// Handles one message: the reply's bytes, or `None` when it gets none.
     pub async fn handle(&self, msg: &[u8], transport: Transport, ipv6: bool) -> Option<Vec<u8>> {
         let start = Instant::now();
@@ -111,6 +172,10 @@ impl Dns {
             Step::Done(reply, qtype, code) => (reply, qtype, code),
             Step::Forward(qtype, id) => {
                 let (bytes, code) = self.forward(msg, id, transport).await;
+                (Some(bytes).filter(|b| !b.is_empty()), qtype, code)
+            }
+            Step::Chase(qtype, target) => {
+                let (bytes, code) = self.chase(msg, &target, transport).await;
                 (Some(bytes).filter(|b| !b.is_empty()), qtype, code)
             }
         };
@@ -190,11 +255,19 @@ async fn udp_loop(sock: Arc<UdpSocket>, dns: Arc<Dns>) {
                     start.elapsed().as_secs_f64(),
                 );
             }
-            Step::Forward(qtype, id) => {
+            step @ (Step::Forward(..) | Step::Chase(..)) => {
                 let msg = msg.to_vec();
                 let (sock, dns) = (sock.clone(), dns.clone());
                 tokio::spawn(async move {
-                    let (reply, code) = dns.forward(&msg, id, Transport::Udp).await;
+                    let (qtype, (reply, code)) = match step {
+                        Step::Forward(qtype, id) => {
+                            (qtype, dns.forward(&msg, id, Transport::Udp).await)
+                        }
+                        Step::Chase(qtype, target) => {
+                            (qtype, dns.chase(&msg, &target, Transport::Udp).await)
+                        }
+                        Step::Done(_, qtype, code) => (qtype, (Vec::new(), code)),
+                    };
                     if !reply.is_empty() {
                         let _ = sock.send_to(&reply, peer).await;
                     }

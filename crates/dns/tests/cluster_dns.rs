@@ -352,6 +352,25 @@ async fn records_follow_the_api_and_the_rest_is_forwarded() {
     let m = tcp(dns, "example.com.", RecordType::A).await;
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
 
+    // ExternalName: the CNAME, and the target's address from upstream.
+    services
+        .create(
+            &PostParams::default(),
+            &from(json!({"metadata": {"name": "ext"},
+                "spec": {"type": "ExternalName", "externalName": "www.example.com"}})),
+        )
+        .await
+        .expect("create ext");
+    let m = eventually(dns, "ext.default.svc.cluster.local.", RecordType::A, |m| {
+        !m.answers.is_empty()
+    })
+    .await;
+    assert_eq!(
+        addrs(&m),
+        vec!["192.0.2.7".to_string(), "www.example.com.".to_string()]
+    );
+    assert_eq!(m.answers[0].record_type(), RecordType::CNAME);
+
     // Garbage is FORMERR, and the server still answers afterwards.
     let mut junk = vec![0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0];
     junk.extend_from_slice(&[0x3f, 0xff, 0xff]);
@@ -383,7 +402,7 @@ async fn records_follow_the_api_and_the_rest_is_forwarded() {
         "{text}"
     );
     assert!(text.contains("coredns_dns_request_duration_seconds_bucket"));
-    assert!(text.contains("coredns_forward_requests_total 2"), "{text}");
+    assert!(text.contains("coredns_forward_requests_total 3"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
