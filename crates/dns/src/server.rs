@@ -1,18 +1,18 @@
 //! Serving DNS over UDP and TCP on one address (CoreDNS's `dns://` server).
-//! A query the index answers is answered on the receiving task without
+//! A query the index answers is answered on the receiving thread without
 //! waiting for anything; a forwarded one gets its own task, so a slow
 //! upstream never holds up local answers. TCP connections carry any number
 //! of length-prefixed queries and are closed after 10 s idle.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::forward::Forwarder;
 use crate::index::Index;
@@ -187,7 +187,7 @@ impl Dns {
 
 /// Bound UDP and TCP sockets, not yet serving.
 pub struct Listeners {
-    udp: Arc<UdpSocket>,
+    udp: Arc<std::net::UdpSocket>,
     tcp: TcpListener,
 }
 
@@ -198,10 +198,11 @@ pub async fn bind(addr: SocketAddr) -> Result<Listeners, ServeError> {
         proto,
         source,
     };
-    let udp = UdpSocket::bind(addr)
-        .await
-        .map_err(|e| err("udp", addr, e))?;
+    let udp = std::net::UdpSocket::bind(addr).map_err(|e| err("udp", addr, e))?;
     let local = udp.local_addr().map_err(|e| err("udp", addr, e))?;
+    // The receive loops check for shutdown this often.
+    udp.set_read_timeout(Some(Duration::from_millis(500)))
+        .map_err(|e| err("udp", local, e))?;
     let tcp = TcpListener::bind(local)
         .await
         .map_err(|e| err("tcp", local, e))?;
@@ -211,30 +212,55 @@ pub async fn bind(addr: SocketAddr) -> Result<Listeners, ServeError> {
     })
 }
 
+/// Stops the UDP threads when the serving future is dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 impl Listeners {
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.udp.local_addr()
     }
 
-    /// Serves until the future is dropped, with `udp_workers` receive loops.
+    /// Serves until the future is dropped. UDP is received by
+    /// `udp_workers` threads blocking in `recvfrom` (cheaper per datagram
+    /// than a readiness loop: no epoll round trip while queries keep
+    /// coming); what they cannot answer at once goes to this runtime.
     pub async fn serve(self, dns: Arc<Dns>, udp_workers: usize) {
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..udp_workers.max(1) {
-            tasks.spawn(udp_loop(self.udp.clone(), dns.clone()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let _guard = StopOnDrop(stop.clone());
+        let handle = tokio::runtime::Handle::current();
+        for i in 0..udp_workers.max(1) {
+            let (sock, dns, stop, handle) =
+                (self.udp.clone(), dns.clone(), stop.clone(), handle.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("dns-udp-{i}"))
+                .spawn(move || udp_thread(&sock, &dns, &stop, &handle));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "starting a UDP thread failed");
+            }
         }
-        tasks.spawn(tcp_loop(self.tcp, dns));
-        while tasks.join_next().await.is_some() {}
+        tcp_loop(self.tcp, dns).await;
     }
 }
 
-async fn udp_loop(sock: Arc<UdpSocket>, dns: Arc<Dns>) {
+fn udp_thread(
+    sock: &Arc<std::net::UdpSocket>,
+    dns: &Arc<Dns>,
+    stop: &AtomicBool,
+    handle: &tokio::runtime::Handle,
+) {
     let mut buf = vec![0u8; 65535];
-    loop {
-        let (n, peer) = match sock.recv_from(&mut buf).await {
+    while !stop.load(Ordering::Relaxed) {
+        let (n, peer) = match sock.recv_from(&mut buf) {
             Ok(r) => r,
             Err(e) => {
-                // ICMP errors for earlier replies surface here on some systems.
-                tracing::trace!(error = %e, "udp receive failed");
+                // Timeouts (the shutdown check) and ICMP errors for earlier replies.
+                tracing::trace!(error = %e, "udp receive");
                 continue;
             }
         };
@@ -243,7 +269,7 @@ async fn udp_loop(sock: Arc<UdpSocket>, dns: Arc<Dns>) {
         match dns.step(msg, Transport::Udp) {
             Step::Done(reply, qtype, code) => {
                 if let Some(reply) = reply {
-                    if let Err(e) = sock.send_to(&reply, peer).await {
+                    if let Err(e) = sock.send_to(&reply, peer) {
                         tracing::trace!(%peer, error = %e, "udp send failed");
                     }
                 }
@@ -258,7 +284,7 @@ async fn udp_loop(sock: Arc<UdpSocket>, dns: Arc<Dns>) {
             step @ (Step::Forward(..) | Step::Chase(..)) => {
                 let msg = msg.to_vec();
                 let (sock, dns) = (sock.clone(), dns.clone());
-                tokio::spawn(async move {
+                handle.spawn(async move {
                     let (qtype, (reply, code)) = match step {
                         Step::Forward(qtype, id) => {
                             (qtype, dns.forward(&msg, id, Transport::Udp).await)
@@ -268,8 +294,10 @@ async fn udp_loop(sock: Arc<UdpSocket>, dns: Arc<Dns>) {
                         }
                         Step::Done(_, qtype, code) => (qtype, (Vec::new(), code)),
                     };
+                    // A UDP send does not wait for the peer; the socket is
+                    // blocking only for the receive loops' sake.
                     if !reply.is_empty() {
-                        let _ = sock.send_to(&reply, peer).await;
+                        let _ = sock.send_to(&reply, peer);
                     }
                     dns.metrics.observe(
                         Transport::Udp,
