@@ -94,7 +94,7 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         ),
         d("disruption-controller", &["disruption"]),
         d("statefulset-controller", &["statefulset"]),
-        d("cronjob-controller", &["cronjob"]),
+        d("cronjob-controller", &["cronjob"]).start(crate::cronjob::start),
         d(
             "certificatesigningrequest-signing-controller",
             &["csrsigning"],

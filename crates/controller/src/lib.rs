@@ -16,11 +16,14 @@
 //! `cmd/kube-controller-manager`); controllers never poll the API server
 //! for changes, they react to the shared watches.
 
+pub mod clock;
+pub mod cronjob;
 pub mod deployment;
 pub mod descriptors;
 pub mod discovery;
 pub mod endpoint;
 pub mod endpointslice;
+pub mod events;
 pub mod garbagecollector;
 pub mod informers;
 pub mod job;
@@ -65,6 +68,9 @@ pub struct ControllerConfig {
     pub pod_gc: podgc::PodGcConfig,
     /// `--node-monitor-period`, `--node-monitor-grace-period`.
     pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
+    /// What the time-driven controllers (CronJob) take as "now"; tests
+    /// put a [`clock::FakeClock`] here.
+    pub clock: Arc<dyn clock::Clock>,
 }
 
 impl Default for ControllerConfig {
@@ -81,6 +87,7 @@ impl Default for ControllerConfig {
             node_ipam: None,
             pod_gc: podgc::PodGcConfig::default(),
             node_lifecycle: nodelifecycle::NodeLifecycleConfig::default(),
+            clock: Arc::new(clock::RealClock),
         }
     }
 }
