@@ -84,7 +84,7 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d("serviceaccount-controller", &["serviceaccount"]).start(crate::serviceaccount::start),
         d("garbage-collector-controller", &["garbagecollector"])
             .start(crate::garbagecollector::start),
-        d("daemonset-controller", &["daemonset"]),
+        d("daemonset-controller", &["daemonset"]).start(crate::daemon::start),
         d("job-controller", &["job"]).start(crate::job::start_job),
         d("deployment-controller", &["deployment"]).start(crate::deployment::start),
         d("replicaset-controller", &["replicaset"]).start(crate::replicaset::start_replicaset),

@@ -18,6 +18,7 @@
 
 pub mod clock;
 pub mod cronjob;
+pub mod daemon;
 pub mod deployment;
 pub mod descriptors;
 pub mod discovery;
@@ -25,6 +26,7 @@ pub mod endpoint;
 pub mod endpointslice;
 pub mod events;
 pub mod garbagecollector;
+pub mod history;
 pub mod informers;
 pub mod job;
 pub mod namespace;
