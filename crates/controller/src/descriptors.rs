@@ -93,7 +93,7 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
             &["horizontalpodautoscaling"],
         ),
         d("disruption-controller", &["disruption"]),
-        d("statefulset-controller", &["statefulset"]),
+        d("statefulset-controller", &["statefulset"]).start(crate::statefulset::start),
         d("cronjob-controller", &["cronjob"]).start(crate::cronjob::start),
         d(
             "certificatesigningrequest-signing-controller",
