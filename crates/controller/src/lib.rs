@@ -9,8 +9,11 @@
 //! - [`runner`]: starts the selected controllers once the shared caches
 //!   have synced; reconcile errors are retried per object with exponential
 //!   backoff and never end a loop.
+//! - shared pieces: [`history`] (ControllerRevisions), [`clock`] (an
+//!   injectable "now"), [`events`] (Events).
 //! - the controllers: [`serviceaccount`], [`rootcacertpublisher`],
-//!   [`namespace`].
+//!   [`namespace`], [`replicaset`], [`deployment`], [`daemon`],
+//!   [`statefulset`], [`job`], [`cronjob`] and the rest, one module each.
 //!
 //! Invariant: nothing here parses flags or installs logging (that is
 //! `cmd/kube-controller-manager`); controllers never poll the API server
