@@ -20,6 +20,7 @@
 //! for changes, they react to the shared watches.
 
 pub mod clock;
+pub(crate) mod controllerref;
 pub mod cronjob;
 pub mod daemon;
 pub mod deployment;

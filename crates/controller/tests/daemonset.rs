@@ -435,3 +435,44 @@ async fn surge_node_selector_and_on_delete() {
         .expect("delete pod");
     wait_placement(&env, "ssd", &[("a", "busybox:3"), ("c", "busybox:2")]).await;
 }
+
+#[tokio::test]
+async fn an_orphan_on_a_node_is_adopted_not_duplicated() {
+    let env = setup("ds-adopt", &[("only", json!({}), json!([]))]).await;
+    let orphan: Pod = from(
+        json!({"metadata": {"name": "stray", "labels": {"app": "adopt"}},
+        "spec": {"nodeName": "only", "containers": [{"name": "c", "image": "busybox:0"}]}}),
+    );
+    let orphan = env
+        .pods
+        .create(&PostParams::default(), &orphan)
+        .await
+        .expect("orphan");
+    let ds = env
+        .sets
+        .create(
+            &PostParams::default(),
+            &daemonset("adopt", json!({}), json!({"type": "OnDelete"})),
+        )
+        .await
+        .expect("create");
+    let uid = ds.metadata.uid.clone().expect("uid");
+    common::eventually("stray adopted", || async {
+        let p = env.pods.get("stray").await.ok()?;
+        let owner = p
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|r| r.controller == Some(true))
+            .map(|r| r.uid.clone());
+        (p.metadata.uid == orphan.metadata.uid && owner.as_ref() == Some(&uid)).then_some(())
+    })
+    .await;
+    common::eventually("status counts the adopted pod", || async {
+        let s = env.sets.get("adopt").await.ok()?.status?;
+        (s.desired_number_scheduled == 1 && s.current_number_scheduled == 1).then_some(())
+    })
+    .await;
+    assert_eq!(live_pods(&env, "adopt").await.len(), 1);
+}

@@ -374,3 +374,51 @@ async fn parallel_on_delete_and_claims_deleted_on_scale_down() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn orphans_are_adopted_and_pods_that_stop_matching_released() {
+    let env = setup("sts-adopt").await;
+    let orphan: Pod = from(
+        json!({"metadata": {"name": "solo-0", "labels": {"app": "solo"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox:0"}]}}),
+    );
+    let orphan = env
+        .pods
+        .create(&PostParams::default(), &orphan)
+        .await
+        .expect("orphan");
+    let extra = json!({"updateStrategy": {"type": "OnDelete"}});
+    let sts = env
+        .sets
+        .create(&PostParams::default(), &statefulset("solo", 1, extra))
+        .await
+        .expect("create");
+    let sts_uid = sts.metadata.uid.clone().expect("uid");
+    let controller_uid = |p: &Pod| {
+        p.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|r| r.controller == Some(true))
+            .map(|r| r.uid.clone())
+    };
+    common::eventually("solo-0 adopted", || async {
+        let p = env.pods.get("solo-0").await.ok()?;
+        (p.metadata.uid == orphan.metadata.uid && controller_uid(&p).as_ref() == Some(&sts_uid))
+            .then_some(())
+    })
+    .await;
+    env.pods
+        .patch(
+            "solo-0",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"app": "other"}}})),
+        )
+        .await
+        .expect("relabel");
+    common::eventually("solo-0 released", || async {
+        let p = env.pods.get("solo-0").await.ok()?;
+        (p.metadata.uid == orphan.metadata.uid && controller_uid(&p).is_none()).then_some(())
+    })
+    .await;
+}

@@ -8,8 +8,8 @@
 //! RollingUpdate within maxUnavailable or maxSurge, or OnDelete; and the
 //! status `kubectl rollout status ds/…` reads.
 //!
-//! Pods are the DaemonSet's by controllerRef; orphans are not adopted by
-//! selector yet.
+//! Pods are claimed as upstream's ControllerRefManager does
+//! (`controllerref.rs`): orphans matching the selector are adopted.
 
 pub mod util;
 
@@ -104,20 +104,11 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let selector = serde_json::to_value(&spec.selector)
         .ok()
         .and_then(|v| Selector::from_label_selector(&v).ok());
-    let Some(_) = selector.filter(|s| !s.is_empty()) else {
+    let Some(selector) = selector.filter(|s| !s.is_empty()) else {
         tracing::warn!(daemonset = %key, "empty or invalid selector; skipped");
         return Ok(Action::await_change());
     };
     let generation = ds.metadata.generation;
-    let all_pods = ctx.pods.state();
-    let pods: Vec<&Pod> = all_pods
-        .iter()
-        .map(|p| &**p)
-        .filter(|p| {
-            p.metadata.namespace.as_deref() == Some(ns.as_str())
-                && controlled_by(p.owner_references(), &uid)
-        })
-        .collect();
     let revisions: Vec<ControllerRevision> = ctx
         .revisions
         .state()
@@ -136,6 +127,17 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         controller: Some(true),
         block_owner_deletion: Some(true),
     };
+    let all_pods = ctx.pods.state();
+    let claimed = crate::controllerref::claim_pods(
+        &ctx.client,
+        &ns,
+        &controller_ref,
+        &selector,
+        crate::controllerref::candidates(&all_pods, &ns, &uid),
+        || crate::controllerref::owner_is_live::<DaemonSet>(&ctx.client, &ns, &name, &uid),
+    )
+    .await?;
+    let pods: Vec<&Pod> = claimed.iter().map(|p| &**p).collect();
     let status = ds.status.clone().unwrap_or_default();
     let revs = history::sync_revisions(
         &ctx.client,

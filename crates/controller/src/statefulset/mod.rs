@@ -8,7 +8,8 @@
 //! update revisions; RollingUpdate from the highest ordinal down to
 //! `partition`, or OnDelete; and the status `kubectl rollout status sts/…` reads.
 //!
-//! Pods are the set's by controllerRef; orphans are not adopted by selector yet.
+//! Member pods are claimed as upstream's ControllerRefManager does
+//! (`controllerref.rs`): orphans matching the selector are adopted.
 
 pub mod plan;
 
@@ -88,16 +89,6 @@ async fn reconcile(sts: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, Error
     }
     let name = set.name.clone();
     let key = format!("{ns}/{name}");
-    let all_pods = ctx.pods.state();
-    let pods: Vec<&Pod> = all_pods
-        .iter()
-        .map(|p| &**p)
-        .filter(|p| {
-            p.metadata.namespace.as_deref() == Some(ns.as_str())
-                && controlled_by(p.owner_references(), &uid)
-                && plan::ordinal(&name, p).is_some()
-        })
-        .collect();
     let revisions: Vec<ControllerRevision> = ctx
         .revisions
         .state()
@@ -116,6 +107,30 @@ async fn reconcile(sts: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, Error
         controller: Some(true),
         block_owner_deletion: Some(true),
     };
+    let selector = serde_json::to_value(&spec.selector)
+        .ok()
+        .and_then(|v| apimachinery::labels::Selector::from_label_selector(&v).ok())
+        .filter(|s| !s.is_empty());
+    let Some(selector) = selector else {
+        tracing::warn!(statefulset = %key, "empty or invalid selector; skipped");
+        return Ok(Action::await_change());
+    };
+    let all_pods = ctx.pods.state();
+    // Only pods named as the set's members are claimed (upstream's `isMemberOf`).
+    let members: Vec<Arc<Pod>> = crate::controllerref::candidates(&all_pods, &ns, &uid)
+        .into_iter()
+        .filter(|p| plan::ordinal(&name, p).is_some())
+        .collect();
+    let claimed = crate::controllerref::claim_pods(
+        &ctx.client,
+        &ns,
+        &controller_ref,
+        &selector,
+        members,
+        || crate::controllerref::owner_is_live::<StatefulSet>(&ctx.client, &ns, &name, &uid),
+    )
+    .await?;
+    let pods: Vec<&Pod> = claimed.iter().map(|p| &**p).collect();
     let status = sts.status.clone().unwrap_or_default();
     let revs = history::sync_revisions(
         &ctx.client,
