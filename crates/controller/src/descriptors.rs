@@ -84,7 +84,7 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d("serviceaccount-controller", &["serviceaccount"]).start(crate::serviceaccount::start),
         d("garbage-collector-controller", &["garbagecollector"])
             .start(crate::garbagecollector::start),
-        d("daemonset-controller", &["daemonset"]),
+        d("daemonset-controller", &["daemonset"]).start(crate::daemon::start),
         d("job-controller", &["job"]).start(crate::job::start_job),
         d("deployment-controller", &["deployment"]).start(crate::deployment::start),
         d("replicaset-controller", &["replicaset"]).start(crate::replicaset::start_replicaset),
@@ -93,8 +93,8 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
             &["horizontalpodautoscaling"],
         ),
         d("disruption-controller", &["disruption"]),
-        d("statefulset-controller", &["statefulset"]),
-        d("cronjob-controller", &["cronjob"]),
+        d("statefulset-controller", &["statefulset"]).start(crate::statefulset::start),
+        d("cronjob-controller", &["cronjob"]).start(crate::cronjob::start),
         d(
             "certificatesigningrequest-signing-controller",
             &["csrsigning"],

@@ -9,19 +9,28 @@
 //! - [`runner`]: starts the selected controllers once the shared caches
 //!   have synced; reconcile errors are retried per object with exponential
 //!   backoff and never end a loop.
+//! - shared pieces: [`history`] (ControllerRevisions), [`clock`] (an
+//!   injectable "now"), [`events`] (Events).
 //! - the controllers: [`serviceaccount`], [`rootcacertpublisher`],
-//!   [`namespace`].
+//!   [`namespace`], [`replicaset`], [`deployment`], [`daemon`],
+//!   [`statefulset`], [`job`], [`cronjob`] and the rest, one module each.
 //!
 //! Invariant: nothing here parses flags or installs logging (that is
 //! `cmd/kube-controller-manager`); controllers never poll the API server
 //! for changes, they react to the shared watches.
 
+pub mod clock;
+pub(crate) mod controllerref;
+pub mod cronjob;
+pub mod daemon;
 pub mod deployment;
 pub mod descriptors;
 pub mod discovery;
 pub mod endpoint;
 pub mod endpointslice;
+pub mod events;
 pub mod garbagecollector;
+pub mod history;
 pub mod informers;
 pub mod job;
 pub mod namespace;
@@ -32,6 +41,7 @@ pub mod replicaset;
 pub mod rootcacertpublisher;
 pub mod runner;
 pub mod serviceaccount;
+pub mod statefulset;
 pub mod ttlafterfinished;
 pub mod workqueue;
 
@@ -65,6 +75,9 @@ pub struct ControllerConfig {
     pub pod_gc: podgc::PodGcConfig,
     /// `--node-monitor-period`, `--node-monitor-grace-period`.
     pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
+    /// What the time-driven controllers (CronJob) take as "now"; tests
+    /// put a [`clock::FakeClock`] here.
+    pub clock: Arc<dyn clock::Clock>,
 }
 
 impl Default for ControllerConfig {
@@ -81,6 +94,7 @@ impl Default for ControllerConfig {
             node_ipam: None,
             pod_gc: podgc::PodGcConfig::default(),
             node_lifecycle: nodelifecycle::NodeLifecycleConfig::default(),
+            clock: Arc::new(clock::RealClock),
         }
     }
 }

@@ -165,6 +165,7 @@ impl Options {
                     terminated_pod_gc_threshold: self.terminated_pod_gc_threshold,
                     ..Default::default()
                 },
+                ..ControllerConfig::default()
             },
         })
     }

@@ -8,7 +8,7 @@
 
 pub mod expectations;
 pub mod ranking;
-mod sync;
+pub(crate) mod sync;
 
 use std::sync::Arc;
 

@@ -126,53 +126,36 @@ pub(super) async fn sync<K: ReplicaOwner>(ctx: &Ctx<K>, owner: &Owner) -> Result
     Ok(Action::await_change())
 }
 
-/// Upstream's `ClaimPods` (ControllerRefManager): pods whose controllerRef
-/// is this owner and still match are kept, ones that stopped matching are
-/// released, matching orphans are adopted.
+/// Upstream's `ClaimPods` (ControllerRefManager), shared with the
+/// DaemonSet and StatefulSet controllers; an owner being deleted claims
+/// what it controls and writes nothing.
 async fn claim_pods<K: ReplicaOwner>(
     ctx: &Ctx<K>,
     owner: &Owner,
     pods: Vec<Arc<Pod>>,
 ) -> Result<Vec<Arc<Pod>>, Error> {
-    let mut claimed = Vec::new();
-    let mut can_adopt: Option<bool> = None;
-    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &owner.namespace);
-    for pod in pods {
-        let labels: BTreeMap<String, String> = pod.metadata.labels.clone().unwrap_or_default();
-        let matches = owner.selector.matches(&labels);
-        let refs = pod.owner_references().to_vec();
-        match refs.iter().find(|r| r.controller == Some(true)) {
-            Some(r) if r.uid == owner.uid => {
-                if matches {
-                    claimed.push(pod);
-                } else if !owner.deleting {
-                    let keep: Vec<&OwnerReference> =
-                        refs.iter().filter(|r| r.uid != owner.uid).collect();
-                    patch_refs(&pods_api, &pod, json!(keep)).await?;
-                    tracing::info!(pod = %pod.name_any(), owner = %owner.name, "released pod that no longer matches");
-                }
-            }
-            Some(_) => {}
-            None => {
-                if !matches || owner.deleting || pod.metadata.deletion_timestamp.is_some() {
-                    continue;
-                }
-                if can_adopt.is_none() {
-                    can_adopt = Some(still_owner::<K>(ctx, owner).await?);
-                }
-                if can_adopt != Some(true) {
-                    continue;
-                }
-                let mut new_refs = refs.clone();
-                new_refs.push(controller_ref(owner));
-                if patch_refs(&pods_api, &pod, json!(new_refs)).await? {
-                    tracing::info!(pod = %pod.name_any(), owner = %owner.name, "adopted pod");
-                    claimed.push(pod);
-                }
-            }
-        }
+    if owner.deleting {
+        return Ok(pods
+            .into_iter()
+            .filter(|p| {
+                let labels: BTreeMap<String, String> =
+                    p.metadata.labels.clone().unwrap_or_default();
+                p.owner_references()
+                    .iter()
+                    .any(|r| r.controller == Some(true) && r.uid == owner.uid)
+                    && owner.selector.matches(&labels)
+            })
+            .collect());
     }
-    Ok(claimed)
+    crate::controllerref::claim_pods(
+        &ctx.client,
+        &owner.namespace,
+        &controller_ref(owner),
+        &owner.selector,
+        pods,
+        || still_owner::<K>(ctx, owner),
+    )
+    .await
 }
 
 /// Upstream's `RecheckDeletionTimestamp`: adopt only for the live owner.
@@ -185,29 +168,6 @@ async fn still_owner<K: ReplicaOwner>(ctx: &Ctx<K>, owner: &Owner) -> Result<boo
         Err(e) => Err(Error::api(
             "get",
             format!("{} {}/{}", owner.kind, owner.namespace, owner.name),
-        )(e)),
-    }
-}
-
-/// Rewrites a pod's ownerReferences, guarded by its resourceVersion.
-/// `false`: the pod is gone.
-async fn patch_refs(api: &Api<Pod>, pod: &Pod, refs: Value) -> Result<bool, Error> {
-    let refs = if refs.as_array().is_some_and(|a| a.is_empty()) {
-        Value::Null
-    } else {
-        refs
-    };
-    let patch = json!({"metadata": {"resourceVersion": pod.metadata.resource_version, "ownerReferences": refs}});
-    let name = pod.name_any();
-    match api
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if is_not_found(&e) => Ok(false),
-        Err(e) => Err(Error::api(
-            "patch ownerReferences of",
-            format!("pod {name}"),
         )(e)),
     }
 }
