@@ -46,6 +46,9 @@ pub struct KubeletConfig {
     pub resolv_conf: PathBuf,
     /// The HTTPS port advertised in the node's daemonEndpoints.
     pub port: u16,
+    /// Upstream's `syncFrequency`: how often a quiet pod is synced anyway
+    /// (which also refreshes its ConfigMap, Secret and token volumes).
+    pub sync_frequency: std::time::Duration,
 }
 
 impl Default for KubeletConfig {
@@ -63,6 +66,7 @@ impl Default for KubeletConfig {
             cluster_domain: "cluster.local".into(),
             resolv_conf: "/etc/resolv.conf".into(),
             port: 10250,
+            sync_frequency: crate::pod_workers::RESYNC,
         }
     }
 }
@@ -186,6 +190,7 @@ impl Kubelet {
             pods: self.pods.clone(),
             prober: Arc::new(crate::prober::Prober::new(self.manager.runtime.clone())),
             volumes: self.volumes.clone(),
+            sync_frequency: c.sync_frequency,
             recorder: Recorder::new(
                 self.client.clone(),
                 Reporter {

@@ -85,6 +85,8 @@ pub struct WorkerContext {
     pub prober: Arc<crate::prober::Prober>,
     /// The pods' volumes.
     pub volumes: Arc<crate::volume::VolumeManager>,
+    /// How often a quiet pod is synced ([`RESYNC`] by default).
+    pub sync_frequency: Duration,
 }
 
 impl WorkerContext {
@@ -244,7 +246,7 @@ impl Worker {
             let wait = match self.sync().await {
                 Ok(requeue) => {
                     self.retry = RETRY_MIN;
-                    requeue.unwrap_or(RESYNC)
+                    requeue.unwrap_or(self.ctx.sync_frequency)
                 }
                 Err(e) => {
                     tracing::warn!(pod = %pod_desc(&self.pod), error = %e, "sync failed");
