@@ -28,6 +28,7 @@ use crate::kuberuntime::sandbox::{HostDns, SandboxSettings};
 use crate::nodestatus::{MachineInfo, NodeSettings, NodeStatusManager};
 use crate::pleg::PlegHealth;
 use crate::pod_workers::{PodStore, PodWorkers, WorkerContext};
+use crate::volume::VolumeManager;
 
 /// The kubelet's settings, completed from flags and the config file.
 #[derive(Debug, Clone)]
@@ -45,6 +46,9 @@ pub struct KubeletConfig {
     pub resolv_conf: PathBuf,
     /// The HTTPS port advertised in the node's daemonEndpoints.
     pub port: u16,
+    /// Upstream's `syncFrequency`: how often a quiet pod is synced anyway
+    /// (which also refreshes its ConfigMap, Secret and token volumes).
+    pub sync_frequency: std::time::Duration,
 }
 
 impl Default for KubeletConfig {
@@ -62,6 +66,7 @@ impl Default for KubeletConfig {
             cluster_domain: "cluster.local".into(),
             resolv_conf: "/etc/resolv.conf".into(),
             port: 10250,
+            sync_frequency: crate::pod_workers::RESYNC,
         }
     }
 }
@@ -77,6 +82,7 @@ pub enum KubeletError {
 /// A kubelet ready to run.
 pub struct Kubelet {
     pub config: KubeletConfig,
+    pub volumes: Arc<VolumeManager>,
     client: kube::Client,
     pub manager: Arc<RuntimeManager>,
     pub pods: Arc<PodStore>,
@@ -97,6 +103,19 @@ impl Kubelet {
         let version = runtime.version().await?;
         tracing::info!(runtime = %version.runtime_name, version = %version.runtime_version, api = %version.runtime_api_version, "container runtime");
         let machine = MachineInfo::read(&config.root_dir);
+        let container_settings = ContainerSettings {
+            pod_ips: vec![],
+            host_ips: config.node_ips.clone(),
+            node_name: config.node_name.clone(),
+            root_dir: config.root_dir.clone(),
+            memory_capacity: machine.memory_bytes as f64,
+            cpu_capacity: machine.num_cores as f64,
+        };
+        let volumes = VolumeManager::new(
+            client.clone(),
+            config.root_dir.clone(),
+            container_settings.clone(),
+        );
         let manager = RuntimeManager::new(
             runtime,
             images,
@@ -106,17 +125,11 @@ impl Kubelet {
                 host_dns: HostDns::read(&config.resolv_conf),
                 pod_logs_dir: config.pod_logs_dir.clone(),
             },
-            ContainerSettings {
-                pod_ips: vec![],
-                host_ips: config.node_ips.clone(),
-                node_name: config.node_name.clone(),
-                root_dir: config.root_dir.clone(),
-                memory_capacity: machine.memory_bytes as f64,
-                cpu_capacity: machine.num_cores as f64,
-            },
+            container_settings,
         );
         Ok(Self {
             config,
+            volumes: Arc::new(volumes),
             client,
             manager: Arc::new(manager),
             pods: Arc::new(PodStore::default()),
@@ -176,6 +189,8 @@ impl Kubelet {
             runtime_name: self.runtime_name.clone(),
             pods: self.pods.clone(),
             prober: Arc::new(crate::prober::Prober::new(self.manager.runtime.clone())),
+            volumes: self.volumes.clone(),
+            sync_frequency: c.sync_frequency,
             recorder: Recorder::new(
                 self.client.clone(),
                 Reporter {
@@ -206,6 +221,9 @@ impl Kubelet {
                                 workers.remove(&uid);
                             }
                         }
+                        let known: HashSet<String> =
+                            seen.iter().cloned().chain(workers.uids()).collect();
+                        self.volumes.cleanup_orphaned_pod_dirs(&known);
                         self.synced.store(true, Ordering::SeqCst);
                     }
                     Some(Ok(Event::Apply(pod))) => workers.update(pod),
@@ -235,6 +253,7 @@ impl Kubelet {
             return;
         }
         let manager = self.manager.clone();
+        let volumes = self.volumes.clone();
         tokio::spawn(async move {
             let result = async {
                 let rs = manager.pod_status(&uid).await?;
@@ -250,6 +269,7 @@ impl Kubelet {
                 tracing::warn!(pod_uid = %uid, error = %e, "cleaning up an orphaned pod failed");
             }
             manager.forget(&uid);
+            volumes.teardown(&uid);
             if let Ok(mut s) = cleaning.lock() {
                 s.remove(&uid);
             }

@@ -19,4 +19,5 @@ pub mod prober;
 pub mod server;
 pub mod status;
 pub mod streaming;
+pub mod volume;
 pub use kubelet::{Kubelet, KubeletConfig, KubeletError};

@@ -29,6 +29,8 @@ pub const RESYNC: Duration = Duration::from_secs(60);
 /// Retry delay after a failed sync (sandbox or API errors).
 const RETRY_MIN: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(30);
+/// How soon a pod whose volumes could not all be set up is synced again.
+const VOLUME_RETRY: Duration = Duration::from_secs(5);
 
 /// The pods bound to this node as last seen, by UID (upstream's pod
 /// manager), for the server's `/pods` and log look-ups.
@@ -81,6 +83,10 @@ pub struct WorkerContext {
     pub recorder: Recorder,
     /// Liveness, readiness and startup probes.
     pub prober: Arc<crate::prober::Prober>,
+    /// The pods' volumes.
+    pub volumes: Arc<crate::volume::VolumeManager>,
+    /// How often a quiet pod is synced ([`RESYNC`] by default).
+    pub sync_frequency: Duration,
 }
 
 impl WorkerContext {
@@ -240,7 +246,7 @@ impl Worker {
             let wait = match self.sync().await {
                 Ok(requeue) => {
                     self.retry = RETRY_MIN;
-                    requeue.unwrap_or(RESYNC)
+                    requeue.unwrap_or(self.ctx.sync_frequency)
                 }
                 Err(e) => {
                     tracing::warn!(pod = %pod_desc(&self.pod), error = %e, "sync failed");
@@ -324,7 +330,33 @@ impl Worker {
         }
         if !self.terminal && !is_terminal(pod.status.as_ref().and_then(|s| s.phase.as_deref())) {
             let sources = self.env_sources(&pod).await;
-            result = m.sync_pod(&pod, &rs, &sources, SystemTime::now()).await;
+            let volumes = self.ctx.volumes.setup(&pod).await;
+            let mut events: Vec<PodEvent> = volumes
+                .errors
+                .iter()
+                .map(|(name, e)| PodEvent {
+                    warning: true,
+                    reason: "FailedMount",
+                    message: format!("MountVolume.SetUp failed for volume {name:?} : {e}"),
+                })
+                .collect();
+            events.extend(volumes.warnings.iter().map(|w| PodEvent {
+                warning: true,
+                reason: "FailedMount",
+                message: w.clone(),
+            }));
+            self.ctx.publish(&pod, events);
+            result = m
+                .sync_pod(&pod, &rs, &sources, &volumes, SystemTime::now())
+                .await;
+            // A missing ConfigMap or Secret may appear any moment.
+            if !volumes.errors.is_empty() {
+                result.requeue_after = Some(
+                    result
+                        .requeue_after
+                        .map_or(VOLUME_RETRY, |r| r.min(VOLUME_RETRY)),
+                );
+            }
             rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
         } else {
             self.terminal = true;
@@ -522,6 +554,7 @@ impl Worker {
         }
         m.remove_pod(&rs).await.map_err(|e| e.to_string())?;
         m.forget(&uid);
+        self.ctx.volumes.teardown(&uid);
         tracing::info!(pod = %pod_desc(&pod), "pod terminated");
         Ok(())
     }

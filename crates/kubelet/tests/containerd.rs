@@ -129,3 +129,110 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
     })
     .await;
 }
+
+/// A busybox container reads its configMap volume, its service-account
+/// token and namespace from the `kube-api-access-*` volume the API server's
+/// admission added, and finds the token mount read-only.
+#[tokio::test]
+async fn busybox_reads_config_map_and_service_account_token() {
+    use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    use serde_json::json;
+
+    let Ok(endpoint) = std::env::var("KUBELET_TEST_CRI_ENDPOINT") else {
+        eprintln!("skipping: KUBELET_TEST_CRI_ENDPOINT is not set (see crates/kubelet/README.md)");
+        return;
+    };
+    let api = integration::TestApiServer::start_with(|c| {
+        c.admission.disable.retain(|p| p != "ServiceAccount");
+    })
+    .await;
+    let pp = PostParams::default();
+    let sas: Api<ServiceAccount> = Api::namespaced(api.client.clone(), "default");
+    sas.create(
+        &pp,
+        &serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let ca = std::fs::read_to_string(&api.ca_file).unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(api.client.clone(), "default");
+    for (name, data) in [
+        ("kube-root-ca.crt", json!({"ca.crt": ca})),
+        ("cfg", json!({"greeting": "hello from a configmap"})),
+    ] {
+        cms.create(
+            &pp,
+            &serde_json::from_value(json!({"metadata": {"name": name}, "data": data})).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let remote = Arc::new(RemoteRuntime::new(&endpoint).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let node = format!("cri-vol-node-{}", std::process::id());
+    let config = KubeletConfig {
+        node_name: node.clone(),
+        hostname: node.clone(),
+        node_ips: vec!["127.0.0.1".into()],
+        root_dir: dir.path().join("root"),
+        pod_logs_dir: dir.path().join("logs"),
+        ..Default::default()
+    };
+    let kubelet = Kubelet::new(api.client.clone(), remote.clone(), remote.clone(), config)
+        .await
+        .unwrap();
+    let server = ServerState {
+        pods: kubelet.pods.clone(),
+        manager: kubelet.manager.clone(),
+        healthz: kubelet.health_checks(),
+    };
+    tokio::spawn(kubelet.run());
+
+    let sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let script = format!(
+        "cat /etc/cfg/greeting; echo; echo ns=$(cat {sa}/namespace); \
+         echo token=$(cut -d. -f1 {sa}/token); grep -c 'BEGIN CERTIFICATE' {sa}/ca.crt; \
+         touch {sa}/x 2>/dev/null || echo read-only; echo done; sleep 3600"
+    );
+    let pod = json!({
+        "metadata": {"name": "reader"},
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 1,
+            "volumes": [{"name": "cfg", "configMap": {"name": "cfg"}}],
+            "containers": [{
+                "name": "main", "image": "busybox:1.35",
+                "command": ["sh", "-c", script],
+                "volumeMounts": [{"name": "cfg", "mountPath": "/etc/cfg"}]
+            }]
+        }
+    });
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
+    pods.create(&pp, &serde_json::from_value(pod).unwrap())
+        .await
+        .unwrap();
+    let logs = eventually("the reader's output", T, || {
+        let server = server.clone();
+        async move {
+            let resp = server
+                .handle("/containerLogs/default/reader/main", "")
+                .await;
+            let body = resp.into_body().collect().await.ok()?.to_bytes();
+            let text = String::from_utf8_lossy(&body).into_owned();
+            text.contains("done").then_some(text)
+        }
+    })
+    .await;
+    // A JWT's header is base64url of `{"alg":"RS256",...`, starting `eyJ`.
+    assert!(logs.contains("hello from a configmap\n"), "{logs}");
+    assert!(logs.contains("ns=default\n"), "{logs}");
+    assert!(logs.contains("token=eyJ"), "{logs}");
+    assert!(logs.contains("read-only\n"), "{logs}");
+    pods.delete("reader", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the pod object to be gone", T, || async {
+        pods.get_opt("reader").await.ok()?.is_none().then_some(())
+    })
+    .await;
+}

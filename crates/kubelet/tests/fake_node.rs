@@ -204,3 +204,264 @@ async fn start(
     .unwrap();
     tokio::spawn(k.run())
 }
+
+/// The service-account volume the API server's admission adds, and
+/// configMap, secret, downwardAPI, memory emptyDir and hostPath volumes with
+/// subPathExpr: the mounts handed to CreateContainer, the files on disk, a
+/// ConfigMap update reaching the running pod, a missing ConfigMap holding a
+/// container in `CreateContainerConfigError`, and the pod's directory gone
+/// after delete.
+#[tokio::test]
+async fn volumes_are_projected_updated_and_torn_down() {
+    use base64::Engine;
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
+    use serde_json::json;
+
+    let api = integration::TestApiServer::start_with(|c| {
+        c.admission.disable.retain(|p| p != "ServiceAccount");
+    })
+    .await;
+    let ns = "default";
+    let pp = PostParams::default();
+    // What the controller manager would create.
+    let sas: Api<ServiceAccount> = Api::namespaced(api.client.clone(), ns);
+    sas.create(
+        &pp,
+        &serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let ca = std::fs::read_to_string(&api.ca_file).unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(api.client.clone(), ns);
+    cms.create(
+        &pp,
+        &serde_json::from_value(
+            json!({"metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": ca}}),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    cms.create(
+        &pp,
+        &serde_json::from_value(json!({"metadata": {"name": "cfg"}, "data": {"a": "1", "b": "x"}}))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(api.client.clone(), ns);
+    secrets
+        .create(
+            &pp,
+            &serde_json::from_value(
+                json!({"metadata": {"name": "sec"}, "stringData": {"k": "s3cret"}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+
+    let fake = FakeRuntime::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let host_dir = dir.path().join("host");
+    let _kubelet = start(
+        &api,
+        &fake,
+        KubeletConfig {
+            node_name: "fake-node".into(),
+            hostname: "fake-node".into(),
+            node_ips: vec!["127.0.0.1".into()],
+            root_dir: root.clone(),
+            pod_logs_dir: dir.path().join("logs"),
+            sync_frequency: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await;
+
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), ns);
+    let pod = json!({
+        "metadata": {"name": "vols", "labels": {"app": "v"}},
+        "spec": {
+            "nodeName": "fake-node",
+            "terminationGracePeriodSeconds": 1,
+            "volumes": [
+                {"name": "cm", "configMap": {"name": "cfg", "items": [{"key": "a", "path": "files/a", "mode": 0o600}]}},
+                {"name": "sec", "secret": {"secretName": "sec"}},
+                {"name": "info", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+                {"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+                {"name": "host", "hostPath": {"path": host_dir.to_str().unwrap(), "type": "DirectoryOrCreate"}}
+            ],
+            "containers": [{
+                "name": "main", "image": "busybox:1.35",
+                "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                "volumeMounts": [
+                    {"name": "cm", "mountPath": "/etc/cfg", "readOnly": true},
+                    {"name": "sec", "mountPath": "/etc/sec"},
+                    {"name": "info", "mountPath": "/etc/info"},
+                    {"name": "mem", "mountPath": "/cache"},
+                    {"name": "host", "mountPath": "/host", "subPathExpr": "$(POD_NAME)"}
+                ]
+            }]
+        }
+    });
+    let created = pods
+        .create(&pp, &serde_json::from_value(pod).unwrap())
+        .await
+        .unwrap();
+    let uid = created.metadata.uid.clone().unwrap();
+    eventually("the pod to be Running", T, || async {
+        let p = pods.get("vols").await.ok()?;
+        (phase(&p) == Some("Running")).then_some(())
+    })
+    .await;
+    let id = fake.containers_named("main")[0].clone();
+    let cfg = fake.container_config(&id).unwrap();
+    let mount = |path: &str| {
+        cfg.mounts
+            .iter()
+            .find(|m| m.container_path == path)
+            .unwrap_or_else(|| panic!("no mount at {path}: {:?}", cfg.mounts))
+            .clone()
+    };
+    let volumes = root.join("pods").join(&uid).join("volumes");
+
+    // The service-account volume: a JWT from the API server bound to the pod.
+    let sa = mount("/var/run/secrets/kubernetes.io/serviceaccount");
+    assert!(sa.readonly);
+    let sa_dir = std::path::PathBuf::from(&sa.host_path);
+    assert!(
+        sa_dir.starts_with(volumes.join("kubernetes.io~projected")),
+        "{sa_dir:?}"
+    );
+    let token = std::fs::read_to_string(sa_dir.join("token")).unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "{token}");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], "system:serviceaccount:default:default");
+    assert_eq!(claims["kubernetes.io"]["pod"]["name"], "vols");
+    assert_eq!(claims["kubernetes.io"]["pod"]["uid"], uid.as_str());
+    let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
+    assert_eq!(lifetime, 3607);
+    assert_eq!(std::fs::read_to_string(sa_dir.join("ca.crt")).unwrap(), ca);
+    assert_eq!(
+        std::fs::read_to_string(sa_dir.join("namespace")).unwrap(),
+        "default"
+    );
+    assert_eq!(
+        std::fs::read_link(sa_dir.join("token")).unwrap(),
+        std::path::Path::new("..data/token")
+    );
+
+    // configMap items with their mode, read-only.
+    let cm = mount("/etc/cfg");
+    assert!(cm.readonly);
+    let cm_dir = std::path::PathBuf::from(&cm.host_path);
+    assert_eq!(cm_dir, volumes.join("kubernetes.io~configmap/cm"));
+    assert_eq!(
+        std::fs::read_to_string(cm_dir.join("files/a")).unwrap(),
+        "1"
+    );
+    assert!(!cm_dir.join("b").exists(), "only the listed items");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(cm_dir.join("files/a"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let sec = std::path::PathBuf::from(mount("/etc/sec").host_path);
+    assert_eq!(std::fs::read_to_string(sec.join("k")).unwrap(), "s3cret");
+    let info = std::path::PathBuf::from(mount("/etc/info").host_path);
+    assert_eq!(
+        std::fs::read_to_string(info.join("labels")).unwrap(),
+        "app=\"v\""
+    );
+    let mem = std::path::PathBuf::from(mount("/cache").host_path);
+    assert!(
+        kubelet::volume::mount::is_mount_point(&mem),
+        "a memory emptyDir is a tmpfs (this test runs as root)"
+    );
+    let host = mount("/host");
+    assert_eq!(
+        std::path::PathBuf::from(&host.host_path),
+        host_dir.canonicalize().unwrap().join("vols")
+    );
+    assert!(host_dir.join("vols").is_dir());
+
+    // An update of the ConfigMap reaches the running pod.
+    cms.patch(
+        "cfg",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"data": {"a": "2"}})),
+    )
+    .await
+    .unwrap();
+    eventually("the configMap update on disk", T, || async {
+        (std::fs::read_to_string(cm_dir.join("files/a")).ok()? == "2").then_some(())
+    })
+    .await;
+
+    // A missing ConfigMap holds the container until it exists.
+    let broken = json!({
+        "metadata": {"name": "broken"},
+        "spec": {
+            "nodeName": "fake-node",
+            "volumes": [{"name": "cm", "configMap": {"name": "later"}}],
+            "containers": [{"name": "c", "image": "busybox:1.35",
+                "volumeMounts": [{"name": "cm", "mountPath": "/etc/later"}]}]
+        }
+    });
+    pods.create(&pp, &serde_json::from_value(broken).unwrap())
+        .await
+        .unwrap();
+    eventually("CreateContainerConfigError", T, || async {
+        let p = pods.get("broken").await.ok()?;
+        let w = p.status?.container_statuses?[0].state.clone()?.waiting?;
+        (w.reason.as_deref() == Some("CreateContainerConfigError")
+            && w.message.as_deref() == Some("configmap \"later\" not found"))
+        .then_some(())
+    })
+    .await;
+    cms.create(
+        &pp,
+        &serde_json::from_value(json!({"metadata": {"name": "later"}, "data": {"x": "y"}}))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    eventually("the held pod to run", T, || async {
+        let p = pods.get("broken").await.ok()?;
+        (phase(&p) == Some("Running")).then_some(())
+    })
+    .await;
+
+    // Delete: the pod's directory is unmounted and removed.
+    pods.delete("vols", &DeleteParams::default()).await.unwrap();
+    eventually("the pod object to be gone", T, || async {
+        pods.get_opt("vols").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    eventually("the pod directory to be removed", T, || async {
+        (!root.join("pods").join(&uid).exists()).then_some(())
+    })
+    .await;
+    assert!(!kubelet::volume::mount::is_mount_point(&mem));
+    pods.delete("broken", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the held pod to be gone", T, || async {
+        pods.get_opt("broken").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let left: Vec<_> = kubelet::volume::mount::mount_points()
+        .into_iter()
+        .filter(|m| m.starts_with(dir.path().canonicalize().unwrap()))
+        .collect();
+    assert!(left.is_empty(), "mounts left behind: {left:?}");
+}

@@ -83,7 +83,13 @@ impl Harness {
         let rs = self.m.pod_status("uid-1").await.unwrap();
         let r = self
             .m
-            .sync_pod(&self.pod, &rs, &EnvSources::default(), self.now)
+            .sync_pod(
+                &self.pod,
+                &rs,
+                &EnvSources::default(),
+                &kubelet::volume::PodVolumes::default(),
+                self.now,
+            )
             .await;
         let rs = self.m.pod_status("uid-1").await.unwrap();
         let st = generate_api_pod_status(

@@ -182,6 +182,7 @@ impl Options {
                     .or(file.resolv_conf.clone())
                     .unwrap_or(defaults.resolv_conf),
                 port,
+                sync_frequency: defaults.sync_frequency,
             },
             serve: (port != 0).then(|| SocketAddr::new(address, port)),
             healthz: (healthz_port != 0).then(|| SocketAddr::new(healthz_address, healthz_port)),

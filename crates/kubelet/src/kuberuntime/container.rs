@@ -4,7 +4,7 @@
 //! `kuberuntime_container_linux.go` for resources).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
 
@@ -16,6 +16,7 @@ use crate::cri::api::{
 use super::expansion::expand;
 use super::labels::{self, pod_name, pod_namespace, pod_uid, ContainerType};
 use super::quantity;
+use crate::volume::{subpath, PodVolumes};
 
 /// Why a container's configuration could not be made; shown as the
 /// `CreateContainerConfigError` waiting reason.
@@ -43,6 +44,12 @@ pub enum ConfigError {
     Resource(String),
     #[error("volume {0:?} not found in the pod's volumes")]
     Volume(String),
+    /// A volume the container mounts could not be set up.
+    #[error("{0}")]
+    Mount(String),
+    /// A subPath or subPathExpr that is refused or could not be made.
+    #[error("{0}")]
+    SubPath(String),
 }
 
 /// The ConfigMaps and Secrets the pod's env refers to, fetched beforehand
@@ -115,7 +122,7 @@ fn field_ref(pod: &Pod, path: &str, s: &ContainerSettings) -> Result<String, Con
 /// the limit or request divided by the divisor and rounded up; an unset
 /// limit is the node's capacity (upstream: allocatable), an unset request is
 /// the limit or zero.
-fn resource_field_ref(
+pub(crate) fn resource_field_ref(
     c: &Container,
     r: &k8s_openapi::api::core::v1::ResourceFieldSelector,
     s: &ContainerSettings,
@@ -248,25 +255,6 @@ pub fn make_environment(
     Ok(env)
 }
 
-/// `<root>/pods/<uid>/volumes/<plugin>/<name>` for the volumes the kubelet
-/// backs with a directory (emptyDir), the path itself for hostPath.
-pub fn volume_host_path(pod: &Pod, volume: &str, root: &Path) -> Result<PathBuf, ConfigError> {
-    let v = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.volumes.as_ref())
-        .and_then(|vs| vs.iter().find(|v| v.name == volume))
-        .ok_or_else(|| ConfigError::Volume(volume.into()))?;
-    if let Some(hp) = &v.host_path {
-        return Ok(PathBuf::from(&hp.path));
-    }
-    Ok(root
-        .join("pods")
-        .join(pod_uid(pod))
-        .join("volumes/kubernetes.io~empty-dir")
-        .join(volume))
-}
-
 /// The pod's QoS class (upstream's `qos.GetPodQOS`).
 pub fn qos_class(pod: &Pod) -> &'static str {
     let Some(spec) = &pod.spec else {
@@ -354,6 +342,7 @@ pub fn generate_container_config(
     restart_count: i32,
     image_ref: &str,
     sources: &EnvSources,
+    volumes: &PodVolumes,
     s: &ContainerSettings,
 ) -> Result<ContainerConfig, ConfigError> {
     let env = make_environment(pod, container, sources, s)?;
@@ -372,10 +361,18 @@ pub fn generate_container_config(
         .collect();
     let mut mounts = Vec::new();
     for m in container.volume_mounts.iter().flatten() {
-        let mut host = volume_host_path(pod, &m.name, &s.root_dir)?;
-        if let Some(sub) = m.sub_path.as_deref().filter(|p| !p.is_empty()) {
-            host = host.join(sub);
-        }
+        let base = volumes.host_path(&m.name)?;
+        // subPathExpr expands `$(VAR)` from the container's env (upstream's
+        // `ExpandContainerVolumeMounts`).
+        let sub = match m.sub_path_expr.as_deref().filter(|p| !p.is_empty()) {
+            Some(expr) => expand(expr, lookup),
+            None => m.sub_path.clone().unwrap_or_default(),
+        };
+        let host = if sub.is_empty() {
+            base.to_path_buf()
+        } else {
+            subpath::resolve(base, &sub).map_err(ConfigError::SubPath)?
+        };
         mounts.push(Mount {
             container_path: m.mount_path.clone(),
             host_path: host.to_string_lossy().into_owned(),
@@ -521,6 +518,7 @@ mod tests {
             2,
             "sha256:x",
             &EnvSources::default(),
+            &PodVolumes::default(),
             &s,
         )
         .unwrap();

@@ -20,6 +20,7 @@ use super::container::{generate_container_config, ContainerSettings, EnvSources}
 use super::labels::{self, pod_desc, pod_uid, ContainerType};
 use super::pod_status::{get_pod_status, PodRuntimeStatus};
 use super::sandbox::{generate_pod_sandbox_config, SandboxSettings};
+use crate::volume::PodVolumes;
 
 /// A reason and message shown in a container's `waiting` state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +136,7 @@ impl RuntimeManager {
         pod: &Pod,
         rs: &PodRuntimeStatus,
         sources: &EnvSources,
+        volumes: &PodVolumes,
         now: SystemTime,
     ) -> SyncResult {
         let mut result = SyncResult::default();
@@ -155,7 +157,6 @@ impl RuntimeManager {
                 if let Err(e) = std::fs::create_dir_all(&config.log_directory) {
                     tracing::warn!(pod = %pod_desc(pod), dir = %config.log_directory, error = %e, "creating the pod log directory");
                 }
-                self.make_volume_dirs(pod);
                 let id = match self.runtime.run_pod_sandbox(config.clone()).await {
                     Ok(id) => id,
                     Err(e) => {
@@ -225,7 +226,7 @@ impl RuntimeManager {
                     rs,
                     fresh,
                     (&sandbox_id, &sandbox_config),
-                    sources,
+                    (sources, volumes),
                     &settings,
                     now,
                     &mut result,
@@ -237,26 +238,6 @@ impl RuntimeManager {
             }
         }
         result
-    }
-
-    fn make_volume_dirs(&self, pod: &Pod) {
-        for v in pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.volumes.as_ref())
-            .into_iter()
-            .flatten()
-        {
-            if v.empty_dir.is_some() {
-                if let Ok(p) =
-                    super::container::volume_host_path(pod, &v.name, &self.container.root_dir)
-                {
-                    if let Err(e) = std::fs::create_dir_all(&p) {
-                        tracing::warn!(pod = %pod_desc(pod), volume = %v.name, error = %e, "creating emptyDir");
-                    }
-                }
-            }
-        }
     }
 
     /// Pulls the image as the policy says (upstream's `EnsureImageExists`);
@@ -370,7 +351,7 @@ impl RuntimeManager {
         rs: &PodRuntimeStatus,
         fresh_sandbox: bool,
         (sandbox_id, sandbox_config): (&str, &crate::cri::api::PodSandboxConfig),
-        sources: &EnvSources,
+        (sources, volumes): (&EnvSources, &PodVolumes),
         settings: &ContainerSettings,
         now: SystemTime,
         result: &mut SyncResult,
@@ -419,6 +400,7 @@ impl RuntimeManager {
             restart_count,
             &image_ref,
             sources,
+            volumes,
             settings,
         ) {
             Ok(cfg) => cfg,
