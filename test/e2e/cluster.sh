@@ -159,15 +159,17 @@ case_deployment_behind_service() {
   out="$(curl -sS --max-time 5 "http://${node_ip}:${node_port}/index.html")"
   e2e::assert_eq "through the NodePort" "${pod}" "${out}"
 
-  # Three replicas: every pod answers through the Service in time.
+  # Three replicas: every pod answers through the Service in time. Ready
+  # pods reach the rules through the EndpointSlice and kube-proxy's next
+  # sync, so the tries are spread over up to 30 s.
   e2e::ok -n "${NS}" scale deployment web --replicas=3 >/dev/null
   e2e::ok -n "${NS}" rollout status deployment/web --timeout=90s >/dev/null
   local -A seen=()
   local i
-  for i in $(seq 1 60); do
-    out="$(curl -sS --max-time 2 "http://${cluster_ip}/index.html" 2>/dev/null)" || continue
-    seen["${out}"]=1
+  for i in $(seq 1 150); do
+    out="$(curl -sS --max-time 2 "http://${cluster_ip}/index.html" 2>/dev/null)" && seen["${out}"]=1
     (( ${#seen[@]} == 3 )) && break
+    sleep 0.2
   done
   e2e::assert_eq "answering pods after scaling to 3" 3 "${#seen[@]}"
 }
