@@ -2,12 +2,14 @@
 //! `k8s.io/client-go` pieces kube-rs does not have): the `--kubeconfig`
 //! family of flags with client-side QPS/burst limiting ([`KubeOptions`]),
 //! and leader election on a `coordination.k8s.io/v1` Lease
-//! ([`leaderelection`]). Watchers, reflectors, controllers and event
+//! ([`leaderelection`]), and following a resource into a reflector store
+//! ([`reflect::follow`]). Watchers, reflectors, controllers and event
 //! recording are kube-rs's own (`kube::runtime`) and used directly.
 //!
 //! Invariant: nothing here knows any particular component.
 
 pub mod leaderelection;
 mod options;
+pub mod reflect;
 
 pub use options::{ClientError, KubeOptions};

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use client::reflect::follow;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::runtime::reflector;
 use kube::Api;
 use tokio::sync::Notify;
 
@@ -31,30 +31,6 @@ impl Readiness {
     }
 }
 
-async fn follow<K>(api: Api<K>, writer: reflector::store::Writer<K>, changed: Arc<Notify>)
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer);
-    futures::pin_mut!(stream);
-    while let Some(ev) = stream.next().await {
-        match ev {
-            Ok(_) => changed.notify_one(),
-            Err(e) => {
-                tracing::warn!(error = %e, kind = K::kind(&()).as_ref(), "watch failed; retrying")
-            }
-        }
-    }
-}
-
 /// Watches until the process ends, rebuilding `dns`'s index on changes.
 pub async fn run(
     client: kube::Client,
@@ -66,16 +42,13 @@ pub async fn run(
     let (services, svc_writer) = reflector::store::<Service>();
     let (slices, slice_writer) = reflector::store::<EndpointSlice>();
     let changed = Arc::new(Notify::new());
-    let watch_services = follow(
-        Api::<Service>::all(client.clone()),
-        svc_writer,
-        changed.clone(),
-    );
-    let watch_slices = follow(
-        Api::<EndpointSlice>::all(client),
-        slice_writer,
-        changed.clone(),
-    );
+    let watch_services = follow(Api::<Service>::all(client.clone()), svc_writer, || {
+        changed.notify_one()
+    });
+    let watch_slices = follow(Api::<EndpointSlice>::all(client), slice_writer, || {
+        changed.notify_one()
+    });
+    let wake = changed.clone();
     let rebuild = async move {
         let _ = services.wait_until_ready().await;
         let _ = slices.wait_until_ready().await;
@@ -99,7 +72,7 @@ pub async fn run(
                 Err(e) => tracing::error!(error = %e, "building the index failed"),
             }
             tokio::time::sleep(min_rebuild).await;
-            changed.notified().await;
+            wake.notified().await;
         }
     };
     tokio::join!(watch_services, watch_slices, rebuild);

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
+use client::reflect::follow;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::runtime::reflector;
 use kube::Api;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -218,38 +218,6 @@ impl Proxier {
     }
 }
 
-/// Keeps `writer`'s store in step with `api`; every event asks for a sync.
-async fn follow<K>(
-    api: Api<K>,
-    writer: reflector::store::Writer<K>,
-    changed: Arc<Notify>,
-    health: Arc<Health>,
-) where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer);
-    futures::pin_mut!(stream);
-    while let Some(ev) = stream.next().await {
-        match ev {
-            Ok(_) => {
-                health.queued();
-                changed.notify_one();
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, kind = K::kind(&()).as_ref(), "watch failed; retrying")
-            }
-        }
-    }
-}
-
 /// Watches Services and EndpointSlices and keeps the rules in sync until
 /// the watches end (they do not, short of the process ending).
 pub async fn run(client: kube::Client, mut proxier: Proxier, config: ProxierConfig) {
@@ -258,18 +226,18 @@ pub async fn run(client: kube::Client, mut proxier: Proxier, config: ProxierConf
     let changed = Arc::new(Notify::new());
     let health = proxier.health.clone();
 
-    let watch_services = follow(
-        Api::<Service>::all(client.clone()),
-        svc_writer,
-        changed.clone(),
-        health.clone(),
-    );
+    // Every event asks for a sync, and the health check counts the wait.
+    let on_change = || {
+        health.queued();
+        changed.notify_one();
+    };
+    let watch_services = follow(Api::<Service>::all(client.clone()), svc_writer, on_change);
     let watch_slices = follow(
         Api::<EndpointSlice>::all(client.clone()),
         slice_writer,
-        changed.clone(),
-        health.clone(),
+        on_change,
     );
+    let wake = changed.clone();
     let sync_loop = async move {
         // Programming a half-listed cluster would drop rules for Services
         // not seen yet: wait for both initial lists.
@@ -294,7 +262,7 @@ pub async fn run(client: kube::Client, mut proxier: Proxier, config: ProxierConf
                 // Retry after the minimum period even without a change.
                 continue;
             }
-            let _ = tokio::time::timeout(config.sync_period, changed.notified()).await;
+            let _ = tokio::time::timeout(config.sync_period, wake.notified()).await;
         }
     };
     tokio::join!(watch_services, watch_slices, sync_loop);
