@@ -7,7 +7,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../api/openapi-spec");
+    // Read at run time: cargo hashes path packages relative to the workspace,
+    // so one compiled build script serves every checkout sharing a target
+    // directory, and a path baked in with env! would name another checkout.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let spec = Path::new(&manifest_dir).join("../../api/openapi-spec");
     let spec = spec.canonicalize().expect("api/openapi-spec exists");
     println!("cargo:rerun-if-changed={}", spec.display());
     println!("cargo:rerun-if-changed={}", spec.join("v3").display());
