@@ -387,12 +387,17 @@ async fn volumes_are_projected_updated_and_torn_down() {
         kubelet::volume::mount::is_mount_point(&mem),
         "a memory emptyDir is a tmpfs (this test runs as root)"
     );
-    let host = mount("/host");
+    // The subPath is bind-mounted where upstream puts it (root may mount).
+    let host = std::path::PathBuf::from(mount("/host").host_path);
     assert_eq!(
-        std::path::PathBuf::from(&host.host_path),
-        host_dir.canonicalize().unwrap().join("vols")
+        host,
+        root.join("pods")
+            .join(&uid)
+            .join("volume-subpaths/host/main/4")
     );
     assert!(host_dir.join("vols").is_dir());
+    std::fs::write(host.join("through"), "x").unwrap();
+    assert!(host_dir.join("vols/through").is_file());
 
     // An update of the ConfigMap reaches the running pod.
     cms.patch(
@@ -451,6 +456,10 @@ async fn volumes_are_projected_updated_and_torn_down() {
         (!root.join("pods").join(&uid).exists()).then_some(())
     })
     .await;
+    assert!(
+        host_dir.join("vols/through").is_file(),
+        "the hostPath's files survive the teardown"
+    );
     assert!(!kubelet::volume::mount::is_mount_point(&mem));
     pods.delete("broken", &DeleteParams::default())
         .await

@@ -414,6 +414,14 @@ impl VolumeManager {
             return;
         }
         mount::unmount_all_under(&dir);
+        // Never descend into something still mounted (a subPath bind of a
+        // hostPath would lose the host's files).
+        if let Ok(canon) = dir.canonicalize() {
+            if let Some(m) = mount::mount_points().iter().find(|m| m.starts_with(&canon)) {
+                tracing::error!(pod_uid = %uid, mount = %m.display(), "still mounted, keeping the pod directory");
+                return;
+            }
+        }
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => tracing::debug!(pod_uid = %uid, "pod directory removed"),
             Err(e) => {
