@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{eventually, phase, ready, sleeper};
+use http_body_util::BodyExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DeleteParams, PostParams};
@@ -44,6 +45,12 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
     )
     .await
     .unwrap();
+    let server = kubelet::server::ServerState {
+        pods: kubelet.pods.clone(),
+        manager: kubelet.manager.clone(),
+        healthz: kubelet.health_checks(),
+        stats: kubelet.stats_provider(),
+    };
     tokio::spawn(kubelet.run());
 
     let nodes: Api<Node> = Api::all(api.client.clone());
@@ -93,6 +100,39 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
         .envs
         .iter()
         .any(|e| e.key == "POD_NAME" && e.value == "web"));
+
+    // The server's stats endpoints see the pod through ListContainerStats.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    fake.set_container_stats(&id, now, 2_000_000_000, 1000);
+    let get = |path: &'static str, query: &'static str| {
+        let server = server.clone();
+        async move {
+            let resp = server.handle(path, query).await;
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let (status, body) = get("/stats/summary", "only_cpu_and_memory=true").await;
+    assert_eq!(status, 200, "{body}");
+    let summary: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(summary["node"]["nodeName"], "fake-node");
+    assert_eq!(summary["pods"][0]["podRef"]["name"], "web");
+    assert_eq!(
+        summary["pods"][0]["containers"][0]["cpu"]["usageCoreNanoSeconds"],
+        2_000_000_000u64
+    );
+    let (status, text) = get("/metrics/resource", "").await;
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("pod_memory_working_set_bytes{namespace=\"default\",pod=\"web\"} 1000 "),
+        "{text}"
+    );
+    let (_, own) = get("/metrics", "").await;
+    assert!(own.contains("kubelet_running_pods 1\n"), "{own}");
 
     // The container dies: the PLEG notices, the worker restarts it.
     fake.exit(&id, 1);

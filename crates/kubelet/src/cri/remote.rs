@@ -255,6 +255,19 @@ impl RuntimeService for RemoteRuntime {
         Ok(())
     }
 
+    async fn list_container_stats(
+        &self,
+        filter: Option<api::ContainerStatsFilter>,
+    ) -> Result<Vec<api::ContainerStats>, CriError> {
+        Ok(self
+            .runtime()
+            .list_container_stats(req(api::ListContainerStatsRequest { filter }))
+            .await
+            .map_err(rpc("ListContainerStats"))?
+            .into_inner()
+            .stats)
+    }
+
     async fn list_containers(
         &self,
         filter: Option<ContainerFilter>,
