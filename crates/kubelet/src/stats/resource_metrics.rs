@@ -2,7 +2,9 @@
 //! memory in the Prometheus text format (upstream's
 //! `pkg/kubelet/metrics/collectors/resource_metrics.go`). Same metric
 //! names, help texts, labels and explicit sample timestamps in
-//! milliseconds (the time the figure was measured); families sorted by
+//! milliseconds (the time the figure was measured; none on
+//! `container_start_time_seconds` and `resource_scrape_error`); the
+//! deprecated `scrape_error` twin, hidden since 1.30, is left out; families sorted by
 //! name and samples by labels, and numbers printed like Go's
 //! `strconv.FormatFloat(v, 'g', -1, 64)`, as client_golang does.
 
@@ -15,6 +17,7 @@ struct Family {
     name: &'static str,
     help: &'static str,
     kind: &'static str,
+    /// Labels, value and the sample's timestamp in ms (0: none written).
     samples: Vec<(String, f64, i64)>,
 }
 
@@ -135,7 +138,12 @@ pub fn render(summary: &Result<Summary, StatsError>) -> String {
                 let (pod, ns) = (p.pod_ref.name.as_str(), p.pod_ref.namespace.as_str());
                 for c in &p.containers {
                     let l = labels(&[("container", &c.name), ("namespace", ns), ("pod", pod)]);
-                    c_start.push(l.clone(), c.start_time.seconds_f64(), c.start_time);
+                    // Upstream gives the start time no sample timestamp.
+                    if c.start_time.0.timestamp() > 0 {
+                        c_start
+                            .samples
+                            .push((l.clone(), c.start_time.seconds_f64(), 0));
+                    }
                     if let Some(cpu) = &c.cpu {
                         if let Some(u) = cpu.usage_core_nano_seconds {
                             c_cpu.push(l.clone(), u as f64 / 1e9, cpu.time);
@@ -173,7 +181,7 @@ pub fn render(summary: &Result<Summary, StatsError>) -> String {
         let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
         let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind);
         for (l, v, at) in &f.samples {
-            if f.name == "resource_scrape_error" {
+            if *at == 0 {
                 let _ = writeln!(out, "{}{l} {}", f.name, go_float(*v));
             } else {
                 let _ = writeln!(out, "{}{l} {} {at}", f.name, go_float(*v));

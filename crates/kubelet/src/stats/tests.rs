@@ -181,9 +181,8 @@ async fn resource_metrics_text_uses_upstream_names_labels_and_millisecond_timest
         "# TYPE container_memory_working_set_bytes gauge",
         "container_memory_working_set_bytes{container=\"main\",namespace=\"default\",pod=\"web\"} 5.24288e+06 1700000001000",
         &format!(
-            "container_start_time_seconds{{container=\"main\",namespace=\"default\",pod=\"web\"}} {} {}",
+            "container_start_time_seconds{{container=\"main\",namespace=\"default\",pod=\"web\"}} {}",
             go_float(start.seconds_f64()),
-            start.millis()
         ),
         &format!("node_cpu_usage_seconds_total 42 {node_ms}"),
         &format!("node_memory_working_set_bytes 700000 {node_ms}"),
