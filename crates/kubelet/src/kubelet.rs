@@ -149,6 +149,7 @@ impl Kubelet {
             self.config.root_dir.clone(),
             self.config.pod_logs_dir.clone(),
             self.manager.runtime.clone(),
+            self.manager.images.clone(),
         ))
     }
 

@@ -119,6 +119,13 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
             .unwrap()
             > 0
     );
+    assert!(
+        summary["node"]["runtime"]["imageFs"]["usedBytes"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{summary}"
+    );
     let web = summary["pods"]
         .as_array()
         .unwrap()

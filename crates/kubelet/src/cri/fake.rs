@@ -478,6 +478,20 @@ impl RuntimeService for FakeRuntime {
 
 #[async_trait::async_trait]
 impl ImageService for FakeRuntime {
+    /// One image filesystem at `/`, holding 1 MiB per image.
+    async fn image_fs_info(&self) -> Result<Vec<api::FilesystemUsage>, CriError> {
+        let s = self.lock();
+        let n = s.images.len() as u64;
+        Ok(vec![api::FilesystemUsage {
+            timestamp: now_ns(),
+            fs_id: Some(api::FilesystemIdentifier {
+                mountpoint: "/".into(),
+            }),
+            used_bytes: Some(api::UInt64Value { value: n << 20 }),
+            inodes_used: Some(api::UInt64Value { value: n }),
+        }])
+    }
+
     async fn image_status(&self, image: &str) -> Result<Option<Image>, CriError> {
         let s = self.lock();
         Ok(s.images.contains(image).then(|| Image {

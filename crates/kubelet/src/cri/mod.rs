@@ -133,6 +133,10 @@ pub trait ImageService: Send + Sync {
         image: &str,
         sandbox_config: Option<PodSandboxConfig>,
     ) -> Result<String, CriError>;
+    /// Usage of the filesystems holding images (`ImageFsInfo`).
+    async fn image_fs_info(&self) -> Result<Vec<api::FilesystemUsage>, CriError> {
+        Err(CriError::Unsupported("ImageFsInfo"))
+    }
 }
 
 /// The condition types every runtime reports (upstream's

@@ -307,6 +307,16 @@ fn spec(image: &str) -> ImageSpec {
 
 #[async_trait::async_trait]
 impl ImageService for RemoteRuntime {
+    async fn image_fs_info(&self) -> Result<Vec<api::FilesystemUsage>, CriError> {
+        Ok(self
+            .images()
+            .image_fs_info(req(api::ImageFsInfoRequest {}))
+            .await
+            .map_err(rpc("ImageFsInfo"))?
+            .into_inner()
+            .image_filesystems)
+    }
+
     async fn image_status(&self, image: &str) -> Result<Option<Image>, CriError> {
         Ok(self
             .images()

@@ -2,7 +2,8 @@
 //! request for `GET /stats/summary` and `GET /metrics/resource` (upstream's
 //! `pkg/kubelet/server/stats/summary.go` with the cadvisor-less
 //! `pkg/kubelet/stats/cri_stats_provider.go`): containers through CRI
-//! `ListContainerStats`, the node from `/proc` and the root cgroup.
+//! `ListContainerStats` (and `ImageFsInfo` for the image filesystem), the
+//! node from `/proc` and the root cgroup.
 //!
 //! CRI gives cumulative CPU time; a rate (`usageNanoCores`) needs two
 //! samples. Like upstream's CRI provider, the previous sample of each
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::cri::api::{self, ContainerState, PodSandboxState};
-use crate::cri::{CriError, RuntimeService};
+use crate::cri::{CriError, ImageService, RuntimeService};
 use crate::kuberuntime::sandbox::pod_logs_directory;
 use summary::{
     ContainerStats, CpuStats, FsStats, MemoryStats, NodeStats, PodReference, PodStats, RlimitStats,
@@ -61,6 +62,7 @@ pub struct StatsProvider {
     cgroup_root: PathBuf,
     proc_root: PathBuf,
     runtime: Arc<dyn RuntimeService>,
+    images: Arc<dyn ImageService>,
     samples: Mutex<HashMap<String, CpuSample>>,
 }
 
@@ -97,6 +99,7 @@ impl StatsProvider {
         root_dir: impl Into<PathBuf>,
         pod_logs_dir: impl Into<PathBuf>,
         runtime: Arc<dyn RuntimeService>,
+        images: Arc<dyn ImageService>,
     ) -> Self {
         StatsProvider {
             node_name: node_name.into(),
@@ -105,6 +108,7 @@ impl StatsProvider {
             cgroup_root: "/sys/fs/cgroup".into(),
             proc_root: "/proc".into(),
             runtime,
+            images,
             samples: Mutex::new(HashMap::new()),
         }
     }
@@ -201,9 +205,39 @@ impl StatsProvider {
         }
     }
 
+    /// The runtime's first image filesystem: its usage from `ImageFsInfo`,
+    /// capacity and free space from the filesystem at its mount point. A
+    /// runtime that cannot tell leaves it out (logged).
+    async fn image_fs(&self) -> Option<FsStats> {
+        let fss = match self.images.image_fs_info().await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!(error = %e, "image filesystem stats");
+                return None;
+            }
+        };
+        let f = fss.into_iter().next()?;
+        let time = Time::from_unix_nanos(f.timestamp);
+        let mountpoint = f.fs_id.map(|i| i.mountpoint).unwrap_or_default();
+        let mut out = node::fs_usage(Path::new(&mountpoint))
+            .map(|u| fs_stats(time, &u))
+            .unwrap_or(FsStats {
+                time,
+                ..Default::default()
+            });
+        out.used_bytes = value(&f.used_bytes);
+        out.inodes_used = value(&f.inodes_used);
+        Some(out)
+    }
+
     /// The summary as of now.
     pub async fn summary(&self, detail: Detail) -> Result<Summary, StatsError> {
-        let node = self.node_stats(detail);
+        let mut node = self.node_stats(detail);
+        if detail == Detail::Full {
+            node.runtime = Some(summary::RuntimeStats {
+                image_fs: self.image_fs().await,
+            });
+        }
         let sandboxes = self
             .runtime
             .list_pod_sandbox(None)

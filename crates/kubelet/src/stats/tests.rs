@@ -81,8 +81,14 @@ async fn summary_json_has_upstream_shape_and_rates_come_from_two_samples() {
     std::fs::write(log_dir.join("0.log"), "0123456789").unwrap();
     let fake = FakeRuntime::new();
     let (_, c) = pod_with_container(&fake).await;
-    let p = StatsProvider::new("node-a", dir.path(), &logs, Arc::new(fake.clone()))
-        .with_roots(cg, proc_root);
+    let p = StatsProvider::new(
+        "node-a",
+        dir.path(),
+        &logs,
+        Arc::new(fake.clone()),
+        Arc::new(fake.clone()),
+    )
+    .with_roots(cg, proc_root);
 
     fake.set_container_stats(&c, T0, 1_000_000_000, 5 * 1024 * 1024);
     let first = p.summary(Detail::Full).await.unwrap();
@@ -115,6 +121,11 @@ async fn summary_json_has_upstream_shape_and_rates_come_from_two_samples() {
     assert_eq!(node["rlimit"]["maxpid"], 31_000);
     assert_eq!(node["rlimit"]["curproc"], 345);
     assert!(node["fs"]["capacityBytes"].as_u64().unwrap() > 0);
+    fake.add_image("busybox");
+    let image_fs = &serde_json::to_value(p.summary(Detail::Full).await.unwrap()).unwrap()["node"]
+        ["runtime"]["imageFs"];
+    assert_eq!(image_fs["usedBytes"], 1 << 20, "{image_fs}");
+    assert!(image_fs["capacityBytes"].as_u64().unwrap() > 0);
     let time = node["cpu"]["time"].as_str().unwrap();
     assert!(time.ends_with('Z') && time.len() == 20, "{time}");
 
@@ -167,8 +178,14 @@ async fn resource_metrics_text_uses_upstream_names_labels_and_millisecond_timest
     let (cg, proc_root) = fake_node(dir.path());
     let fake = FakeRuntime::new();
     let (_, c) = pod_with_container(&fake).await;
-    let p = StatsProvider::new("node-a", dir.path(), dir.path(), Arc::new(fake.clone()))
-        .with_roots(cg, proc_root);
+    let p = StatsProvider::new(
+        "node-a",
+        dir.path(),
+        dir.path(),
+        Arc::new(fake.clone()),
+        Arc::new(fake.clone()),
+    )
+    .with_roots(cg, proc_root);
     fake.set_container_stats(&c, T0 + 1_000_000_000, 1_500_000_000, 5 * 1024 * 1024);
     let s = p.summary(Detail::CpuAndMemory).await;
     let start = s.as_ref().unwrap().pods[0].containers[0].start_time;
