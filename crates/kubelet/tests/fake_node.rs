@@ -326,6 +326,7 @@ async fn volumes_are_projected_updated_and_torn_down() {
         "spec": {
             "nodeName": "fake-node",
             "terminationGracePeriodSeconds": 1,
+            "securityContext": {"fsGroup": 2345},
             "volumes": [
                 {"name": "cm", "configMap": {"name": "cfg", "items": [{"key": "a", "path": "files/a", "mode": 0o600}]}},
                 {"name": "sec", "secret": {"secretName": "sec"}},
@@ -414,8 +415,15 @@ async fn volumes_are_projected_updated_and_torn_down() {
         .unwrap()
         .permissions()
         .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    // The item's 0600 plus group read for the fsGroup, as upstream.
+    assert_eq!(mode & 0o777, 0o640);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(cm_dir.join("files/a")).unwrap().gid(),
+        2345
+    );
     let sec = std::path::PathBuf::from(mount("/etc/sec").host_path);
+    assert_eq!(std::fs::metadata(sec.join("k")).unwrap().gid(), 2345);
     assert_eq!(std::fs::read_to_string(sec.join("k")).unwrap(), "s3cret");
     let info = std::path::PathBuf::from(mount("/etc/info").host_path);
     assert_eq!(
@@ -427,6 +435,9 @@ async fn volumes_are_projected_updated_and_torn_down() {
         kubelet::volume::mount::is_mount_point(&mem),
         "a memory emptyDir is a tmpfs (this test runs as root)"
     );
+    // fsGroup: the emptyDir's group, with setgid so new files inherit it.
+    let md = std::fs::metadata(&mem).unwrap();
+    assert_eq!((md.gid(), md.permissions().mode() & 0o7777), (2345, 0o2777));
     // The subPath is bind-mounted where upstream puts it (root may mount).
     let host = std::path::PathBuf::from(mount("/host").host_path);
     assert_eq!(
