@@ -11,7 +11,7 @@
 //! resolved path is used and the window stays open (logged).
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{FileType, Mode, OFlags};
@@ -100,18 +100,34 @@ pub fn prepare_safe(volume: &Path, sub: &str, target: &Path) -> Result<PathBuf, 
     let fd = safe_open(&base, &resolved)?;
     let st = rustix::fs::fstat(&fd).map_err(|e| format!("stat {}: {e}", resolved.display()))?;
     let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
-    let parent = target.parent().unwrap_or(target);
-    std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
-    // A previous instance's bind mount is replaced.
+    let same_file = |md: &std::fs::Metadata| md.dev() == st.st_dev && md.ino() == st.st_ino;
+    // Upstream's prepareSubpathTarget: a bind of the same file from an
+    // earlier instance of the container is kept, anything else there is
+    // unmounted first.
     if super::mount::is_mount_point(target) {
-        let _ = rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH);
+        if std::fs::metadata(target).is_ok_and(|m| same_file(&m)) {
+            return Ok(target.to_path_buf());
+        }
+        rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH)
+            .map_err(|e| format!("unmounting {}: {e}", target.display()))?;
     }
+    let parent = target.parent().unwrap_or(target);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(parent)
+        .map_err(|e| format!("creating {}: {e}", parent.display()))?;
     let made = if is_dir {
-        std::fs::create_dir_all(target)
+        std::fs::DirBuilder::new()
+            .mode(0o750)
+            .create(target)
+            .or_else(|e| if target.is_dir() { Ok(()) } else { Err(e) })
     } else {
+        // A file is a mount point for any non-directory (upstream's touch).
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o640)
             .open(target)
             .map(|_| ())
     };
@@ -121,10 +137,11 @@ pub fn prepare_safe(volume: &Path, sub: &str, target: &Path) -> Result<PathBuf, 
         tracing::warn!(subpath = %resolved.display(), error = %e, "bind-mounting a subPath failed, handing the resolved path to the runtime");
         return Ok(resolved);
     }
-    // What got mounted is what was opened (upstream's check after the bind).
+    // What got mounted is what was opened (a check upstream does not make;
+    // the fd already pins the file, this catches a wrong mount source).
     let mounted =
         std::fs::metadata(target).map_err(|e| format!("stat {}: {e}", target.display()))?;
-    if mounted.dev() != st.st_dev || mounted.ino() != st.st_ino {
+    if !same_file(&mounted) {
         let _ = rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH);
         return Err(format!("subpath {sub:?} changed while it was mounted"));
     }
@@ -186,6 +203,23 @@ mod tests {
         if got == target {
             // Mounting is allowed here (root): the target shows the volume's files.
             assert_eq!(std::fs::read_to_string(target.join("f")).unwrap(), "x");
+            // Again for a restarted container: the bind is kept, not stacked.
+            let canon = target.canonicalize().unwrap();
+            let count = || {
+                super::super::mount::mount_points()
+                    .iter()
+                    .filter(|m| **m == canon)
+                    .count()
+            };
+            assert_eq!(count(), 1);
+            assert_eq!(prepare_safe(&vol, "d", &target).unwrap(), target);
+            assert_eq!(count(), 1);
+            // A different subPath at the same target replaces the bind.
+            std::fs::create_dir_all(vol.join("e")).unwrap();
+            std::fs::write(vol.join("e/g"), "y").unwrap();
+            assert_eq!(prepare_safe(&vol, "e", &target).unwrap(), target);
+            assert_eq!(std::fs::read_to_string(target.join("g")).unwrap(), "y");
+            assert_eq!(count(), 1);
             rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH).unwrap();
         } else {
             assert_eq!(got, base.join("d"));
