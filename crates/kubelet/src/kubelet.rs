@@ -142,6 +142,17 @@ impl Kubelet {
 
     /// The health checks upstream's kubelet serves (`ping`, `log`, `syncloop`
     /// as `pleg` here).
+    /// What `/stats/summary` and `/metrics/resource` read.
+    pub fn stats_provider(&self) -> Arc<crate::stats::StatsProvider> {
+        Arc::new(crate::stats::StatsProvider::new(
+            self.config.node_name.clone(),
+            self.config.root_dir.clone(),
+            self.config.pod_logs_dir.clone(),
+            self.manager.runtime.clone(),
+            self.manager.images.clone(),
+        ))
+    }
+
     pub fn health_checks(&self) -> Checks {
         let pleg = self.pleg_health.clone();
         Checks::new(vec![

@@ -17,6 +17,7 @@ pub mod pleg;
 pub mod pod_workers;
 pub mod prober;
 pub mod server;
+pub mod stats;
 pub mod status;
 pub mod streaming;
 pub mod volume;

@@ -7,9 +7,11 @@
 //! `/exec`, `/attach` and `/portForward` are proxied to the runtime's
 //! streaming server (`streaming.rs`).
 //!
+//! `/stats/summary` (`only_cpu_and_memory`), `/metrics/resource` and
+//! `/metrics` are gathered on request by [`crate::stats`].
+//!
 //! Not yet: authentication and authorization of callers (upstream asks
-//! the API server with TokenReview/SubjectAccessReview), `/metrics`,
-//! `/stats`.
+//! the API server with TokenReview/SubjectAccessReview).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -31,6 +33,7 @@ use crate::kuberuntime::labels::pod_uid;
 use crate::kuberuntime::manager::RuntimeManager;
 use crate::logs::{self, LogOptions};
 use crate::pod_workers::PodStore;
+use crate::stats::{resource_metrics, Detail, StatsProvider};
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
@@ -40,13 +43,17 @@ pub struct ServerState {
     pub pods: Arc<PodStore>,
     pub manager: Arc<RuntimeManager>,
     pub healthz: Checks,
+    pub stats: Arc<StatsProvider>,
 }
 
-fn text(status: u16, body: impl Into<String>) -> Response<Body> {
-    let body: String = body.into();
+fn text(status: u16, b: impl Into<String>) -> Response<Body> {
+    body(status, "text/plain; charset=utf-8", b.into())
+}
+
+fn body(status: u16, content_type: &str, body: String) -> Response<Body> {
     Response::builder()
         .status(status)
-        .header("Content-Type", "text/plain; charset=utf-8")
+        .header("Content-Type", content_type)
         .body(
             Full::new(Bytes::from(body))
                 .map_err(|e| match e {})
@@ -54,6 +61,9 @@ fn text(status: u16, body: impl Into<String>) -> Response<Body> {
         )
         .unwrap_or_default()
 }
+
+/// Prometheus text exposition format 0.0.4.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query
@@ -93,6 +103,33 @@ impl ServerState {
                         .boxed_unsync(),
                 )
                 .unwrap_or_default();
+        }
+        if path == "/stats/summary" || path == "/stats/summary/" {
+            let detail = if truthy(query_param(query, "only_cpu_and_memory")) {
+                Detail::CpuAndMemory
+            } else {
+                Detail::Full
+            };
+            return match self.stats.summary(detail).await {
+                Ok(s) => match serde_json::to_string(&s) {
+                    Ok(j) => body(200, "application/json", j),
+                    Err(e) => text(500, format!("{e}\n")),
+                },
+                Err(e) => text(500, format!("{e}\n")),
+            };
+        }
+        if path == "/metrics/resource" {
+            let s = self.stats.summary(Detail::CpuAndMemory).await;
+            if let Err(e) = &s {
+                tracing::warn!(error = %e, "resource metrics");
+            }
+            return body(200, PROMETHEUS_TEXT, resource_metrics::render(&s));
+        }
+        if path == "/metrics" {
+            return match crate::stats::kubelet_metrics::render(&*self.manager.runtime).await {
+                Ok(t) => body(200, PROMETHEUS_TEXT, t),
+                Err(e) => text(500, format!("{e}\n")),
+            };
         }
         if let Some(rest) = path.strip_prefix("/containerLogs/") {
             let parts: Vec<&str> = rest.split('/').collect();

@@ -58,6 +58,7 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
         pods: kubelet.pods.clone(),
         manager: kubelet.manager.clone(),
         healthz: kubelet.health_checks(),
+        stats: kubelet.stats_provider(),
     };
     tokio::spawn(kubelet.run());
 
@@ -105,6 +106,47 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
     .await;
     assert_eq!(logs, "hello web\n");
     assert_eq!(server.handle("/healthz", "").await.status(), 200);
+
+    // Usage through CRI ListContainerStats, as metrics-server reads it.
+    let summary = server.handle("/stats/summary", "").await;
+    assert_eq!(summary.status(), 200);
+    let body = summary.into_body().collect().await.unwrap().to_bytes();
+    let summary: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(summary["node"]["nodeName"], node.as_str());
+    assert!(
+        summary["node"]["memory"]["workingSetBytes"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        summary["node"]["runtime"]["imageFs"]["usedBytes"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{summary}"
+    );
+    let web = summary["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["podRef"]["name"] == "web")
+        .unwrap();
+    let main = &web["containers"][0];
+    assert_eq!(main["name"], "main");
+    assert!(main["cpu"]["usageCoreNanoSeconds"].is_u64(), "{main}");
+    assert!(
+        main["memory"]["workingSetBytes"].as_u64().unwrap() > 0,
+        "{main}"
+    );
+    let metrics = server.handle("/metrics/resource", "").await;
+    let body = metrics.into_body().collect().await.unwrap().to_bytes();
+    let metrics = String::from_utf8_lossy(&body).into_owned();
+    assert!(
+        metrics.contains("container_cpu_usage_seconds_total{container=\"main\",namespace=\"default\",pod=\"web\"} "),
+        "{metrics}"
+    );
+    assert!(metrics.contains("resource_scrape_error 0\n"), "{metrics}");
 
     let deleted = Instant::now();
     pods.delete("web", &DeleteParams::default()).await.unwrap();
@@ -185,6 +227,7 @@ async fn busybox_reads_config_map_and_service_account_token() {
         pods: kubelet.pods.clone(),
         manager: kubelet.manager.clone(),
         healthz: kubelet.health_checks(),
+        stats: kubelet.stats_provider(),
     };
     tokio::spawn(kubelet.run());
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{eventually, phase, ready, sleeper};
+use http_body_util::BodyExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DeleteParams, PostParams};
@@ -44,6 +45,12 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
     )
     .await
     .unwrap();
+    let server = kubelet::server::ServerState {
+        pods: kubelet.pods.clone(),
+        manager: kubelet.manager.clone(),
+        healthz: kubelet.health_checks(),
+        stats: kubelet.stats_provider(),
+    };
     tokio::spawn(kubelet.run());
 
     let nodes: Api<Node> = Api::all(api.client.clone());
@@ -93,6 +100,39 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
         .envs
         .iter()
         .any(|e| e.key == "POD_NAME" && e.value == "web"));
+
+    // The server's stats endpoints see the pod through ListContainerStats.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    fake.set_container_stats(&id, now, 2_000_000_000, 1000);
+    let get = |path: &'static str, query: &'static str| {
+        let server = server.clone();
+        async move {
+            let resp = server.handle(path, query).await;
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let (status, body) = get("/stats/summary", "only_cpu_and_memory=true").await;
+    assert_eq!(status, 200, "{body}");
+    let summary: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(summary["node"]["nodeName"], "fake-node");
+    assert_eq!(summary["pods"][0]["podRef"]["name"], "web");
+    assert_eq!(
+        summary["pods"][0]["containers"][0]["cpu"]["usageCoreNanoSeconds"],
+        2_000_000_000u64
+    );
+    let (status, text) = get("/metrics/resource", "").await;
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("pod_memory_working_set_bytes{namespace=\"default\",pod=\"web\"} 1000 "),
+        "{text}"
+    );
+    let (_, own) = get("/metrics", "").await;
+    assert!(own.contains("kubelet_running_pods 1\n"), "{own}");
 
     // The container dies: the PLEG notices, the worker restarts it.
     fake.exit(&id, 1);
@@ -286,6 +326,7 @@ async fn volumes_are_projected_updated_and_torn_down() {
         "spec": {
             "nodeName": "fake-node",
             "terminationGracePeriodSeconds": 1,
+            "securityContext": {"fsGroup": 2345},
             "volumes": [
                 {"name": "cm", "configMap": {"name": "cfg", "items": [{"key": "a", "path": "files/a", "mode": 0o600}]}},
                 {"name": "sec", "secret": {"secretName": "sec"}},
@@ -374,8 +415,15 @@ async fn volumes_are_projected_updated_and_torn_down() {
         .unwrap()
         .permissions()
         .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    // The item's 0600 plus group read for the fsGroup, as upstream.
+    assert_eq!(mode & 0o777, 0o640);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(cm_dir.join("files/a")).unwrap().gid(),
+        2345
+    );
     let sec = std::path::PathBuf::from(mount("/etc/sec").host_path);
+    assert_eq!(std::fs::metadata(sec.join("k")).unwrap().gid(), 2345);
     assert_eq!(std::fs::read_to_string(sec.join("k")).unwrap(), "s3cret");
     let info = std::path::PathBuf::from(mount("/etc/info").host_path);
     assert_eq!(
@@ -387,12 +435,20 @@ async fn volumes_are_projected_updated_and_torn_down() {
         kubelet::volume::mount::is_mount_point(&mem),
         "a memory emptyDir is a tmpfs (this test runs as root)"
     );
-    let host = mount("/host");
+    // fsGroup: the emptyDir's group, with setgid so new files inherit it.
+    let md = std::fs::metadata(&mem).unwrap();
+    assert_eq!((md.gid(), md.permissions().mode() & 0o7777), (2345, 0o2777));
+    // The subPath is bind-mounted where upstream puts it (root may mount).
+    let host = std::path::PathBuf::from(mount("/host").host_path);
     assert_eq!(
-        std::path::PathBuf::from(&host.host_path),
-        host_dir.canonicalize().unwrap().join("vols")
+        host,
+        root.join("pods")
+            .join(&uid)
+            .join("volume-subpaths/host/main/4")
     );
     assert!(host_dir.join("vols").is_dir());
+    std::fs::write(host.join("through"), "x").unwrap();
+    assert!(host_dir.join("vols/through").is_file());
 
     // An update of the ConfigMap reaches the running pod.
     cms.patch(
@@ -451,6 +507,10 @@ async fn volumes_are_projected_updated_and_torn_down() {
         (!root.join("pods").join(&uid).exists()).then_some(())
     })
     .await;
+    assert!(
+        host_dir.join("vols/through").is_file(),
+        "the hostPath's files survive the teardown"
+    );
     assert!(!kubelet::volume::mount::is_mount_point(&mem));
     pods.delete("broken", &DeleteParams::default())
         .await

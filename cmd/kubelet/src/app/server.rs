@@ -77,6 +77,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             pods: kubelet.pods.clone(),
             manager: kubelet.manager.clone(),
             healthz: checks,
+            stats: kubelet.stats_provider(),
         };
         let (_, serve) = bind_https(addr, tls, state)
             .await

@@ -14,7 +14,7 @@ use super::api::{
     PodSandboxNetworkStatus, PodSandboxState, PodSandboxStatus, RuntimeCondition, RuntimeStatus,
     VersionResponse,
 };
-use super::{CriError, ImageService, RuntimeService, NETWORK_READY, RUNTIME_READY};
+use super::{api, CriError, ImageService, RuntimeService, NETWORK_READY, RUNTIME_READY};
 
 #[derive(Debug, Clone)]
 struct FakeSandbox {
@@ -46,6 +46,8 @@ struct State {
     pull_errors: HashMap<String, String>,
     calls: Vec<String>,
     clock: i64,
+    /// Per container: (timestamp ns, cumulative CPU ns, working set bytes).
+    usage: HashMap<String, (i64, u64, u64)>,
 }
 
 /// The fake runtime; clones share state.
@@ -111,6 +113,13 @@ impl FakeRuntime {
     }
 
     /// The calls made so far, like `RunPodSandbox`, `CreateContainer app`.
+    /// Sets what `ListContainerStats` reports for a container.
+    pub fn set_container_stats(&self, id: &str, timestamp_ns: i64, cpu_ns: u64, working_set: u64) {
+        self.lock()
+            .usage
+            .insert(id.to_string(), (timestamp_ns, cpu_ns, working_set));
+    }
+
     pub fn calls(&self) -> Vec<String> {
         self.lock().calls.clone()
     }
@@ -392,6 +401,53 @@ impl RuntimeService for FakeRuntime {
             .collect())
     }
 
+    async fn list_container_stats(
+        &self,
+        filter: Option<api::ContainerStatsFilter>,
+    ) -> Result<Vec<api::ContainerStats>, CriError> {
+        let s = self.lock();
+        let filter = filter.unwrap_or_default();
+        let v = |value| Some(api::UInt64Value { value });
+        Ok(s.containers
+            .iter()
+            .filter(|(id, c)| {
+                c.state != ContainerState::ContainerExited
+                    && (filter.id.is_empty() || filter.id == **id)
+                    && (filter.pod_sandbox_id.is_empty() || filter.pod_sandbox_id == c.sandbox_id)
+                    && labels_match(&c.config.labels, &filter.label_selector)
+            })
+            .map(|(id, c)| {
+                let (ts, cpu, ws) = s.usage.get(id).copied().unwrap_or((now_ns(), 0, 0));
+                api::ContainerStats {
+                    attributes: Some(api::ContainerAttributes {
+                        id: id.clone(),
+                        metadata: c.config.metadata.clone(),
+                        labels: c.config.labels.clone(),
+                        annotations: c.config.annotations.clone(),
+                    }),
+                    cpu: Some(api::CpuUsage {
+                        timestamp: ts,
+                        usage_core_nano_seconds: v(cpu),
+                        usage_nano_cores: None,
+                    }),
+                    memory: Some(api::MemoryUsage {
+                        timestamp: ts,
+                        working_set_bytes: v(ws),
+                        usage_bytes: v(ws),
+                        ..Default::default()
+                    }),
+                    writable_layer: Some(api::FilesystemUsage {
+                        timestamp: ts,
+                        used_bytes: v(0),
+                        inodes_used: v(0),
+                        ..Default::default()
+                    }),
+                    swap: None,
+                }
+            })
+            .collect())
+    }
+
     async fn container_status(&self, id: &str) -> Result<ContainerStatus, CriError> {
         let s = self.lock();
         let Some(c) = s.containers.get(id) else {
@@ -422,6 +478,20 @@ impl RuntimeService for FakeRuntime {
 
 #[async_trait::async_trait]
 impl ImageService for FakeRuntime {
+    /// One image filesystem at `/`, holding 1 MiB per image.
+    async fn image_fs_info(&self) -> Result<Vec<api::FilesystemUsage>, CriError> {
+        let s = self.lock();
+        let n = s.images.len() as u64;
+        Ok(vec![api::FilesystemUsage {
+            timestamp: now_ns(),
+            fs_id: Some(api::FilesystemIdentifier {
+                mountpoint: "/".into(),
+            }),
+            used_bytes: Some(api::UInt64Value { value: n << 20 }),
+            inodes_used: Some(api::UInt64Value { value: n }),
+        }])
+    }
+
     async fn image_status(&self, image: &str) -> Result<Option<Image>, CriError> {
         let s = self.lock();
         Ok(s.images.contains(image).then(|| Image {

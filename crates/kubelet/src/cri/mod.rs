@@ -97,6 +97,14 @@ pub trait RuntimeService: Send + Sync {
         let _ = (id, cmd, timeout);
         Err(CriError::Unsupported("ExecSync"))
     }
+    /// Usage figures of the containers `filter` selects (`ListContainerStats`).
+    async fn list_container_stats(
+        &self,
+        filter: Option<api::ContainerStatsFilter>,
+    ) -> Result<Vec<api::ContainerStats>, CriError> {
+        let _ = filter;
+        Err(CriError::Unsupported("ListContainerStats"))
+    }
     /// The streaming-server URL for an exec session (`Exec`).
     async fn exec(&self, req: api::ExecRequest) -> Result<String, CriError> {
         let _ = req;
@@ -125,6 +133,10 @@ pub trait ImageService: Send + Sync {
         image: &str,
         sandbox_config: Option<PodSandboxConfig>,
     ) -> Result<String, CriError>;
+    /// Usage of the filesystems holding images (`ImageFsInfo`).
+    async fn image_fs_info(&self) -> Result<Vec<api::FilesystemUsage>, CriError> {
+        Err(CriError::Unsupported("ImageFsInfo"))
+    }
 }
 
 /// The condition types every runtime reports (upstream's

@@ -255,6 +255,19 @@ impl RuntimeService for RemoteRuntime {
         Ok(())
     }
 
+    async fn list_container_stats(
+        &self,
+        filter: Option<api::ContainerStatsFilter>,
+    ) -> Result<Vec<api::ContainerStats>, CriError> {
+        Ok(self
+            .runtime()
+            .list_container_stats(req(api::ListContainerStatsRequest { filter }))
+            .await
+            .map_err(rpc("ListContainerStats"))?
+            .into_inner()
+            .stats)
+    }
+
     async fn list_containers(
         &self,
         filter: Option<ContainerFilter>,
@@ -294,6 +307,16 @@ fn spec(image: &str) -> ImageSpec {
 
 #[async_trait::async_trait]
 impl ImageService for RemoteRuntime {
+    async fn image_fs_info(&self) -> Result<Vec<api::FilesystemUsage>, CriError> {
+        Ok(self
+            .images()
+            .image_fs_info(req(api::ImageFsInfoRequest {}))
+            .await
+            .map_err(rpc("ImageFsInfo"))?
+            .into_inner()
+            .image_filesystems)
+    }
+
     async fn image_status(&self, image: &str) -> Result<Option<Image>, CriError> {
         Ok(self
             .images()

@@ -360,7 +360,7 @@ pub fn generate_container_config(
         .map(|c| expand(c, lookup))
         .collect();
     let mut mounts = Vec::new();
-    for m in container.volume_mounts.iter().flatten() {
+    for (index, m) in container.volume_mounts.iter().flatten().enumerate() {
         let base = volumes.host_path(&m.name)?;
         // subPathExpr expands `$(VAR)` from the container's env (upstream's
         // `ExpandContainerVolumeMounts`).
@@ -371,7 +371,23 @@ pub fn generate_container_config(
         let host = if sub.is_empty() {
             base.to_path_buf()
         } else {
-            subpath::resolve(base, &sub).map_err(ConfigError::SubPath)?
+            // Upstream's `<pod>/volume-subpaths/<volume>/<container>/<index>`.
+            let target = s
+                .root_dir
+                .join("pods")
+                .join(pod_uid(pod))
+                .join("volume-subpaths")
+                .join(&m.name)
+                .join(&container.name)
+                .join(index.to_string());
+            let plain = |p: &str| !p.is_empty() && !p.contains('/') && p != "." && p != "..";
+            if !(plain(pod_uid(pod)) && plain(&m.name) && plain(&container.name)) {
+                return Err(ConfigError::SubPath(format!(
+                    "cannot place the subPath of volume {:?}",
+                    m.name
+                )));
+            }
+            subpath::prepare_safe(base, &sub, &target).map_err(ConfigError::SubPath)?
         };
         mounts.push(Mount {
             container_path: m.mount_path.clone(),

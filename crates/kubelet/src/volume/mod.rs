@@ -14,6 +14,7 @@
 pub mod atomic_writer;
 pub mod host_path;
 pub mod mount;
+pub mod ownership;
 pub mod projection;
 pub mod subpath;
 pub mod token;
@@ -164,10 +165,18 @@ impl VolumeManager {
             } else {
                 Medium::Disk
             };
+            let fresh = !pod_dir
+                .join("volumes/kubernetes.io~empty-dir")
+                .join(name)
+                .exists();
             let dir = self.plugin_dir(pod_dir, "empty-dir", name, medium, warnings)?;
-            // World-writable like upstream's emptyDir, whatever the umask.
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
-                .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
+            if fresh {
+                // World-writable like upstream's emptyDir, whatever the umask;
+                // the fsGroup once, at set-up, as upstream's SetUpAt.
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+                    .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
+                apply_fs_group(pod, &dir, ownership::Access::ReadWrite)?;
+            }
             return Ok(dir);
         }
         if let Some(hp) = &v.host_path {
@@ -188,6 +197,7 @@ impl VolumeManager {
                 )
                 .await?;
             write(&dir, &payload)?;
+            apply_read_only_fs_group(pod, &dir)?;
             return Ok(dir);
         }
         if let Some(s) = &v.secret {
@@ -204,6 +214,7 @@ impl VolumeManager {
                 )
                 .await?;
             write(&dir, &payload)?;
+            apply_read_only_fs_group(pod, &dir)?;
             return Ok(dir);
         }
         if let Some(d) = &v.downward_api {
@@ -222,6 +233,7 @@ impl VolumeManager {
                 &self.settings,
             )?;
             write(&dir, &payload)?;
+            apply_read_only_fs_group(pod, &dir)?;
             return Ok(dir);
         }
         if let Some(p) = &v.projected {
@@ -230,6 +242,7 @@ impl VolumeManager {
             let default_mode = p.default_mode.map_or(DEFAULT_MODE, |m| m as u32 & 0o7777);
             let payload = self.projected_payload(pod, p, default_mode).await?;
             write(&dir, &payload)?;
+            apply_read_only_fs_group(pod, &dir)?;
             return Ok(dir);
         }
         if let Some(c) = &v.persistent_volume_claim {
@@ -414,6 +427,14 @@ impl VolumeManager {
             return;
         }
         mount::unmount_all_under(&dir);
+        // Never descend into something still mounted (a subPath bind of a
+        // hostPath would lose the host's files).
+        if let Ok(canon) = dir.canonicalize() {
+            if let Some(m) = mount::mount_points().iter().find(|m| m.starts_with(&canon)) {
+                tracing::error!(pod_uid = %uid, mount = %m.display(), "still mounted, keeping the pod directory");
+                return;
+            }
+        }
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => tracing::debug!(pod_uid = %uid, "pod directory removed"),
             Err(e) => {
@@ -436,6 +457,31 @@ impl VolumeManager {
             }
         }
     }
+}
+
+/// The pod's `fsGroup` on a volume, with its change policy.
+fn apply_fs_group(pod: &Pod, dir: &Path, access: ownership::Access) -> Result<(), String> {
+    let Some((gid, policy)) = ownership::pod_fs_group(pod) else {
+        return Ok(());
+    };
+    ownership::set_volume_ownership(dir, gid, policy, access)
+        .map_err(|e| format!("applying fsGroup {gid} to {}: {e}", dir.display()))
+}
+
+/// ConfigMap, Secret, downward API and projected contents are rewritten on
+/// every sync, so the group is applied every time, whatever the policy
+/// (upstream passes no policy for these plugins).
+fn apply_read_only_fs_group(pod: &Pod, dir: &Path) -> Result<(), String> {
+    let Some((gid, _)) = ownership::pod_fs_group(pod) else {
+        return Ok(());
+    };
+    ownership::set_volume_ownership(
+        dir,
+        gid,
+        ownership::ChangePolicy::Always,
+        ownership::Access::ReadOnly,
+    )
+    .map_err(|e| format!("applying fsGroup {gid} to {}: {e}", dir.display()))
 }
 
 fn write(dir: &Path, payload: &Payload) -> Result<(), String> {

@@ -68,15 +68,23 @@ pub fn unmount_all_under(dir: &Path) {
     let Ok(dir) = dir.canonicalize() else {
         return;
     };
-    let mut under: Vec<PathBuf> = mount_points()
-        .into_iter()
-        .filter(|m| m.starts_with(&dir))
-        .collect();
-    under.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
-    under.dedup();
-    for m in under {
-        if let Err(e) = rustix::mount::unmount(&m, UnmountFlags::DETACH) {
-            tracing::warn!(path = %m.display(), error = %e, "unmounting a volume");
+    // A path can carry stacked mounts (a subPath bound again over an old
+    // bind); each pass takes the top one off, so repeat while any is left.
+    for _ in 0..8 {
+        let mut under: Vec<PathBuf> = mount_points()
+            .into_iter()
+            .filter(|m| m.starts_with(&dir))
+            .collect();
+        if under.is_empty() {
+            return;
+        }
+        under.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+        under.dedup();
+        for m in under {
+            if let Err(e) = rustix::mount::unmount(&m, UnmountFlags::DETACH) {
+                tracing::warn!(path = %m.display(), error = %e, "unmounting a volume");
+                return;
+            }
         }
     }
 }
