@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
@@ -193,6 +193,13 @@ impl Kubelet {
             self.pleg_health.clone(),
         ));
 
+        // Services for the containers' environment variables, from a watch.
+        let (services, writer) = kube::runtime::reflector::store::<Service>();
+        background.spawn(client::reflect::follow(
+            Api::<Service>::all(self.client.clone()),
+            writer,
+            || {},
+        ));
         let mut workers = PodWorkers::new(Arc::new(WorkerContext {
             client: self.client.clone(),
             manager: self.manager.clone(),
@@ -202,6 +209,7 @@ impl Kubelet {
             prober: Arc::new(crate::prober::Prober::new(self.manager.runtime.clone())),
             volumes: self.volumes.clone(),
             sync_frequency: c.sync_frequency,
+            services: crate::envvars::ServiceEnv::new(services),
             recorder: Recorder::new(
                 self.client.clone(),
                 Reporter {

@@ -8,6 +8,7 @@
 
 pub mod backoff;
 pub mod cri;
+pub mod envvars;
 pub mod kubelet;
 pub mod kuberuntime;
 pub mod logs;

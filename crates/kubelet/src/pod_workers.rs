@@ -87,6 +87,8 @@ pub struct WorkerContext {
     pub volumes: Arc<crate::volume::VolumeManager>,
     /// How often a quiet pod is synced ([`RESYNC`] by default).
     pub sync_frequency: Duration,
+    /// The Services whose variables containers get.
+    pub services: crate::envvars::ServiceEnv,
 }
 
 impl WorkerContext {
@@ -469,6 +471,8 @@ impl Worker {
             }
         }
         let mut out = EnvSources::default();
+        self.ctx.services.wait_synced().await;
+        out.services = self.ctx.services.for_pod(pod);
         let ns = pod_namespace(pod);
         let cm_api: Api<ConfigMap> = Api::namespaced(self.ctx.client.clone(), ns);
         for name in cms.keys() {

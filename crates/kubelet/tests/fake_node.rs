@@ -100,6 +100,26 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
         .envs
         .iter()
         .any(|e| e.key == "POD_NAME" && e.value == "web"));
+    // Service links: the kubernetes Service tells in-cluster clients where
+    // the API server is.
+    let kubernetes: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(api.client.clone(), "default");
+    let ip = kubernetes
+        .get("kubernetes")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .cluster_ip;
+    let env = |k: &str| {
+        cfg.envs
+            .iter()
+            .find(|e| e.key == k)
+            .map(|e| e.value.clone())
+    };
+    assert_eq!(env("KUBERNETES_SERVICE_HOST"), ip);
+    assert_eq!(env("KUBERNETES_SERVICE_PORT").as_deref(), Some("443"));
+    assert_eq!(env("KUBERNETES_SERVICE_PORT_HTTPS").as_deref(), Some("443"));
 
     // The server's stats endpoints see the pod through ListContainerStats.
     let now = std::time::SystemTime::now()

@@ -58,6 +58,8 @@ pub enum ConfigError {
 pub struct EnvSources {
     pub config_maps: HashMap<String, BTreeMap<String, String>>,
     pub secrets: HashMap<String, BTreeMap<String, String>>,
+    /// The Service variables the pod sees ([`crate::envvars`]), in order.
+    pub services: Vec<(String, String)>,
 }
 
 /// What a container's configuration needs besides the pod.
@@ -156,8 +158,9 @@ pub(crate) fn resource_field_ref(
 }
 
 /// The container's environment in order, `$(VAR)` references expanded
-/// against the variables before them (upstream's `makeEnvironmentVariables`;
-/// Service links are not injected yet).
+/// against the variables before them and the Service variables, which come
+/// last and only where the container defines no variable of that name
+/// (upstream's `makeEnvironmentVariables`).
 pub fn make_environment(
     pod: &Pod,
     container: &Container,
@@ -246,11 +249,17 @@ pub fn make_environment(
             expand(&raw, |n| {
                 snapshot
                     .iter()
+                    .chain(sources.services.iter())
                     .find(|(k, _)| k == n)
                     .map(|(_, v)| v.clone())
             })
         };
         set(&mut env, name.clone(), v);
+    }
+    for (k, v) in &sources.services {
+        if !env.iter().any(|(name, _)| name == k) {
+            env.push((k.clone(), v.clone()));
+        }
     }
     Ok(env)
 }
@@ -492,6 +501,38 @@ mod tests {
                 ..Default::default()
             }),
         }
+    }
+
+    #[test]
+    fn service_variables_come_last_expand_and_yield_to_the_containers() {
+        let c = Container {
+            name: "app".into(),
+            env: Some(vec![
+                var("API", "https://$(KUBERNETES_SERVICE_HOST):443"),
+                var("WEB_SERVICE_HOST", "mine"),
+            ]),
+            ..Default::default()
+        };
+        let p = pod(vec![c.clone()]);
+        let src = EnvSources {
+            services: [
+                ("KUBERNETES_SERVICE_HOST", "10.0.0.1"),
+                ("WEB_SERVICE_HOST", "10.0.0.3"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .to_vec(),
+            ..Default::default()
+        };
+        let env = make_environment(&p, &c, &src, &Default::default()).unwrap();
+        assert_eq!(
+            env,
+            [
+                ("API", "https://10.0.0.1:443"),
+                ("WEB_SERVICE_HOST", "mine"),
+                ("KUBERNETES_SERVICE_HOST", "10.0.0.1"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
     }
 
     #[test]
