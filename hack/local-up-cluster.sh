@@ -23,6 +23,8 @@
 #   NODE_PORT_RANGE, APISERVER_EXTRA_ARGS, WAIT_FOR_URL_API_SERVER=60
 #   KUBE_CONTROLLERS=*  CTLRMGR_EXTRA_ARGS  SCHEDULER_EXTRA_ARGS
 #   CLUSTER_CIDR=10.88.0.0/16  NODE_CIDR_MASK_SIZE=24 (see hack/lib/components.sh)
+#   ENABLE_CLUSTER_DNS=false DNS_SERVER_IP=10.0.0.10  DNS_DOMAIN=cluster.local
+#                         the kube-dns add-on (hack/lib/addons.sh; not yet working)
 #   KUBE_VERBOSE=1        above 4 traces the script (set -x)
 
 set -euo pipefail
@@ -122,6 +124,8 @@ build() {
   fi
   kube::util::ensure_cargo
   local -a packages=(-p kube-apiserver) c
+  # The DNS add-on's image is made of this tree's kube-dns.
+  [[ -d "${KUBE_ROOT}/cmd/kube-dns" ]] && packages+=(-p kube-dns)
   for c in "${COMPONENTS[@]}"; do
     # The kubelet's package is kubelet-bin: the library crate is `kubelet`.
     [[ "${c}" == kubelet ]] && c=kubelet-bin
@@ -179,6 +183,14 @@ start_kubelet() {
 start_kubeproxy() {
   export KUBE_PROXY_BIN="${BIN_DIR}/kube-proxy"
   kube::components::start_proxy
+}
+
+# The add-ons run as pods: they need the node, and kube-proxy for the
+# kubernetes Service they reach the API server through.
+start_addons() {
+  [[ " ${COMPONENTS[*]} " == *" kubelet "* && " ${COMPONENTS[*]} " == *" kube-proxy "* ]] || return 0
+  export KUBE_DNS_BIN="${BIN_DIR}/kube-dns"
+  kube::addons::start_dns kubectl "${CERT_DIR}/admin.kubeconfig"
 }
 
 # stop_all: stops, newest first, everything whose pid file this script
@@ -319,6 +331,7 @@ main() {
       kube-proxy) start_kubeproxy ;;
     esac
   done
+  start_addons
   print_success
 
   if [[ "${ENABLE_DAEMON}" == true ]]; then

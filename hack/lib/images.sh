@@ -9,6 +9,9 @@
 #             every applet linked, as the usual busybox image
 #   pause     registry.k8s.io/pause:3.9: catatonit in pause mode (reaps
 #             zombies, exits on SIGTERM)
+#   <binary>  ${REGISTRY_ADDR}/<name>:<content hash>: one of this tree's
+#             binaries (stripped) with the shared libraries it links, for the
+#             add-ons that run as pods (kube::images::ensure_binary)
 #
 # Knobs:
 #   REGISTRY_ADDR  127.0.0.1:5000
@@ -16,7 +19,7 @@
 #   IMAGES_DIR     ${REGISTRY_DIR}/build           OCI layouts being built
 #   REGISTRY_LOG   ${LOG_DIR:-/tmp}/docker-registry.log
 
-IMAGE_PACKAGES=(busybox-static catatonit umoci skopeo docker-registry curl)
+IMAGE_PACKAGES=(busybox-static catatonit umoci skopeo docker-registry curl binutils)
 
 kube::images::_defaults() {
   REGISTRY_ADDR="${REGISTRY_ADDR:-127.0.0.1:5000}"
@@ -105,6 +108,37 @@ kube::images::_fill_busybox() {
 kube::images::_fill_pause() {
   local root=$1
   cp /usr/bin/catatonit "${root}/pause" || return 1
+}
+
+# kube::images::_fill_binary ROOT: the binary in _BINARY_SRC, stripped, at
+# /_BINARY_NAME, and every shared library `ldd` names at its own path.
+kube::images::_fill_binary() {
+  local root=$1 lib
+  mkdir -p "${root}/tmp" "${root}/etc" || return 1
+  chmod 1777 "${root}/tmp"
+  strip -o "${root}/${_BINARY_NAME}" "${_BINARY_SRC}" || return 1
+  for lib in $(ldd "${_BINARY_SRC}" | grep -o '/[^ ]*'); do
+    mkdir -p "${root}$(dirname "${lib}")" && cp -L "${lib}" "${root}${lib}" || return 1
+  done
+  printf 'root:x:0:0:root:/:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"${root}/etc/passwd"
+}
+
+# kube::images::ensure_binary NAME BINARY: pushes an image of BINARY (its
+# entrypoint /NAME) unless the registry has it, and sets KUBE_IMAGE_REF to
+# it. The tag is the binary's content hash, so a rebuilt binary gets a new
+# image and pods always run the binary that was built.
+kube::images::ensure_binary() {
+  local name=$1 binary=$2 tag
+  kube::images::_defaults
+  kube::util::ensure_packages "${IMAGE_PACKAGES[@]}" || return 1
+  kube::images::ensure_registry || return 1
+  tag="$(sha256sum "${binary}" | cut -c1-16)" || return 1
+  KUBE_IMAGE_REF="${REGISTRY_ADDR}/${name}:${tag}"
+  kube::images::present "${name}" "${tag}" && return 0
+  kube::log::status "building the ${name} image from ${binary}"
+  _BINARY_NAME="${name}" _BINARY_SRC="${binary}" \
+    kube::images::_build "${name}" kube::images::_fill_binary "/${name}" &&
+    kube::images::_push "${name}" "${name}" "${tag}"
 }
 
 # kube::images::_push NAME REPO TAG...: pushes ${IMAGES_DIR}/NAME:latest.

@@ -28,3 +28,5 @@ source "${KUBE_ROOT}/hack/lib/images.sh"
 source "${KUBE_ROOT}/hack/lib/containerd.sh"
 # shellcheck source=hack/lib/cni.sh
 source "${KUBE_ROOT}/hack/lib/cni.sh"
+# shellcheck source=hack/lib/addons.sh
+source "${KUBE_ROOT}/hack/lib/addons.sh"
