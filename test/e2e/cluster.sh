@@ -98,6 +98,14 @@ pod_running() {
 
 # --- cases -------------------------------------------------------------------
 
+# ensure_ns: creates NS unless it exists and waits for its default
+# ServiceAccount (the controller manager makes it): until then the
+# ServiceAccount admission plugin refuses pods, as upstream's does.
+ensure_ns() {
+  kc get namespace "${NS}" >/dev/null 2>&1 || e2e::ok create namespace "${NS}" >/dev/null
+  e2e::wait_until "the default ServiceAccount" 30 kc -n "${NS}" get sa default
+}
+
 case_node_ready() {
   local out
   out="$(e2e::ok get nodes)"
@@ -108,8 +116,7 @@ case_node_ready() {
 }
 
 case_pod_runs_and_logs() {
-  e2e::ok create namespace "${NS}" >/dev/null
-  e2e::wait_until "the default ServiceAccount" 30 kc -n "${NS}" get sa default
+  ensure_ns
   e2e::ok -n "${NS}" run hello --image=busybox --restart=Never -- \
     sh -c 'echo hello from a container; sleep 3600' >/dev/null
   e2e::wait_until "pod hello Running" 60 pod_running hello
@@ -125,7 +132,7 @@ case_pod_runs_and_logs() {
 }
 
 case_pod_deleted_gracefully() {
-  e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
+  ensure_ns
   e2e::ok -n "${NS}" run bye --image=busybox --restart=Never -- sleep 3600 >/dev/null
   e2e::wait_until "pod bye Running" 60 pod_running bye
   # busybox sleep ignores nothing: SIGTERM ends it well within the grace period.
@@ -141,7 +148,7 @@ case_pod_deleted_gracefully() {
 # controller manager fills; kube-proxy makes the ClusterIP and the NodePort
 # answer from this host; scaling changes which pods are behind it.
 case_deployment_behind_service() {
-  e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
+  ensure_ns
   e2e::ok -n "${NS}" create deployment web --image=busybox --port=8080 -- \
     sh -c 'hostname > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' >/dev/null
   local out
@@ -181,7 +188,7 @@ case_deployment_behind_service() {
 # exec through the API server, the kubelet and containerd's streaming
 # server (kubectl 1.30+ try WebSocket first and fall back to SPDY).
 case_exec() {
-  e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
+  ensure_ns
   e2e::ok -n "${NS}" run shell --image=busybox --restart=Never -- sleep 3600 >/dev/null
   e2e::wait_until "pod shell Running" 60 pod_running shell
   local out
@@ -196,7 +203,7 @@ case_exec() {
 
 # port-forward from this host to a pod's port, through the same path.
 case_port_forward() {
-  e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
+  ensure_ns
   e2e::ok -n "${NS}" run pf --image=busybox --restart=Never -- \
     sh -c 'echo forwarded > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' >/dev/null
   e2e::wait_until "pod pf Running" 60 pod_running pf
@@ -218,7 +225,7 @@ case_port_forward() {
 # it checks exists; an exec liveness probe that starts failing gets the
 # container restarted (restartCount, Unhealthy event).
 case_probes() {
-  e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
+  ensure_ns
   cat >"${E2E_TMP}/${NS}-probes.yaml" <<EOF
 apiVersion: v1
 kind: Pod
@@ -258,8 +265,7 @@ EOF
 # account and the kube-api-access volume, DefaultTolerationSeconds its two
 # NoExecute tolerations; an account that does not exist is refused.
 case_service_account() {
-  e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
-  e2e::wait_until "the default ServiceAccount" 30 kc -n "${NS}" get sa default
+  ensure_ns
   e2e::ok -n "${NS}" run sa --image=busybox --restart=Never -- sleep 3600 >/dev/null
   local out
   out="$(e2e::ok -n "${NS}" get pod sa -o jsonpath='{.spec.serviceAccountName} {.spec.volumes[0].name} {.spec.containers[0].volumeMounts[0].mountPath}')"
@@ -279,8 +285,7 @@ case_service_account() {
 # pod, NXDOMAIN for a name that does not exist; and a Service is reachable by
 # name from another pod (DNS, then kube-proxy's rules for pod traffic).
 case_dns() {
-  e2e::ok create namespace "${NS}" >/dev/null 2>&1 || true
-  e2e::wait_until "the default ServiceAccount" 30 kc -n "${NS}" get sa default
+  ensure_ns
   e2e::ok -n "${NS}" create deployment web --image=busybox --port=8080 -- \
     sh -c 'hostname > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' >/dev/null
   e2e::ok -n "${NS}" expose deployment web --port=80 --target-port=8080 >/dev/null
