@@ -131,7 +131,8 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d(
             "clusterrole-aggregation-controller",
             &["clusterrole-aggregation"],
-        ),
+        )
+        .start(crate::clusterroleaggregation::start),
         d(
             "persistentvolumeclaim-protection-controller",
             &["pvc-protection"],

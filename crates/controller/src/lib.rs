@@ -20,6 +20,7 @@
 //! for changes, they react to the shared watches.
 
 pub mod clock;
+pub mod clusterroleaggregation;
 pub(crate) mod controllerref;
 pub mod cronjob;
 pub mod daemon;
