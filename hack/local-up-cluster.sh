@@ -23,8 +23,8 @@
 #   NODE_PORT_RANGE, APISERVER_EXTRA_ARGS, WAIT_FOR_URL_API_SERVER=60
 #   KUBE_CONTROLLERS=*  CTLRMGR_EXTRA_ARGS  SCHEDULER_EXTRA_ARGS
 #   CLUSTER_CIDR=10.88.0.0/16  NODE_CIDR_MASK_SIZE=24 (see hack/lib/components.sh)
-#   ENABLE_CLUSTER_DNS=false DNS_SERVER_IP=10.0.0.10  DNS_DOMAIN=cluster.local
-#                         the kube-dns add-on (hack/lib/addons.sh; not yet working)
+#   ENABLE_CLUSTER_DNS=true DNS_SERVER_IP=10.0.0.10  DNS_DOMAIN=cluster.local
+#                         the kube-dns add-on (hack/lib/addons.sh)
 #   KUBE_VERBOSE=1        above 4 traces the script (set -x)
 
 set -euo pipefail

@@ -4,18 +4,17 @@
 # hack/lib/images.sh; do not run it.
 #
 # Knobs:
-#   ENABLE_CLUSTER_DNS   false for now (upstream's KUBE_ENABLE_CLUSTER_DNS,
-#                        default true there). Not yet working: the kube-dns
-#                        pod's connections to the API server through the
-#                        kubernetes Service (10.0.0.1:443) fail with a connect
-#                        error, so it never becomes ready.
+#   ENABLE_CLUSTER_DNS   true (upstream's KUBE_ENABLE_CLUSTER_DNS). The pod
+#                        reaches the API server through the kubernetes
+#                        Service, i.e. at the advertise address: the API
+#                        server must listen there (API_BIND_ADDR 0.0.0.0).
 #   KUBE_DNS_BIN         the kube-dns binary the image is made of
 #   DNS_SERVER_IP        ${CLUSTER_DNS} (10.0.0.10), the kube-dns Service address
 #   DNS_DOMAIN           cluster.local
 #   DNS_ROLLOUT_TIMEOUT  120s
 
 kube::addons::_defaults() {
-  ENABLE_CLUSTER_DNS="${ENABLE_CLUSTER_DNS:-${KUBE_ENABLE_CLUSTER_DNS:-false}}"
+  ENABLE_CLUSTER_DNS="${ENABLE_CLUSTER_DNS:-${KUBE_ENABLE_CLUSTER_DNS:-true}}"
   DNS_SERVER_IP="${DNS_SERVER_IP:-${CLUSTER_DNS:-10.0.0.10}}"
   DNS_DOMAIN="${DNS_DOMAIN:-cluster.local}"
   DNS_ROLLOUT_TIMEOUT="${DNS_ROLLOUT_TIMEOUT:-120s}"
