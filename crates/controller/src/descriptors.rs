@@ -119,7 +119,8 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d(
             "persistentvolume-binder-controller",
             &["persistentvolume-binder"],
-        ),
+        )
+        .start(crate::persistentvolume::start),
         d(
             "persistentvolume-attach-detach-controller",
             &["attachdetach"],

@@ -37,6 +37,7 @@ pub mod job;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
+pub mod persistentvolume;
 pub mod podgc;
 pub mod replicaset;
 pub mod rootcacertpublisher;
