@@ -38,6 +38,9 @@ pub struct Attributes<'a> {
     pub namespace: &'a str,
     /// The object's name, or its `generateName` prefix on a create.
     pub name: &'a str,
+    /// The stored object an update changes (upstream's `GetOldObject`);
+    /// None on create and delete.
+    pub old: Option<&'a Value>,
 }
 
 impl Attributes<'_> {

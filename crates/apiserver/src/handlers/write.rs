@@ -94,6 +94,7 @@ async fn create_decoded(
         subresource: "",
         namespace: &ctx.info.namespace,
         name: &named,
+        old: None,
     };
     ctx.state
         .admission
@@ -257,7 +258,12 @@ fn check_body_name(requested: &Value, name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The update half of [`write`]: GuaranteedUpdate of an existing object.
+/// The update half of [`write`]: upstream's GuaranteedUpdate of an existing
+/// object with admission inside each attempt. Admission is async and the
+/// store's update closure is not, so each attempt reads the current object,
+/// computes the new one, runs admission and validation, then writes only if
+/// the object is still at the revision read; otherwise the attempt is
+/// repeated from the new current object, as upstream's tryUpdate is.
 async fn update_existing(
     ctx: &Ctx,
     def: &ResourceDef,
@@ -268,55 +274,78 @@ async fn update_existing(
     let key = ctx.state.object_key(def, &ctx.info.namespace, &name);
     let status_write = ctx.info.subresource == "status";
     let dry = dry_run(ctx)?;
-    let mut warnings = Vec::new();
-    let mut dry_result = None;
-    let result = ctx
-        .state
-        .store
-        .guaranteed_update(
-            &key,
-            false,
-            &Preconditions::default(),
-            ttl(ctx, def),
-            |current| {
-                let Some(cur) = current else {
-                    return Err(storage::Error::NotFound { key: key.clone() });
-                };
-                let requested = change(Some(&cur.value))?;
-                check_body_name(&requested, &name)?;
-                let (mut obj, w) = object::decode(ctx, def, requested)?;
-                warnings = w;
-                check_resource_version(def, &obj, &cur.value)?;
-                if ctx.info.subresource == "ephemeralcontainers" {
-                    // Only the ephemeral containers changed, checked above; the
-                    // pod's update rules (immutable spec) do not apply.
-                    obj = ephemeral_containers_update(&cur.value, &obj)?;
-                    validate(def, &obj, None)?;
-                } else {
-                    prepare_update(def, &mut obj, &cur.value, status_write);
-                    validate(def, &obj, Some(&cur.value))?;
-                }
-                if tracking == Tracking::Update {
-                    crate::fieldmanager::track_update(ctx, def, Some(&cur.value), &mut obj);
-                }
-                if dry {
-                    dry_result = Some(obj);
-                    return Err(storage::Error::Api(ApiError::new(0, "DryRun", "")));
-                }
-                Ok(obj)
-            },
-        )
-        .await;
-    match result {
-        Ok(stored) => Ok((stored, warnings)),
-        Err(storage::Error::Api(e)) if e.reason == "DryRun" => Ok((
-            StoredObject {
-                value: dry_result.unwrap_or(Value::Null),
-                revision: 0,
-            },
-            warnings,
-        )),
-        Err(e) => Err(e),
+    loop {
+        let cur = ctx.state.store.get(&key).await?;
+        let requested = change(Some(&cur.value))?;
+        check_body_name(&requested, &name)?;
+        let (mut obj, warnings) = object::decode(ctx, def, requested)?;
+        check_resource_version(def, &obj, &cur.value)?;
+        let ephemeral = ctx.info.subresource == "ephemeralcontainers";
+        if ephemeral {
+            // Only the ephemeral containers changed, checked below; the
+            // pod's update rules (immutable spec) do not apply.
+            obj = ephemeral_containers_update(&cur.value, &obj)?;
+        } else {
+            prepare_update(def, &mut obj, &cur.value, status_write);
+        }
+        let attrs = Attributes {
+            operation: Operation::Update,
+            group: &def.group,
+            resource: &def.plural,
+            subresource: &ctx.info.subresource,
+            namespace: &ctx.info.namespace,
+            name: &name,
+            old: Some(&cur.value),
+        };
+        ctx.state
+            .admission
+            .admit(&ctx.state, &attrs, &mut obj)
+            .await?;
+        if ephemeral {
+            validate(def, &obj, None)?;
+        } else {
+            validate(def, &obj, Some(&cur.value))?;
+        }
+        ctx.state
+            .admission
+            .validate(&ctx.state, &attrs, &obj)
+            .await?;
+        if tracking == Tracking::Update {
+            crate::fieldmanager::track_update(ctx, def, Some(&cur.value), &mut obj);
+        }
+        if dry {
+            return Ok((
+                StoredObject {
+                    value: obj,
+                    revision: 0,
+                },
+                warnings,
+            ));
+        }
+        let mut stale = false;
+        let result = ctx
+            .state
+            .store
+            .guaranteed_update(
+                &key,
+                false,
+                &Preconditions::default(),
+                ttl(ctx, def),
+                |now| match now {
+                    Some(now) if now.revision == cur.revision => Ok(obj.clone()),
+                    Some(_) => {
+                        stale = true;
+                        Err(storage::Error::Api(ApiError::new(0, "Stale", "")))
+                    }
+                    None => Err(storage::Error::NotFound { key: key.clone() }),
+                },
+            )
+            .await;
+        match result {
+            Ok(stored) => return Ok((stored, warnings)),
+            Err(_) if stale => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -629,6 +658,7 @@ pub async fn delete(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
         subresource: "",
         namespace: &ctx.info.namespace,
         name: &ctx.info.name,
+        old: None,
     };
     let mut nothing = Value::Null;
     ctx.state
