@@ -11,6 +11,7 @@ pub mod labels;
 pub mod managedfields;
 pub mod meta;
 pub mod protobuf;
+pub mod quantity;
 pub mod resource;
 pub mod status;
 pub mod validation;

@@ -29,29 +29,7 @@ pub fn volume_class(pv: &PersistentVolume) -> String {
 /// Bytes of a resource quantity (`10Gi`, `500M`, `1e3`); None when it does
 /// not parse.
 pub fn quantity_bytes(text: &str) -> Option<f64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let factor = match suffix {
-        "" => 1.0,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        _ => return None,
-    };
-    number.parse::<f64>().ok().map(|n| n * factor)
+    apimachinery::quantity::parse_f64(text)
 }
 
 fn claim_request(claim: &PersistentVolumeClaim) -> f64 {
@@ -237,5 +215,23 @@ mod tests {
         }
         let got = find_matching(&vols, &pvc("1Gi", "", None)).map(|v| v.metadata.name.clone());
         assert_eq!(got, Some(Some("b".to_string())));
+    }
+
+    #[test]
+    fn released_and_failed_volumes_are_skipped() {
+        let mut vols = [
+            pv("released", "1Gi", "", json!({})),
+            pv("failed", "1Gi", "", json!({})),
+            pv("fresh", "5Gi", "", json!({})),
+        ];
+        for (v, phase) in vols.iter_mut().zip(["Released", "Failed"]) {
+            v.status = Some(k8s_openapi::api::core::v1::PersistentVolumeStatus {
+                phase: Some(phase.into()),
+                ..Default::default()
+            });
+        }
+        // The smaller volumes fit better but wait for their reclaim policy.
+        let got = find_matching(&vols, &pvc("1Gi", "", None)).map(|v| v.metadata.name.clone());
+        assert_eq!(got, Some(Some("fresh".to_string())));
     }
 }
