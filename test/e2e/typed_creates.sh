@@ -62,6 +62,16 @@ case_typed_creates() {
   e2e::assert_eq "priorityclass value 0" "0 zero" \
     "$(e2e::ok get priorityclass "${pc}" -o jsonpath='{.value} {.description}')"
   e2e::ok delete priorityclass "${pc}" >/dev/null
+  # The Priority admission plugin resolves a pod's class to its priority.
+  e2e::ok create priorityclass "${pc}-seven" --value=7 --preemption-policy=Never >/dev/null
+  e2e::ok -n "${NS}" run ranked --image=busybox --restart=Never \
+    --overrides="{\"spec\":{\"priorityClassName\":\"${pc}-seven\"}}" -- sleep 3600 >/dev/null
+  e2e::assert_eq "pod priority from its PriorityClass" "7 Never" \
+    "$(e2e::jp pod/ranked '{.spec.priority} {.spec.preemptionPolicy}')"
+  e2e::assert_eq "system priority classes exist" "2000001000" \
+    "$(e2e::ok get priorityclass system-node-critical -o jsonpath='{.value}')"
+  e2e::ok -n "${NS}" delete pod ranked --grace-period=0 --force >/dev/null 2>&1
+  e2e::ok delete priorityclass "${pc}-seven" >/dev/null
 }
 
 # kubectl debug adds an ephemeral container through pods/ephemeralcontainers

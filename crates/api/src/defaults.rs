@@ -4,9 +4,10 @@
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
-    Container, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, PodSpec, PodTemplate,
-    ReplicationController, Secret, Service,
+    Container, LimitRange, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, PodSpec,
+    PodTemplate, ReplicationController, Secret, Service,
 };
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 fn set<T>(field: &mut Option<T>, value: T) {
@@ -77,8 +78,20 @@ pub fn pod_spec(s: &mut PodSpec) {
 pub fn pod(p: &mut Pod) {
     if let Some(s) = p.spec.as_mut() {
         pod_spec(s);
-        // What the Priority admission plugin gives a pod without a class.
-        set(&mut s.priority, 0);
+        // A limit without a request requests the limit (upstream's
+        // SetDefaults_Pod; templates are left as written).
+        let all = s
+            .containers
+            .iter_mut()
+            .chain(s.init_containers.iter_mut().flatten());
+        for r in all.filter_map(|c| c.resources.as_mut()) {
+            if let Some(limits) = r.limits.as_ref() {
+                let requests = r.requests.get_or_insert_with(Default::default);
+                for (k, v) in limits {
+                    requests.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
         // v1's deprecated `serviceAccount` mirrors `serviceAccountName` (the
         // ServiceAccount admission plugin picks `default`).
         if s.service_account_name.is_none() {
@@ -242,6 +255,27 @@ pub fn pvc(p: &mut PersistentVolumeClaim) {
     if let Some(s) = p.spec.as_mut() {
         set(&mut s.volume_mode, "Filesystem".into());
     }
+}
+
+/// A Container limit's default limit falls back to its max, its default
+/// request to the default limit, then to its min (upstream's
+/// `SetDefaults_LimitRangeItem`).
+pub fn limit_range(l: &mut LimitRange) {
+    let items = l.spec.iter_mut().flat_map(|s| s.limits.iter_mut());
+    for item in items.filter(|i| i.type_ == "Container") {
+        let default = item.default.get_or_insert_with(Default::default);
+        for (k, v) in item.max.iter().flatten() {
+            default.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        let request = item.default_request.get_or_insert_with(Default::default);
+        for (k, v) in default.iter().chain(item.min.iter().flatten()) {
+            request.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+}
+
+pub fn priority_class(p: &mut PriorityClass) {
+    set(&mut p.preemption_policy, "PreemptLowerPriority".into());
 }
 
 pub fn pv(p: &mut PersistentVolume) {

@@ -401,7 +401,7 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
             "LimitRange",
             "limitranges",
             Namespaced,
-            whole(typed!(k::core::v1::LimitRange)),
+            whole(typed!(k::core::v1::LimitRange, d::limit_range)),
         )
         .short(&["limits"]),
         r(
@@ -669,7 +669,9 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
             "PriorityClass",
             "priorityclasses",
             Cluster,
-            whole(typed!(k::scheduling::v1::PriorityClass)),
+            whole(typed!(k::scheduling::v1::PriorityClass, d::priority_class))
+                .validate(v::priority_class)
+                .validate_update(v::priority_class_update),
         )
         .short(&["pc"]),
         r(

@@ -266,6 +266,96 @@ pub fn service(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
+/// The priority classes every cluster has (upstream's
+/// `SystemPriorityClasses`): name, value and description.
+pub const SYSTEM_PRIORITY_CLASSES: &[(&str, i64, &str)] = &[
+    (
+        "system-node-critical",
+        2_000_001_000,
+        "Used for system critical pods that must not be moved from their current node.",
+    ),
+    (
+        "system-cluster-critical",
+        2_000_000_000,
+        "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+    ),
+];
+
+/// The highest value a user's PriorityClass may have.
+pub const HIGHEST_USER_DEFINABLE_PRIORITY: i64 = 1_000_000_000;
+
+/// Why `name` with `value` and `global_default` is no system class, like
+/// upstream's `IsKnownSystemPriorityClass`.
+fn system_class_error(name: &str, value: i64, global_default: bool) -> Option<String> {
+    let Some((_, want, _)) = SYSTEM_PRIORITY_CLASSES.iter().find(|(n, _, _)| *n == name) else {
+        return Some(format!("{name:?} is not a known system priority class"));
+    };
+    if value != *want {
+        return Some(format!("value of {name} PriorityClass must be {want}"));
+    }
+    global_default.then(|| format!("globalDefault of {name} PriorityClass must be false"))
+}
+
+fn preemption_policy(obj: &Value, errs: &mut Vec<FieldError>) {
+    if let Some(p) = obj.get("preemptionPolicy").filter(|p| !p.is_null()) {
+        let known = ["Never", "PreemptLowerPriority"];
+        if !p.as_str().is_some_and(|s| known.contains(&s)) {
+            errs.push(FieldError::not_supported("preemptionPolicy", p, &known));
+        }
+    }
+}
+
+/// scheduling.k8s.io PriorityClass (upstream's `ValidatePriorityClass`):
+/// `system-` names are reserved for the system classes, user values are at
+/// most one billion.
+pub fn priority_class(obj: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let value = obj.get("value").and_then(Value::as_i64).unwrap_or(0);
+    let global = obj
+        .get("globalDefault")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if name.starts_with("system-") {
+        if let Some(e) = system_class_error(name, value, global) {
+            errs.push(FieldError::forbidden(
+                "metadata.name",
+                format!("priority class names with 'system-' prefix are reserved for system use only. error: {e}"),
+            ));
+        }
+    } else if value > HIGHEST_USER_DEFINABLE_PRIORITY {
+        errs.push(FieldError::forbidden(
+            "value",
+            format!("maximum allowed value of a user defined priority is {HIGHEST_USER_DEFINABLE_PRIORITY}"),
+        ));
+    }
+    preemption_policy(obj, &mut errs);
+    errs
+}
+
+/// A PriorityClass's value and preemptionPolicy never change.
+pub fn priority_class_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    let mut errs = priority_class(new);
+    if new.get("value") != old.get("value") {
+        errs.push(FieldError::forbidden(
+            "value",
+            "may not be changed in an update.",
+        ));
+    }
+    let policy = |v: &Value| v.get("preemptionPolicy").cloned().unwrap_or(Value::Null);
+    if policy(new) != policy(old) {
+        errs.push(FieldError::invalid(
+            "preemptionPolicy",
+            &policy(new),
+            "field is immutable",
+        ));
+    }
+    errs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! Objects every cluster has after start-up (upstream's
 //! `pkg/controlplane/controller`): the system namespaces and the `kubernetes`
-//! Service with Endpoints and an EndpointSlice at the advertise address.
+//! Service with Endpoints and an EndpointSlice at the advertise address, and
+//! the system PriorityClasses (upstream's
+//! `scheduling/bootstrap-system-priority-classes` post-start hook).
 
 use std::sync::Arc;
 
@@ -86,6 +88,13 @@ pub async fn run(state: &Arc<ApiState>) -> Result<(), storage::Error> {
         slice,
     )
     .await?;
+    for (name, value, description) in api::validation::SYSTEM_PRIORITY_CLASSES {
+        let mut pc = base("PriorityClass", "scheduling.k8s.io/v1", name, None);
+        pc["value"] = json!(value);
+        pc["description"] = json!(description);
+        pc["preemptionPolicy"] = json!("PreemptLowerPriority");
+        ensure(state, &format!("{p}priorityclasses/{name}"), pc).await?;
+    }
     publish_authentication_info(state).await?;
     Ok(())
 }

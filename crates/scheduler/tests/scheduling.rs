@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use integration::TestApiServer;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event as ApiEvent;
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use scheduler::metrics::{AttemptResult, SchedulerMetrics};
 use scheduler::{KubeSchedulerConfiguration, Scheduler};
@@ -57,6 +58,12 @@ async fn pod(client: &kube::Client, name: &str, cpu: &str, spec: Value) {
         .create(&PostParams::default(), &pod)
         .await
         .unwrap();
+}
+
+async fn priority_class(client: &kube::Client, name: &str, value: i32) {
+    let api: Api<PriorityClass> = Api::all(client.clone());
+    let pc = serde_json::from_value(json!({"metadata": {"name": name}, "value": value})).unwrap();
+    api.create(&PostParams::default(), &pc).await.unwrap();
 }
 
 fn pods(client: &kube::Client) -> Api<Pod> {
@@ -360,10 +367,13 @@ async fn a_higher_priority_pod_preempts_and_is_nominated() {
     let c = &s.client;
     node(c, "n1", "2", json!({})).await;
     let _sched = start(&s, &KubeSchedulerConfiguration::defaulted());
-    pod(c, "low", "1500m", json!({"priority": 1})).await;
+    // The Priority admission plugin turns the class names into spec.priority.
+    priority_class(c, "low", 1).await;
+    priority_class(c, "high", 100).await;
+    pod(c, "low", "1500m", json!({"priorityClassName": "low"})).await;
     assert_eq!(wait_bound(c, "low").await, "n1");
 
-    pod(c, "high", "1500m", json!({"priority": 100})).await;
+    pod(c, "high", "1500m", json!({"priorityClassName": "high"})).await;
     let p = wait_pod(c, "high", "to be nominated", |p| {
         p.status
             .as_ref()

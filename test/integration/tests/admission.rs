@@ -1,5 +1,6 @@
 //! The default admission plugins, on as in a real cluster: ServiceAccount,
-//! DefaultTolerationSeconds, TaintNodesByCondition and NamespaceLifecycle.
+//! DefaultTolerationSeconds, TaintNodesByCondition, NamespaceLifecycle,
+//! Priority and DefaultStorageClass.
 
 use integration::TestApiServer;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
@@ -237,6 +238,366 @@ async fn default_admission_plugins_shape_pods_and_nodes() {
         (
             403,
             "namespaces \"kube-system\" is forbidden: this namespace may not be deleted"
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_classes_give_pods_their_priority() {
+    use k8s_openapi::api::scheduling::v1::PriorityClass;
+    let s = TestApiServer::start().await;
+    let classes: Api<PriorityClass> = Api::all(s.client.clone());
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), "default");
+    let class = |name: &str, value: i64, extra: serde_json::Value| {
+        let mut pc = json!({"metadata": {"name": name}, "value": value});
+        if let (Some(p), Some(e)) = (pc.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        serde_json::from_value::<PriorityClass>(pc).unwrap()
+    };
+
+    // The system classes exist from the start.
+    let node_critical = classes.get("system-node-critical").await.unwrap();
+    assert_eq!(node_critical.value, 2_000_001_000);
+    assert_eq!(
+        node_critical.preemption_policy.as_deref(),
+        Some("PreemptLowerPriority")
+    );
+
+    // Without a default class: priority 0 and upstream's default policy.
+    let plain = pods
+        .create(&PostParams::default(), &pod("plain", json!({})))
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(plain.priority, Some(0));
+    assert_eq!(
+        plain.preemption_policy.as_deref(),
+        Some("PreemptLowerPriority")
+    );
+    assert_eq!(plain.priority_class_name, None);
+
+    let pp = PostParams::default();
+    classes
+        .create(
+            &pp,
+            &class("batch", 10, json!({"preemptionPolicy": "Never"})),
+        )
+        .await
+        .unwrap();
+    classes
+        .create(&pp, &class("fallback", 5, json!({"globalDefault": true})))
+        .await
+        .unwrap();
+    let named = pods
+        .create(&pp, &pod("named", json!({"priorityClassName": "batch"})))
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(named.priority, Some(10));
+    assert_eq!(named.preemption_policy.as_deref(), Some("Never"));
+    let critical = pods
+        .create(
+            &pp,
+            &pod(
+                "critical",
+                json!({"priorityClassName": "system-cluster-critical"}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(critical.spec.unwrap().priority, Some(2_000_000_000));
+
+    // A pod without a class gets the global default (the cache may lag the
+    // create by a moment).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut attempt = 0;
+    let defaulted = loop {
+        attempt += 1;
+        let name = format!("defaulted-{attempt}");
+        let p = pods
+            .create(&pp, &pod(&name, json!({})))
+            .await
+            .unwrap()
+            .spec
+            .unwrap();
+        if p.priority_class_name.is_some() || std::time::Instant::now() > deadline {
+            break p;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(defaulted.priority_class_name.as_deref(), Some("fallback"));
+    assert_eq!(defaulted.priority, Some(5));
+
+    // Refusals, worded like upstream's.
+    let (code, message) = api_error(
+        pods.create(&pp, &pod("ghost", json!({"priorityClassName": "nope"})))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            403,
+            "pods \"ghost\" is forbidden: no PriorityClass with name nope was found"
+        )
+    );
+    let (code, message) = api_error(
+        pods.create(
+            &pp,
+            &pod(
+                "forged",
+                json!({"priorityClassName": "batch", "priority": 99}),
+            ),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 403);
+    assert_eq!(
+        message,
+        "pods \"forged\" is forbidden: the integer value of priority (99) must not be provided in pod spec; \
+         priority admission controller computed 10 from the given PriorityClass name"
+    );
+    // The same value as the class computes is accepted.
+    pods.create(
+        &pp,
+        &pod(
+            "honest",
+            json!({"priorityClassName": "batch", "priority": 10}),
+        ),
+    )
+    .await
+    .unwrap();
+    let (code, message) = api_error(
+        classes
+            .create(
+                &pp,
+                &class("second-default", 1, json!({"globalDefault": true})),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            403,
+            "priorityclasses.scheduling.k8s.io \"second-default\" is forbidden: PriorityClass fallback is already marked as default. Only one default can exist"
+        )
+    );
+
+    // Validation: reserved names, the user maximum, immutable values.
+    let (code, message) = api_error(
+        classes
+            .create(&pp, &class("system-mine", 1, json!({})))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        message.contains(
+            "priority class names with 'system-' prefix are reserved for system use only"
+        ),
+        "{message}"
+    );
+    let (code, message) = api_error(
+        classes
+            .create(&pp, &class("huge", 1_000_000_001, json!({})))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        message.contains(
+            "value: Forbidden: maximum allowed value of a user defined priority is 1000000000"
+        ),
+        "{message}"
+    );
+    let (code, message) = api_error(
+        classes
+            .patch(
+                "batch",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"value": 11})),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        message.contains("value: Forbidden: may not be changed in an update."),
+        "{message}"
+    );
+
+    // An update that leaves priority out keeps what creation computed.
+    let mut replaced = pods.get("named").await.unwrap();
+    if let Some(spec) = replaced.spec.as_mut() {
+        spec.priority = None;
+        spec.preemption_policy = None;
+    }
+    let replaced = pods
+        .replace("named", &pp, &replaced)
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(replaced.priority, Some(10));
+    assert_eq!(replaced.preemption_policy.as_deref(), Some("Never"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_without_a_class_get_the_default_storage_class() {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    use k8s_openapi::api::storage::v1::StorageClass;
+    let s = TestApiServer::start().await;
+    let classes: Api<StorageClass> = Api::all(s.client.clone());
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(s.client.clone(), "default");
+    let pp = PostParams::default();
+    let claim = |name: &str, class: Option<&str>| {
+        let mut c = json!({"metadata": {"name": name}, "spec": {"accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}}}});
+        if let Some(class) = class {
+            c["spec"]["storageClassName"] = json!(class);
+        }
+        serde_json::from_value::<PersistentVolumeClaim>(c).unwrap()
+    };
+    let class_of = |c: PersistentVolumeClaim| c.spec.unwrap().storage_class_name;
+
+    // No default class yet: the field stays unset.
+    let none = claims.create(&pp, &claim("none", None)).await.unwrap();
+    assert_eq!(class_of(none), None);
+
+    classes
+        .create(
+            &pp,
+            &serde_json::from_value(json!({"metadata": {"name": "standard", "annotations":
+                {"storageclass.kubernetes.io/is-default-class": "true"}},
+                "provisioner": "k8s.io/minikube-hostpath"}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut attempt = 0;
+    let defaulted = loop {
+        attempt += 1;
+        let c = claims
+            .create(&pp, &claim(&format!("claim-{attempt}"), None))
+            .await
+            .unwrap();
+        let class = class_of(c);
+        if class.is_some() || std::time::Instant::now() > deadline {
+            break class;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(defaulted.as_deref(), Some("standard"));
+    // An explicit class, even "", is kept.
+    let empty = claims.create(&pp, &claim("empty", Some(""))).await.unwrap();
+    assert_eq!(class_of(empty).as_deref(), Some(""));
+    let fast = claims
+        .create(&pp, &claim("fast", Some("fast")))
+        .await
+        .unwrap();
+    assert_eq!(class_of(fast).as_deref(), Some("fast"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_ranges_default_and_bound_pods_and_claims() {
+    use k8s_openapi::api::core::v1::{LimitRange, PersistentVolumeClaim};
+    let s = TestApiServer::start().await;
+    let ranges: Api<LimitRange> = Api::namespaced(s.client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), "default");
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(s.client.clone(), "default");
+    let pp = PostParams::default();
+    let range = ranges
+        .create(
+            &pp,
+            &serde_json::from_value(json!({"metadata": {"name": "bounds"}, "spec": {"limits": [
+                {"type": "Container", "max": {"cpu": "1"}, "defaultRequest": {"cpu": "100m"}},
+                {"type": "PersistentVolumeClaim", "max": {"storage": "5Gi"}}]}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    // LimitRange defaulting: the default limit falls back to the max.
+    let item = &range.spec.unwrap().limits[0];
+    assert_eq!(item.default.as_ref().unwrap()["cpu"].0, "1");
+
+    // Creates race the watch cache by a moment: retry until the range applies.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut attempt = 0;
+    let defaulted = loop {
+        attempt += 1;
+        let p = pods
+            .create(&pp, &pod(&format!("sized-{attempt}"), json!({})))
+            .await
+            .unwrap();
+        let annotated = p
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("kubernetes.io/limit-ranger"));
+        if annotated || std::time::Instant::now() > deadline {
+            break p;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        defaulted.metadata.annotations.unwrap()["kubernetes.io/limit-ranger"],
+        "LimitRanger plugin set: cpu request for container app; cpu limit for container app"
+    );
+    let resources = defaulted.spec.unwrap().containers[0]
+        .resources
+        .clone()
+        .unwrap();
+    assert_eq!(resources.requests.unwrap()["cpu"].0, "100m");
+    assert_eq!(resources.limits.unwrap()["cpu"].0, "1");
+    // The QoS class counts what the plugin added.
+    assert_eq!(
+        defaulted.status.unwrap().qos_class.as_deref(),
+        Some("Burstable")
+    );
+
+    let (code, message) = api_error(
+        pods.create(
+            &pp,
+            &pod(
+                "greedy",
+                json!({"containers": [{"name": "app", "image": "busybox",
+                    "resources": {"limits": {"cpu": "2"}}}]}),
+            ),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            403,
+            "pods \"greedy\" is forbidden: maximum cpu usage per Container is 1, but limit is 2"
+        )
+    );
+
+    let claim = |name: &str, size: &str| {
+        serde_json::from_value::<PersistentVolumeClaim>(json!({"metadata": {"name": name},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}}))
+        .unwrap()
+    };
+    claims.create(&pp, &claim("fits", "1Gi")).await.unwrap();
+    let (code, message) = api_error(
+        claims
+            .create(&pp, &claim("huge", "50Gi"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            403,
+            "persistentvolumeclaims \"huge\" is forbidden: maximum storage usage per PersistentVolumeClaim is 5Gi, but request is 50Gi"
         )
     );
 }

@@ -8,9 +8,12 @@
 //! `--disable-admission-plugins` choose among them like upstream: plugins
 //! run in the registry's order whatever the order of the flag.
 
+mod limit_ranger;
 mod namespace_lifecycle;
 mod node_taints;
+mod priority;
 mod serviceaccount;
+mod storage_class;
 mod tolerations;
 
 use apimachinery::{ApiError, GroupResource};
@@ -86,16 +89,25 @@ pub trait Plugin: Send + Sync {
     }
 }
 
+/// Whether the bytes `haystack` hold `needle` (a cheap test on cached JSON
+/// before parsing it).
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 /// Every plugin this server implements, in upstream's order.
 fn registry(config: &AdmissionConfig) -> Vec<Box<dyn Plugin>> {
     vec![
         Box::new(namespace_lifecycle::NamespaceLifecycle),
+        Box::new(limit_ranger::LimitRanger),
         Box::new(serviceaccount::ServiceAccount::default()),
         Box::new(node_taints::TaintNodesByCondition),
+        Box::new(priority::Priority),
         Box::new(tolerations::DefaultTolerationSeconds {
             not_ready_seconds: config.default_not_ready_toleration_seconds,
             unreachable_seconds: config.default_unreachable_toleration_seconds,
         }),
+        Box::new(storage_class::DefaultStorageClass),
     ]
 }
 
@@ -289,9 +301,12 @@ mod tests {
             on,
             [
                 "NamespaceLifecycle",
+                "LimitRanger",
                 "ServiceAccount",
                 "TaintNodesByCondition",
-                "DefaultTolerationSeconds"
+                "Priority",
+                "DefaultTolerationSeconds",
+                "DefaultStorageClass"
             ]
         );
         assert!(missing.contains(&"ResourceQuota"));

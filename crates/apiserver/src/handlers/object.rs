@@ -242,10 +242,16 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value, namespace: &str) -> Re
             m.insert("generation".into(), json!(1));
         }
     }
+    Ok(())
+}
+
+/// The kind's own create preparation (upstream's `PrepareForCreate`, e.g. a
+/// pod's status and QoS class), after mutating admission so that what the
+/// plugins added (LimitRanger's requests) counts.
+pub fn prepare_for_create(def: &ResourceDef, obj: &mut Value) {
     if let Some(f) = def.strategy.prepare_create {
         f(obj);
     }
-    Ok(())
 }
 
 fn without(v: &Value, keys: &[&str]) -> Value {

@@ -100,6 +100,7 @@ async fn create_decoded(
         .admission
         .admit(&ctx.state, &attrs, &mut obj)
         .await?;
+    object::prepare_for_create(def, &mut obj);
     validate(def, &obj, None)?;
     ctx.state
         .admission
