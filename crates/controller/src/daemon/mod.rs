@@ -336,7 +336,10 @@ pub fn new_pod(
     })
 }
 
-/// Upstream's `syncNodes`: creates (slow start) and deletes, recording expectations.
+/// Upstream's `syncNodes`: deletes, then creates (slow start), recording
+/// expectations. Deleting first (upstream creates first) keeps a surging
+/// rollout within maxSurge at every moment: an old pod whose replacement
+/// became available is gone before the next node's surge pod appears.
 #[allow(clippy::too_many_arguments)]
 async fn sync_nodes(
     ctx: &Ctx,
@@ -350,28 +353,6 @@ async fn sync_nodes(
 ) -> Result<(), Error> {
     let ns = ds.metadata.namespace.clone().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-    let create_on: Vec<&String> = create_on.iter().take(BURST_REPLICAS).collect();
-    let (created, err) = slow_start_batch(create_on.len(), 1, |i| {
-        let api = api.clone();
-        let pod = create_on
-            .get(i)
-            .and_then(|n| new_pod(ds, controller_ref, hash, n));
-        async move {
-            match pod {
-                Some(p) => api
-                    .create(&PostParams::default(), &p)
-                    .await
-                    .map(|p| p.metadata.uid),
-                None => Ok(None),
-            }
-        }
-    })
-    .await;
-    ctx.expectations
-        .expect_creations(key, created.into_iter().flatten());
-    if let Some(e) = err {
-        return Err(Error::api("create pod for", format!("daemonset {key}"))(e));
-    }
     let victims: Vec<&Pod> = pods
         .iter()
         .copied()
@@ -393,6 +374,28 @@ async fn sync_nodes(
     .await;
     if let Some(e) = results.into_iter().find_map(Result::err) {
         return Err(Error::api("delete pod of", format!("daemonset {key}"))(e));
+    }
+    let create_on: Vec<&String> = create_on.iter().take(BURST_REPLICAS).collect();
+    let (created, err) = slow_start_batch(create_on.len(), 1, |i| {
+        let api = api.clone();
+        let pod = create_on
+            .get(i)
+            .and_then(|n| new_pod(ds, controller_ref, hash, n));
+        async move {
+            match pod {
+                Some(p) => api
+                    .create(&PostParams::default(), &p)
+                    .await
+                    .map(|p| p.metadata.uid),
+                None => Ok(None),
+            }
+        }
+    })
+    .await;
+    ctx.expectations
+        .expect_creations(key, created.into_iter().flatten());
+    if let Some(e) = err {
+        return Err(Error::api("create pod for", format!("daemonset {key}"))(e));
     }
     if !create_on.is_empty() || !victims.is_empty() {
         tracing::debug!(daemonset = %key, created = create_on.len(), deleted = victims.len(), "synced nodes");
