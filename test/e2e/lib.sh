@@ -63,10 +63,11 @@ e2e::setup_cluster() {
   export LOG_LEVEL="${LOG_LEVEL:-3}"
 
   e2e::pick_ports || return 1
-  # No controller manager runs here to create `default` ServiceAccounts or
-  # untaint nodes, so those two admission plugins are off, as in upstream's
-  # integration servers (test/e2e/cluster.sh runs the whole cluster).
-  export APISERVER_EXTRA_ARGS="--disable-admission-plugins=ServiceAccount,TaintNodesByCondition ${APISERVER_EXTRA_ARGS:-}"
+  # No controller manager runs here to create `default` ServiceAccounts,
+  # untaint nodes or release storage protection finalizers, so those
+  # admission plugins are off, as in upstream's integration servers
+  # (test/e2e/cluster.sh runs the whole cluster).
+  export APISERVER_EXTRA_ARGS="--disable-admission-plugins=ServiceAccount,TaintNodesByCondition,StorageObjectInUseProtection ${APISERVER_EXTRA_ARGS:-}"
   kube::certs::generate "${ADVERTISE_ADDRESS}" || return 1
   kube::etcd::start || return 1
   kube::apiserver::start || return 1

@@ -137,8 +137,10 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d(
             "persistentvolumeclaim-protection-controller",
             &["pvc-protection"],
-        ),
-        d("persistentvolume-protection-controller", &["pv-protection"]),
+        )
+        .start(crate::volumeprotection::start_pvc_protection),
+        d("persistentvolume-protection-controller", &["pv-protection"])
+            .start(crate::volumeprotection::start_pv_protection),
         d("ttl-after-finished-controller", &["ttl-after-finished"])
             .start(crate::ttlafterfinished::start_ttl_after_finished),
         d(

@@ -45,6 +45,7 @@ pub mod runner;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod ttlafterfinished;
+pub mod volumeprotection;
 pub mod workqueue;
 
 use std::sync::Arc;

@@ -122,9 +122,14 @@ impl TestApiServer {
             },
             kubelet: Default::default(),
             // Like upstream's integration servers: no controller manager
-            // creates `default` ServiceAccounts or untaints nodes here.
+            // creates `default` ServiceAccounts, untaints nodes or removes
+            // storage protection finalizers here.
             admission: apiserver::admission::AdmissionConfig {
-                disable: vec!["ServiceAccount".into(), "TaintNodesByCondition".into()],
+                disable: vec![
+                    "ServiceAccount".into(),
+                    "TaintNodesByCondition".into(),
+                    "StorageObjectInUseProtection".into(),
+                ],
                 ..Default::default()
             },
         };

@@ -14,6 +14,7 @@ mod node_taints;
 mod priority;
 mod serviceaccount;
 mod storage_class;
+mod storage_protection;
 mod tolerations;
 
 use apimachinery::{ApiError, GroupResource};
@@ -108,6 +109,7 @@ fn registry(config: &AdmissionConfig) -> Vec<Box<dyn Plugin>> {
             unreachable_seconds: config.default_unreachable_toleration_seconds,
         }),
         Box::new(storage_class::DefaultStorageClass),
+        Box::new(storage_protection::StorageObjectInUseProtection),
     ]
 }
 
@@ -306,7 +308,8 @@ mod tests {
                 "TaintNodesByCondition",
                 "Priority",
                 "DefaultTolerationSeconds",
-                "DefaultStorageClass"
+                "DefaultStorageClass",
+                "StorageObjectInUseProtection"
             ]
         );
         assert!(missing.contains(&"ResourceQuota"));
