@@ -122,7 +122,7 @@ mod tests {
         let cms = store::<ConfigMap>(vec![json!({"metadata": {"name": "a", "namespace": "ns"}})]);
         let now = "2026-12-01T00:00:00Z".parse().unwrap_or_default();
         vec![
-            Box::new(PodEvaluator::new(pods, FakeClock::new(now))),
+            Box::new(PodEvaluator::new(pods, FakeClock::new(now))) as Box<dyn Evaluator>,
             Box::new(ObjectCountEvaluator::new(
                 cms,
                 "",
