@@ -19,7 +19,7 @@ use super::{
     UsageStatsOptions,
 };
 use crate::resourcequota::quantity::Quantity;
-use crate::resourcequota::resources::{self, ResourceList};
+use crate::resourcequota::resources::ResourceList;
 
 const PVC_RESOURCES: [&str; 2] = ["persistentvolumeclaims", "requests.storage"];
 
@@ -130,6 +130,7 @@ mod tests {
 
     use super::super::testing::{names, store, text};
     use super::*;
+    use crate::resourcequota::resources;
 
     #[test]
     fn storage_by_class() {
