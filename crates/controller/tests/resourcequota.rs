@@ -1,17 +1,21 @@
 //! The ResourceQuota controller against a real API server: `status.hard`
 //! mirrors `spec.hard` in canonical form, `status.used` follows pods,
 //! configmaps and deployments as they are created, finish and go away, and
-//! a BestEffort-scoped quota counts only best-effort pods.
+//! a BestEffort-scoped quota counts only best-effort pods; claims count by
+//! storage class, and a change that moves no usage writes no status.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ResourceQuota};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PersistentVolumeClaim, Pod, ResourceQuota, Service,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use serde_json::{json, Value};
 
 const NS: &str = "quota";
@@ -260,4 +264,132 @@ async fn usage_follows_objects_and_scopes() {
         (hard.get("configmaps").map(String::as_str) == Some("1k")).then_some(())
     })
     .await;
+}
+
+fn claim(name: &str, class: Option<&str>, size: &str) -> PersistentVolumeClaim {
+    let mut v = json!({"metadata": {"name": name}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}});
+    if let Some(c) = class {
+        v["spec"]["storageClassName"] = json!(c);
+    }
+    object(v)
+}
+
+#[tokio::test]
+async fn claims_by_storage_class_services_and_no_needless_writes() {
+    const NS: &str = "claims";
+    let c = common::start(&["resourcequota"], |_, _| {}).await;
+    let nss: Api<Namespace> = Api::all(c.client.clone());
+    nss.create(&PostParams::default(), &common::ns(NS))
+        .await
+        .expect("namespace");
+    let pp = PostParams::default();
+    let quotas: Api<ResourceQuota> = Api::namespaced(c.client.clone(), NS);
+    quotas
+        .create(
+            &pp,
+            &object(json!({"metadata": {"name": "storage"}, "spec": {"hard": {
+                "persistentvolumeclaims": "5", "requests.storage": "10Gi",
+                "gold.storageclass.storage.k8s.io/requests.storage": "5Gi",
+                "gold.storageclass.storage.k8s.io/persistentvolumeclaims": "2",
+                "services": "3", "count/services": "3"}}})),
+        )
+        .await
+        .expect("quota");
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(c.client.clone(), NS);
+    claims
+        .create(&pp, &claim("gold-1", Some("gold"), "1Gi"))
+        .await
+        .expect("claim");
+    claims
+        .create(&pp, &claim("plain", None, "500Mi"))
+        .await
+        .expect("claim");
+    let services: Api<Service> = Api::namespaced(c.client.clone(), NS);
+    services
+        .create(
+            &pp,
+            &object(json!({"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}})),
+        )
+        .await
+        .expect("service");
+    used_becomes(
+        &quotas,
+        "storage",
+        &[
+            ("count/services", "1"),
+            (
+                "gold.storageclass.storage.k8s.io/persistentvolumeclaims",
+                "1",
+            ),
+            ("gold.storageclass.storage.k8s.io/requests.storage", "1Gi"),
+            ("persistentvolumeclaims", "2"),
+            ("requests.storage", "1524Mi"),
+            ("services", "1"),
+        ],
+        "usage of two claims and a service",
+    )
+    .await;
+
+    // From here: a change that moves no usage (a label) must not rewrite
+    // the status; the next claim must, once.
+    let rv = quotas
+        .get("storage")
+        .await
+        .expect("quota")
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    let watch = quotas
+        .watch(
+            &WatchParams::default()
+                .fields("metadata.name=storage")
+                .disable_bookmarks(),
+            &rv,
+        )
+        .await
+        .expect("watch quota");
+    let mut watch = std::pin::pin!(watch);
+    claims
+        .patch(
+            "plain",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"touched": "yes"}}})),
+        )
+        .await
+        .expect("label claim");
+    claims
+        .create(&pp, &claim("gold-2", Some("gold"), "1Gi"))
+        .await
+        .expect("claim");
+    let target = want(&[
+        ("count/services", "1"),
+        (
+            "gold.storageclass.storage.k8s.io/persistentvolumeclaims",
+            "2",
+        ),
+        ("gold.storageclass.storage.k8s.io/requests.storage", "2Gi"),
+        ("persistentvolumeclaims", "3"),
+        ("requests.storage", "2548Mi"),
+        ("services", "1"),
+    ]);
+    let mut writes = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let event = tokio::time::timeout_at(deadline, watch.next())
+            .await
+            .expect("timed out waiting for the new usage")
+            .expect("watch ended")
+            .expect("watch event");
+        if let WatchEvent::Modified(q) = event {
+            writes += 1;
+            if text(q.status.as_ref().and_then(|s| s.used.as_ref())) == target {
+                break;
+            }
+        }
+    }
+    // A needless write would come right behind; give it a moment to show.
+    let extra = tokio::time::timeout(Duration::from_secs(1), watch.next()).await;
+    assert!(extra.is_err(), "an extra quota write: {extra:?}");
+    assert_eq!(writes, 1, "one status write for one usage change");
 }
