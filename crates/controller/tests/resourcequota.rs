@@ -398,3 +398,61 @@ async fn claims_by_storage_class_services_and_one_status_change_per_usage_change
     assert!(extra.is_err(), "an extra quota change: {extra:?}");
     assert_eq!(changes, 1, "one status change for one usage change");
 }
+
+/// A scheduled pod deleted with a grace period stays in storage (no kubelet
+/// here confirms it), charged until `deletionTimestamp + grace` has passed:
+/// the controller requeues the quota for that moment, no event needed.
+#[tokio::test]
+async fn a_terminating_pod_stops_counting_once_its_grace_has_passed() {
+    const NS: &str = "grace";
+    let c = common::start(&["resourcequota"], |_, _| {}).await;
+    let nss: Api<Namespace> = Api::all(c.client.clone());
+    nss.create(&PostParams::default(), &common::ns(NS))
+        .await
+        .expect("namespace");
+    let pp = PostParams::default();
+    let quotas: Api<ResourceQuota> = Api::namespaced(c.client.clone(), NS);
+    quotas
+        .create(
+            &pp,
+            &object(json!({"metadata": {"name": "q"},
+                "spec": {"hard": {"pods": "5", "count/pods": "5"}}})),
+        )
+        .await
+        .expect("quota");
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), NS);
+    pods.create(
+        &pp,
+        &object(
+            json!({"metadata": {"name": "p"}, "spec": {"nodeName": "node-1",
+            "containers": [{"name": "c", "image": "busybox"}]}}),
+        ),
+    )
+    .await
+    .expect("pod");
+    used_becomes(
+        &quotas,
+        "q",
+        &[("count/pods", "1"), ("pods", "1")],
+        "the running pod charged",
+    )
+    .await;
+    let grace = DeleteParams {
+        grace_period_seconds: Some(1),
+        ..Default::default()
+    };
+    pods.delete("p", &grace).await.expect("delete pod");
+    let p = pods
+        .get("p")
+        .await
+        .expect("the pod stays while terminating");
+    assert!(p.metadata.deletion_timestamp.is_some());
+    // Still in storage, so count/pods keeps it; `pods` lets it go.
+    used_becomes(
+        &quotas,
+        "q",
+        &[("count/pods", "1"), ("pods", "0")],
+        "the terminating pod no longer charged",
+    )
+    .await;
+}
