@@ -79,7 +79,7 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         )
         .start(crate::replicaset::start_replicationcontroller),
         d("pod-garbage-collector-controller", &["podgc"]).start(crate::podgc::start),
-        d("resourcequota-controller", &["resourcequota"]),
+        d("resourcequota-controller", &["resourcequota"]).start(crate::resourcequota::start),
         d("namespace-controller", &["namespace"]).start(crate::namespace::start),
         d("serviceaccount-controller", &["serviceaccount"]).start(crate::serviceaccount::start),
         d("garbage-collector-controller", &["garbagecollector"])

@@ -40,6 +40,7 @@ pub mod nodelifecycle;
 pub mod persistentvolume;
 pub mod podgc;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod rootcacertpublisher;
 pub mod runner;
 pub mod serviceaccount;
@@ -78,6 +79,8 @@ pub struct ControllerConfig {
     pub pod_gc: podgc::PodGcConfig,
     /// `--node-monitor-period`, `--node-monitor-grace-period`.
     pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
+    /// `--resource-quota-sync-period`, `--concurrent-resource-quota-syncs`.
+    pub resource_quota: resourcequota::ResourceQuotaConfig,
     /// What the time-driven controllers (CronJob) take as "now"; tests
     /// put a [`clock::FakeClock`] here.
     pub clock: Arc<dyn clock::Clock>,
@@ -97,6 +100,7 @@ impl Default for ControllerConfig {
             node_ipam: None,
             pod_gc: podgc::PodGcConfig::default(),
             node_lifecycle: nodelifecycle::NodeLifecycleConfig::default(),
+            resource_quota: resourcequota::ResourceQuotaConfig::default(),
             clock: Arc::new(clock::RealClock),
         }
     }

@@ -89,6 +89,12 @@ pub struct Options {
     /// garbage collector starts deleting terminated pods (0: never).
     #[arg(long, default_value_t = 12500)]
     pub terminated_pod_gc_threshold: i32,
+    /// The period for syncing quota usage status in the system.
+    #[arg(long, default_value = "5m0s", value_parser = apimachinery::duration::parse_go_duration)]
+    pub resource_quota_sync_period: Duration,
+    /// The number of resource quotas that are allowed to sync concurrently.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_resource_quota_syncs: u16,
     /// Number for the log level verbosity.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub v: u8,
@@ -161,6 +167,10 @@ impl Options {
                     monitor_period: self.node_monitor_period.max(Duration::from_millis(100)),
                     grace_period: self.node_monitor_grace_period,
                 },
+                resource_quota: controller::resourcequota::ResourceQuotaConfig {
+                    sync_period: self.resource_quota_sync_period,
+                    concurrent_syncs: self.concurrent_resource_quota_syncs.max(1),
+                },
                 pod_gc: controller::podgc::PodGcConfig {
                     terminated_pod_gc_threshold: self.terminated_pod_gc_threshold,
                     ..Default::default()
@@ -188,6 +198,7 @@ mod tests {
             "--node-monitor-grace-period=1m30s",
             "--allocate-node-cidrs",
             "--cluster-cidr=10.64.0.0/16",
+            "--resource-quota-sync-period=30s",
             "-v=4",
         ]);
         let o = match o {
@@ -208,6 +219,7 @@ mod tests {
         assert!(!names.contains(&"namespace-controller"));
         assert!(names.contains(&"bootstrap-signer-controller"));
         assert_eq!(c.config.concurrent_namespace_syncs, 3);
+        assert_eq!(c.config.resource_quota.sync_period, Duration::from_secs(30));
     }
 
     #[test]
