@@ -188,6 +188,9 @@ start_kubeproxy() {
 # The add-ons run as pods: they need the node, and kube-proxy for the
 # kubernetes Service they reach the API server through.
 start_addons() {
+  if [[ " ${COMPONENTS[*]} " == *" kube-controller-manager "* ]]; then
+    kube::addons::start_storage_class kubectl "${CERT_DIR}/admin.kubeconfig" || return 1
+  fi
   [[ " ${COMPONENTS[*]} " == *" kubelet "* && " ${COMPONENTS[*]} " == *" kube-proxy "* ]] || return 0
   export KUBE_DNS_BIN="${BIN_DIR}/kube-dns"
   kube::addons::start_dns kubectl "${CERT_DIR}/admin.kubeconfig"

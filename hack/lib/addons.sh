@@ -12,12 +12,27 @@
 #   DNS_SERVER_IP        ${CLUSTER_DNS} (10.0.0.10), the kube-dns Service address
 #   DNS_DOMAIN           cluster.local
 #   DNS_ROLLOUT_TIMEOUT  120s
+#   ENABLE_DEFAULT_STORAGE_CLASS  true: the `standard` class of
+#                        build/addons/storage-class.yaml (hostPath, default)
 
 kube::addons::_defaults() {
   ENABLE_CLUSTER_DNS="${ENABLE_CLUSTER_DNS:-${KUBE_ENABLE_CLUSTER_DNS:-true}}"
   DNS_SERVER_IP="${DNS_SERVER_IP:-${CLUSTER_DNS:-10.0.0.10}}"
   DNS_DOMAIN="${DNS_DOMAIN:-cluster.local}"
   DNS_ROLLOUT_TIMEOUT="${DNS_ROLLOUT_TIMEOUT:-120s}"
+  ENABLE_DEFAULT_STORAGE_CLASS="${ENABLE_DEFAULT_STORAGE_CLASS:-true}"
+}
+
+# kube::addons::start_storage_class KUBECTL KUBECONFIG: the default
+# StorageClass (upstream's create_storage_class), served by the controller
+# manager's hostPath provisioner.
+kube::addons::start_storage_class() {
+  local kubectl=$1 kubeconfig=$2
+  kube::addons::_defaults
+  [[ "${ENABLE_DEFAULT_STORAGE_CLASS}" == true ]] || return 0
+  "${kubectl}" --kubeconfig "${kubeconfig}" apply \
+    -f "${KUBE_ROOT}/build/addons/storage-class.yaml" >/dev/null || return 1
+  kube::log::status "default StorageClass 'standard' (kubernetes.io/host-path) created"
 }
 
 # kube::addons::start_dns KUBECTL KUBECONFIG: the kube-dns image from

@@ -11,6 +11,7 @@
 #   CTLRMGR_EXTRA_ARGS, SCHEDULER_EXTRA_ARGS           more flags, split on spaces
 #   KUBE_CONTROLLERS=*                                 --controllers
 #   ALLOCATE_NODE_CIDRS=true CLUSTER_CIDR=10.88.0.0/16 NODE_CIDR_MASK_SIZE=24
+#   ENABLE_HOSTPATH_PROVISIONER=true                   --enable-hostpath-provisioner
 #   API_HOST, API_SECURE_PORT, CERT_DIR, LOG_DIR, LOG_LEVEL as elsewhere
 
 kube::components::_defaults() {
@@ -29,6 +30,7 @@ kube::components::_defaults() {
   ALLOCATE_NODE_CIDRS="${ALLOCATE_NODE_CIDRS:-true}"
   CLUSTER_CIDR="${CLUSTER_CIDR:-10.88.0.0/16}"
   NODE_CIDR_MASK_SIZE="${NODE_CIDR_MASK_SIZE:-24}"
+  ENABLE_HOSTPATH_PROVISIONER="${ENABLE_HOSTPATH_PROVISIONER:-true}"
 }
 
 # kube::components::_kubeconfig NAME CN [GROUP...]: a client cert and a
@@ -70,6 +72,7 @@ kube::components::start_controller_manager() {
     "--allocate-node-cidrs=${ALLOCATE_NODE_CIDRS}"
     "--cluster-cidr=${CLUSTER_CIDR}"
     "--node-cidr-mask-size=${NODE_CIDR_MASK_SIZE}"
+    "--enable-hostpath-provisioner=${ENABLE_HOSTPATH_PROVISIONER}"
     "--leader-elect=false"
     -v "${LOG_LEVEL}"
   )

@@ -21,7 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 KUBECTL_VERSIONS="${KUBECTL_VERSIONS:-1.27 1.33}"
 # The cases to run (default: all, in this order). `dns` needs the DNS add-on
 # (ENABLE_CLUSTER_DNS, on by default).
-CLUSTER_CASES="${CLUSTER_CASES:-node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns}"
+CLUSTER_CASES="${CLUSTER_CASES:-node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume}"
 NS=""
 
 # e2e::cluster_up: builds (unless E2E_BIN_DIR) and starts the cluster as a
@@ -335,6 +335,56 @@ case_dns() {
   out="$(e2e::ok -n "${NS}" exec client -- sh -c \
     "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${addr} 80 | tail -n 1")"
   e2e::assert_eq "a Service by name from another pod" "${pod}" "${out}"
+}
+
+# Storage: a claim without a class gets the default `standard` class
+# (DefaultStorageClass admission), the controller manager's hostPath
+# provisioner makes and binds its volume, one pod writes to it and the next
+# reads it back; the deleted claim's volume goes too (reclaim policy Delete,
+# the protection finalizers released once no pod uses them).
+case_persistent_volume() {
+  ensure_ns
+  e2e::ok -n "${NS}" apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 1Gi
+YAML
+  e2e::wait_until "claim data Bound" 60 claim_bound data
+  local out pv
+  out="$(e2e::ok -n "${NS}" get pvc data -o jsonpath='{.spec.storageClassName} {.status.phase} {.status.capacity.storage}')"
+  e2e::assert_eq "the claim got the default class and a volume" "standard Bound 1Gi" "${out}"
+  pv="$(e2e::ok -n "${NS}" get pvc data -o jsonpath='{.spec.volumeName}')"
+  out="$(e2e::ok get pv "${pv}" -o jsonpath='{.spec.hostPath.path} {.spec.persistentVolumeReclaimPolicy} {.status.phase}')"
+  e2e::assert_eq "the provisioned volume" "/tmp/hostpath_pv/${pv} Delete Bound" "${out}"
+  local c
+  for c in "writer:echo stored on the volume > /data/file" "reader:cat /data/file"; do
+    e2e::ok -n "${NS}" run "${c%%:*}" --image=busybox --restart=Never --overrides="$(printf \
+      '{"spec":{"volumes":[{"name":"d","persistentVolumeClaim":{"claimName":"data"}}],"containers":[{"name":"%s","image":"busybox","command":["sh","-c","%s"],"volumeMounts":[{"name":"d","mountPath":"/data"}]}]}}' \
+      "${c%%:*}" "${c#*:}")" >/dev/null
+    e2e::wait_until "pod ${c%%:*} Succeeded" 90 pod_succeeded "${c%%:*}"
+  done
+  e2e::assert_eq "what one pod wrote the next reads" "stored on the volume" "$(e2e::ok -n "${NS}" logs reader)"
+  e2e::ok -n "${NS}" delete pod writer reader --wait=true >/dev/null
+  e2e::ok -n "${NS}" delete pvc data --wait=true --timeout=60s >/dev/null
+  e2e::wait_until "volume ${pv} deleted" 60 volume_gone "${pv}"
+}
+
+claim_bound() {
+  [[ "$(kc -n "${NS}" get pvc "$1" -o jsonpath='{.status.phase}' 2>/dev/null)" == Bound ]]
+}
+
+pod_succeeded() {
+  [[ "$(pod_phase "$1")" == Succeeded ]]
+}
+
+volume_gone() {
+  ! kc get pv "$1" >/dev/null 2>&1
 }
 
 pod_ready() {

@@ -81,6 +81,9 @@ pub struct ControllerConfig {
     pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
     /// `--resource-quota-sync-period`, `--concurrent-resource-quota-syncs`.
     pub resource_quota: resourcequota::ResourceQuotaConfig,
+    /// `--enable-hostpath-provisioner`: the PV binder provisions and
+    /// deletes `kubernetes.io/host-path` volumes (single-node clusters).
+    pub enable_hostpath_provisioner: bool,
     /// What the time-driven controllers (CronJob) take as "now"; tests
     /// put a [`clock::FakeClock`] here.
     pub clock: Arc<dyn clock::Clock>,
@@ -101,6 +104,7 @@ impl Default for ControllerConfig {
             pod_gc: podgc::PodGcConfig::default(),
             node_lifecycle: nodelifecycle::NodeLifecycleConfig::default(),
             resource_quota: resourcequota::ResourceQuotaConfig::default(),
+            enable_hostpath_provisioner: false,
             clock: Arc::new(clock::RealClock),
         }
     }

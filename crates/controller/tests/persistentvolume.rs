@@ -187,3 +187,119 @@ async fn prebound_claim_gets_its_named_volume() {
         Some("mine")
     );
 }
+
+#[tokio::test]
+async fn host_path_provisioner_makes_and_deletes_volumes() {
+    use k8s_openapi::api::storage::v1::StorageClass;
+    use kube::api::{Patch, PatchParams};
+    let c = common::start(&["persistentvolume-binder"], |_, config| {
+        config.enable_hostpath_provisioner = true;
+    })
+    .await;
+    let nss: Api<Namespace> = Api::all(c.client.clone());
+    nss.create(&PostParams::default(), &common::ns("dyn"))
+        .await
+        .expect("namespace");
+    let classes: Api<StorageClass> = Api::all(c.client.clone());
+    for (name, mode) in [("hostpath", "Immediate"), ("later", "WaitForFirstConsumer")] {
+        let class = serde_json::from_value(json!({"metadata": {"name": name},
+            "provisioner": "kubernetes.io/host-path", "volumeBindingMode": mode}))
+        .expect("class");
+        classes
+            .create(&PostParams::default(), &class)
+            .await
+            .expect("class");
+    }
+    let pvs: Api<PersistentVolume> = Api::all(c.client.clone());
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(c.client.clone(), "dyn");
+    let claim = |name: &str, class: &str| {
+        let mut p = pvc(name, "1Gi");
+        if let Some(s) = p.spec.as_mut() {
+            s.storage_class_name = Some(class.into());
+        }
+        p
+    };
+    let created = pvcs
+        .create(&PostParams::default(), &claim("data", "hostpath"))
+        .await
+        .expect("pvc");
+    let volume_name = format!("pvc-{}", created.metadata.uid.clone().unwrap_or_default());
+    let bound = common::eventually("the claim bound to a provisioned volume", || async {
+        let got = pvcs.get("data").await.ok()?;
+        (claim_phase(&got).as_deref() == Some("Bound")).then_some(got)
+    })
+    .await;
+    assert_eq!(
+        bound.spec.clone().and_then(|s| s.volume_name),
+        Some(volume_name.clone())
+    );
+    assert_eq!(
+        bound
+            .annotations()
+            .get("volume.kubernetes.io/storage-provisioner")
+            .map(String::as_str),
+        Some("kubernetes.io/host-path")
+    );
+    let volume = pvs.get(&volume_name).await.expect("pv");
+    let path = volume
+        .spec
+        .as_ref()
+        .and_then(|s| s.host_path.as_ref())
+        .map(|h| h.path.clone())
+        .expect("hostPath");
+    assert_eq!(path, format!("/tmp/hostpath_pv/{volume_name}"));
+    assert!(std::path::Path::new(&path).is_dir(), "{path} made");
+    assert_eq!(
+        volume
+            .spec
+            .as_ref()
+            .and_then(|s| s.persistent_volume_reclaim_policy.as_deref()),
+        Some("Delete")
+    );
+
+    // WaitForFirstConsumer: nothing until the scheduler picks a node.
+    pvcs.create(&PostParams::default(), &claim("late", "later"))
+        .await
+        .expect("pvc");
+    common::eventually("the delayed claim Pending", || async {
+        let got = pvcs.get("late").await.ok()?;
+        (claim_phase(&got).as_deref() == Some("Pending")).then_some(())
+    })
+    .await;
+    assert!(
+        pvs.list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .len()
+            == 1
+    );
+    pvcs.patch(
+        "late",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"metadata": {"annotations": {"volume.kubernetes.io/selected-node": "n1"}}}),
+        ),
+    )
+    .await
+    .expect("select node");
+    common::eventually("the delayed claim bound", || async {
+        let got = pvcs.get("late").await.ok()?;
+        (claim_phase(&got).as_deref() == Some("Bound")).then_some(())
+    })
+    .await;
+
+    // Released with reclaim policy Delete: the directory and the volume go.
+    pvcs.delete("data", &DeleteParams::default())
+        .await
+        .expect("delete pvc");
+    common::eventually("the provisioned volume deleted", || async {
+        pvs.get_opt(&volume_name)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(!std::path::Path::new(&path).exists(), "{path} removed");
+}

@@ -92,6 +92,14 @@ pub struct Options {
     /// The period for syncing quota usage status in the system.
     #[arg(long, default_value = "5m0s", value_parser = apimachinery::duration::parse_go_duration)]
     pub resource_quota_sync_period: Duration,
+    /// Enable HostPath PV provisioning when running without a cloud provider.
+    /// This allows testing and development of provisioning features. HostPath
+    /// provisioning is not supported in any way, won't work in a multi-node
+    /// cluster, and should not be used for anything other than testing or
+    /// development.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub enable_hostpath_provisioner: bool,
     /// The number of resource quotas that are allowed to sync concurrently.
     #[arg(long, default_value_t = 5)]
     pub concurrent_resource_quota_syncs: u16,
@@ -167,6 +175,7 @@ impl Options {
                     monitor_period: self.node_monitor_period.max(Duration::from_millis(100)),
                     grace_period: self.node_monitor_grace_period,
                 },
+                enable_hostpath_provisioner: self.enable_hostpath_provisioner,
                 resource_quota: controller::resourcequota::ResourceQuotaConfig {
                     sync_period: self.resource_quota_sync_period,
                     concurrent_syncs: self.concurrent_resource_quota_syncs.max(1),

@@ -6,13 +6,19 @@
 //! volume whose claim is gone (reclaim policy Retain; Delete leaves it
 //! Released too, as no deleter plugin exists yet).
 //!
-//! Not yet: dynamic provisioning, WaitForFirstConsumer, Events.
+//! With `--enable-hostpath-provisioner`, claims of a `kubernetes.io/host-path`
+//! class get a volume made for them and released Delete volumes are
+//! deleted ([`provision`]).
+//!
+//! Not yet: external provisioners' hand-off beyond the annotations, Events.
 
 pub mod index;
+pub mod provision;
 
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -32,16 +38,22 @@ struct Ctx {
     client: kube::Client,
     claims: Store<PersistentVolumeClaim>,
     volumes: Store<PersistentVolume>,
+    classes: Store<StorageClass>,
+    /// `--enable-hostpath-provisioner`.
+    hostpath_provisioner: bool,
 }
 
 /// Upstream's `startPersistentVolumeBinderController`.
 pub fn start(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
     let claims = ctx.informers.informer::<PersistentVolumeClaim>();
     let volumes = ctx.informers.informer::<PersistentVolume>();
+    let classes = ctx.informers.informer::<StorageClass>();
     let c = Arc::new(Ctx {
         client: ctx.client.clone(),
         claims: claims.store(),
         volumes: volumes.store(),
+        classes: classes.store(),
+        hostpath_provisioner: ctx.config.enable_hostpath_provisioner,
     });
     // Claims are synced when they or a volume naming them change; a
     // volume naming no claim wakes every unbound claim.
@@ -71,6 +83,26 @@ pub fn start(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
                     .collect(),
             },
         );
+    // A class that appears or changes may let its waiting claims provision.
+    let cstore = claims.store();
+    let claim_controller = claim_controller.watches_shared_stream(
+        classes.subscribe(),
+        move |sc: Arc<StorageClass>| {
+            let name = sc.name_any();
+            cstore
+                .state()
+                .iter()
+                .filter(|c| {
+                    index::claim_class(c) == name
+                        && c.spec
+                            .as_ref()
+                            .and_then(|s| s.volume_name.as_deref())
+                            .is_none_or(str::is_empty)
+                })
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    );
     // Volumes are synced when they or the claim they name change.
     let vstore = volumes.store();
     let volume_controller = Controller::for_shared_stream(volumes.subscribe(), volumes.store())
@@ -230,6 +262,17 @@ async fn sync_claim(pvc: Arc<PersistentVolumeClaim>, ctx: Arc<Ctx>) -> Result<Ac
         None => match index::find_matching(volumes.iter().map(|v| v.as_ref()), &pvc) {
             Some(pv) => bind(&ctx, pv, &pvc).await?,
             None => {
+                let class_name = index::claim_class(&pvc);
+                let class = (!class_name.is_empty())
+                    .then(|| ctx.classes.get(&ObjectRef::new(&class_name)))
+                    .flatten();
+                if let Some(class) = class.as_deref() {
+                    if provision::plan(&pvc, Some(class), ctx.hostpath_provisioner)
+                        == provision::Plan::Provision
+                    {
+                        provision::provision(&ctx, &pvc, class).await?;
+                    }
+                }
                 if claim_phase(&pvc) != Some("Pending") {
                     set_claim_phase(&ctx, &pvc, "Pending", None).await?;
                 }
@@ -303,6 +346,9 @@ async fn sync_volume(pv: Arc<PersistentVolume>, ctx: Arc<Ctx>) -> Result<Action,
         } else {
             // Retain, and Delete without a deleter: Released.
             set_volume_phase(&ctx, &pv, "Released").await?;
+            if provision::ours_to_delete(&pv, ctx.hostpath_provisioner) {
+                provision::delete(&ctx, &pv).await?;
+            }
         }
         return Ok(Action::await_change());
     }
