@@ -1,6 +1,7 @@
 //! The default admission plugins, on as in a real cluster: ServiceAccount,
 //! DefaultTolerationSeconds, TaintNodesByCondition, NamespaceLifecycle,
-//! Priority and DefaultStorageClass.
+//! Priority, DefaultStorageClass, LimitRanger, RuntimeClass and
+//! DefaultIngressClass.
 
 use integration::TestApiServer;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
@@ -600,4 +601,141 @@ async fn limit_ranges_default_and_bound_pods_and_claims() {
             "persistentvolumeclaims \"huge\" is forbidden: maximum storage usage per PersistentVolumeClaim is 5Gi, but request is 50Gi"
         )
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_classes_give_pods_overhead_and_scheduling() {
+    use k8s_openapi::api::node::v1::RuntimeClass;
+    let s = TestApiServer::start().await;
+    let classes: Api<RuntimeClass> = Api::all(s.client.clone());
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), "default");
+    let pp = PostParams::default();
+    classes
+        .create(
+            &pp,
+            &serde_json::from_value(json!({"metadata": {"name": "sandboxed"}, "handler": "runc",
+                "overhead": {"podFixed": {"cpu": "250m", "memory": "64Mi"}},
+                "scheduling": {"nodeSelector": {"sandbox": "yes"},
+                    "tolerations": [{"key": "sandbox", "operator": "Exists", "effect": "NoSchedule"}]}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let spec = pods
+        .create(&pp, &pod("boxed", json!({"runtimeClassName": "sandboxed"})))
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    let overhead = spec.overhead.unwrap();
+    assert_eq!(
+        (overhead["cpu"].0.as_str(), overhead["memory"].0.as_str()),
+        ("250m", "64Mi")
+    );
+    assert_eq!(spec.node_selector.unwrap()["sandbox"], "yes");
+    assert!(spec
+        .tolerations
+        .unwrap()
+        .iter()
+        .any(|t| t.key.as_deref() == Some("sandbox")));
+
+    let (code, message) = api_error(
+        pods.create(&pp, &pod("lost", json!({"runtimeClassName": "nope"})))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            403,
+            "pods \"lost\" is forbidden: pod rejected: RuntimeClass \"nope\" not found"
+        )
+    );
+    let (code, message) = api_error(
+        pods.create(
+            &pp,
+            &pod(
+                "clash",
+                json!({"runtimeClassName": "sandboxed", "nodeSelector": {"sandbox": "no"}}),
+            ),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            403,
+            "pods \"clash\" is forbidden: conflict: runtimeClass.scheduling.nodeSelector[sandbox] = yes; pod.spec.nodeSelector[sandbox] = no"
+        )
+    );
+    let (code, message) = api_error(
+        pods.create(&pp, &pod("fat", json!({"overhead": {"cpu": "1"}})))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            403,
+            "pods \"fat\" is forbidden: pod rejected: Pod Overhead set without corresponding RuntimeClass defined Overhead"
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingresses_without_a_class_get_the_default_ingress_class() {
+    use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+    let s = TestApiServer::start().await;
+    let classes: Api<IngressClass> = Api::all(s.client.clone());
+    let ingresses: Api<Ingress> = Api::namespaced(s.client.clone(), "default");
+    let pp = PostParams::default();
+    classes
+        .create(
+            &pp,
+            &serde_json::from_value(json!({"metadata": {"name": "nginx", "annotations":
+                {"ingressclass.kubernetes.io/is-default-class": "true"}},
+                "spec": {"controller": "k8s.io/ingress-nginx"}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let ingress = |name: &str, extra: serde_json::Value| {
+        let mut i = json!({"metadata": {"name": name}, "spec": {"defaultBackend":
+            {"service": {"name": "web", "port": {"number": 80}}}}});
+        if let (Some(m), Some(e)) = (i.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        serde_json::from_value::<Ingress>(i).unwrap()
+    };
+    let class_of = |i: Ingress| i.spec.unwrap().ingress_class_name;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut attempt = 0;
+    let defaulted = loop {
+        attempt += 1;
+        let got = ingresses
+            .create(&pp, &ingress(&format!("web-{attempt}"), json!({})))
+            .await
+            .unwrap();
+        let class = class_of(got);
+        if class.is_some() || std::time::Instant::now() > deadline {
+            break class;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(defaulted.as_deref(), Some("nginx"));
+    // The legacy annotation counts as a choice.
+    let annotated = ingresses
+        .create(
+            &pp,
+            &ingress(
+                "legacy",
+                json!({"metadata": {"name": "legacy", "annotations": {"kubernetes.io/ingress.class": "traefik"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(class_of(annotated), None);
 }

@@ -8,12 +8,13 @@
 //! `--disable-admission-plugins` choose among them like upstream: plugins
 //! run in the registry's order whatever the order of the flag.
 
+mod default_class;
 mod limit_ranger;
 mod namespace_lifecycle;
 mod node_taints;
 mod priority;
+mod runtime_class;
 mod serviceaccount;
-mod storage_class;
 mod storage_protection;
 mod tolerations;
 
@@ -108,8 +109,10 @@ fn registry(config: &AdmissionConfig) -> Vec<Box<dyn Plugin>> {
             not_ready_seconds: config.default_not_ready_toleration_seconds,
             unreachable_seconds: config.default_unreachable_toleration_seconds,
         }),
-        Box::new(storage_class::DefaultStorageClass),
+        Box::new(default_class::DefaultStorageClass),
         Box::new(storage_protection::StorageObjectInUseProtection),
+        Box::new(runtime_class::RuntimeClass),
+        Box::new(default_class::DefaultIngressClass),
     ]
 }
 
@@ -309,7 +312,9 @@ mod tests {
                 "Priority",
                 "DefaultTolerationSeconds",
                 "DefaultStorageClass",
-                "StorageObjectInUseProtection"
+                "StorageObjectInUseProtection",
+                "RuntimeClass",
+                "DefaultIngressClass"
             ]
         );
         assert!(missing.contains(&"ResourceQuota"));
