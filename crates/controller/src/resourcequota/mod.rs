@@ -4,9 +4,11 @@
 //! counter): keeps every quota's `status.hard` equal to `spec.hard` and
 //! `status.used` equal to what its namespace uses of each hard resource.
 //!
-//! - [`quantity`]: quantities, their arithmetic and canonical text.
-//! - [`resources`]: resource lists and quota's set operations on them.
-//! - [`evaluator`]: what pods, services, claims and counted kinds use.
+//! - [`quantity`] (`apimachinery::quantity`): quantities, their arithmetic
+//!   and canonical text.
+//! - [`resources`], [`evaluator`] (the `quota` crate, shared with the API
+//!   server's admission plugin): resource lists, and what pods, services,
+//!   claims and counted kinds use.
 //! - [`sync`]: the status a quota should have.
 //!
 //! What triggers a sync: a quota's own change, and any change (added,
@@ -24,10 +26,10 @@
 //! (upstream discovers every listable resource instead; a `count/` name
 //! of another kind gets no `used` entry here).
 
-pub mod evaluator;
-pub mod quantity;
-pub mod resources;
 pub mod sync;
+
+pub use apimachinery::quantity;
+pub use quota::{evaluator, resources};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,8 +149,10 @@ pub fn start(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
         evaluators: Vec::new(),
     };
     let pods = w.watch::<Pod>();
-    w.evaluators
-        .push(Box::new(PodEvaluator::new(pods, ctx.config.clock.clone())));
+    w.evaluators.push(Box::new(PodEvaluator::new(pods, {
+        let clock = ctx.config.clock.clone();
+        Arc::new(move || clock.now())
+    })));
     let services = w.watch::<Service>();
     w.evaluators.push(Box::new(ServiceEvaluator::new(services)));
     let claims = w.watch::<PersistentVolumeClaim>();

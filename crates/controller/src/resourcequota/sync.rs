@@ -104,7 +104,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::clock::FakeClock;
     use crate::resourcequota::evaluator::pods::PodEvaluator;
     use crate::resourcequota::evaluator::testing::store;
     use crate::resourcequota::evaluator::ObjectCountEvaluator;
@@ -122,7 +121,8 @@ mod tests {
         let cms = store::<ConfigMap>(vec![json!({"metadata": {"name": "a", "namespace": "ns"}})]);
         let now = "2026-12-01T00:00:00Z".parse().unwrap_or_default();
         vec![
-            Box::new(PodEvaluator::new(pods, FakeClock::new(now))) as Box<dyn Evaluator>,
+            Box::new(PodEvaluator::new(pods, std::sync::Arc::new(move || now)))
+                as Box<dyn Evaluator>,
             Box::new(ObjectCountEvaluator::new(
                 cms,
                 "",

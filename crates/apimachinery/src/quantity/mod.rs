@@ -1,7 +1,12 @@
-//! Resource quantities as numbers (upstream's `api/resource.Quantity`
-//! `AsApproximateFloat64`): decimal SI suffixes (`n u m k M G T P E`),
-//! binary ones (`Ki` … `Ei`) and decimal exponents (`1e3`). `None` when the
-//! text is no quantity.
+//! Resource quantities (upstream's `api/resource.Quantity`): [`Quantity`]
+//! exact, with upstream's canonical text (`exact.rs`), and [`parse_f64`]
+//! as an approximate number (`AsApproximateFloat64`): decimal SI suffixes
+//! (`n u m k M G T P E`), binary ones (`Ki` … `Ei`) and decimal exponents
+//! (`1e3`); `None` when the text is no quantity.
+
+mod exact;
+
+pub use exact::{Format, Quantity};
 
 /// The quantity's value (`"100m"` → 0.1, `"1Gi"` → 1073741824).
 pub fn parse_f64(text: &str) -> Option<f64> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
 
-use super::quantity::Quantity;
+use apimachinery::quantity::Quantity;
 
 /// Resource name → quantity (upstream's `corev1.ResourceList`).
 pub type ResourceList = BTreeMap<String, Quantity>;

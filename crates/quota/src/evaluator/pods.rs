@@ -21,7 +21,6 @@
 //! `spec.resources` (alpha in 1.33); the requests in the pod spec count.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use apimachinery::labels::{Operator, Requirement};
@@ -33,9 +32,10 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
 use kube::runtime::reflector::Store;
 
 use super::{calculate_usage_stats, in_namespace, object_count_name, Evaluator, UsageStatsOptions};
-use crate::clock::Clock;
-use crate::resourcequota::quantity::Quantity;
-use crate::resourcequota::resources::{self, ResourceList};
+use apimachinery::quantity::Quantity;
+
+use crate::resources::{self, ResourceList};
+use crate::Now;
 
 /// The resources this evaluator measures by name (upstream's `podResources`).
 const POD_RESOURCES: [&str; 11] = [
@@ -78,12 +78,12 @@ fn is_extended_resource_name_for_quota(name: &str) -> bool {
 /// Measures pods from the shared pod cache.
 pub struct PodEvaluator {
     store: Store<Pod>,
-    clock: Arc<dyn Clock>,
+    now: Now,
 }
 
 impl PodEvaluator {
-    pub fn new(store: Store<Pod>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(store: Store<Pod>, now: Now) -> Self {
+        Self { store, now }
     }
 }
 
@@ -102,12 +102,12 @@ impl Evaluator for PodEvaluator {
 
     fn usage_stats(&self, options: &UsageStatsOptions<'_>) -> ResourceList {
         let pods = in_namespace(&self.store, options.namespace);
-        let now = self.clock.now();
+        let now = (self.now)();
         calculate_usage_stats(options, &pods, pod_matches_scope, |p| pod_usage(p, now))
     }
 
     fn next_change(&self, namespace: &str) -> Option<Duration> {
-        let now = self.clock.now();
+        let now = (self.now)();
         in_namespace(&self.store, namespace)
             .iter()
             .filter(|p| !is_terminal(p))
@@ -379,9 +379,10 @@ fn priority_class_matches(
 mod tests {
     use serde_json::{json, Value};
 
+    use std::sync::Arc;
+
     use super::super::testing::{names, store, text};
     use super::*;
-    use crate::clock::FakeClock;
 
     fn pod(v: Value) -> Pod {
         serde_json::from_value(v).unwrap_or_else(|e| panic!("pod: {e}"))
@@ -486,7 +487,8 @@ mod tests {
         let at = |s: &str| s.parse::<Timestamp>().unwrap_or_default();
         assert!(quota_v1_pod(&p, at("2026-12-01T00:00:30Z")));
         assert!(!quota_v1_pod(&p, at("2026-12-01T00:00:31Z")));
-        let clock = FakeClock::new(at("2026-12-01T00:00:10Z"));
+        let then = at("2026-12-01T00:00:10Z");
+        let clock: Now = Arc::new(move || then);
         let e = PodEvaluator::new(
             store(vec![serde_json::to_value(&p).unwrap_or_default()]),
             clock,
@@ -547,7 +549,7 @@ mod tests {
             json!({"metadata": {"name": "bu", "namespace": "ns"},
                    "spec": {"containers": [container("a", json!({"cpu": "1"}), json!({}))]}}),
         ]);
-        let e = PodEvaluator::new(pods, FakeClock::new(now()));
+        let e = PodEvaluator::new(pods, Arc::new(now));
         let selectors = [scope("BestEffort", "Exists", &[])];
         let resources = e.matching_resources(&names(&["pods", "requests.cpu", "configmaps"]));
         assert_eq!(resources, names(&["pods", "requests.cpu"]));
@@ -564,7 +566,7 @@ mod tests {
 
     #[test]
     fn extended_and_hugepage_resources_match() {
-        let e = PodEvaluator::new(store(vec![]), FakeClock::new(now()));
+        let e = PodEvaluator::new(store(vec![]), Arc::new(now));
         let input = names(&[
             "requests.example.com/gpu",
             "example.com/gpu",

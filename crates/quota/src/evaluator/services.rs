@@ -12,8 +12,9 @@ use super::{
     calculate_usage_stats, in_namespace, matches_no_scope, object_count_name, Evaluator,
     UsageStatsOptions,
 };
-use crate::resourcequota::quantity::Quantity;
-use crate::resourcequota::resources::{self, ResourceList};
+use apimachinery::quantity::Quantity;
+
+use crate::resources::{self, ResourceList};
 
 const SERVICE_RESOURCES: [&str; 4] = [
     "count/services",

@@ -18,8 +18,9 @@ use super::{
     calculate_usage_stats, in_namespace, matches_no_scope, object_count_name, Evaluator,
     UsageStatsOptions,
 };
-use crate::resourcequota::quantity::Quantity;
-use crate::resourcequota::resources::ResourceList;
+use apimachinery::quantity::Quantity;
+
+use crate::resources::ResourceList;
 
 const PVC_RESOURCES: [&str; 2] = ["persistentvolumeclaims", "requests.storage"];
 
@@ -130,7 +131,7 @@ mod tests {
 
     use super::super::testing::{names, store, text};
     use super::*;
-    use crate::resourcequota::resources;
+    use crate::resources;
 
     #[test]
     fn storage_by_class() {

@@ -22,9 +22,10 @@ use k8s_openapi::api::core::v1::ScopedResourceSelectorRequirement;
 use kube::runtime::reflector::Store;
 use kube::ResourceExt;
 
-use super::quantity::Quantity;
-use super::resources::{self, ResourceList};
-use crate::informers::Watched;
+use apimachinery::quantity::Quantity;
+
+use crate::resources::{self, ResourceList};
+use crate::Watched;
 
 /// What to measure (upstream's `quota.UsageStatsOptions`).
 pub struct UsageStatsOptions<'a> {
@@ -150,9 +151,8 @@ impl<K: Watched> Evaluator for ObjectCountEvaluator<K> {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod testing {
-    //! Stores filled by hand for the evaluator tests.
+pub mod testing {
+    //! Stores filled by hand, for the evaluators' and their users' tests.
 
     use kube::runtime::reflector::store::Writer;
     use kube::runtime::watcher::Event;

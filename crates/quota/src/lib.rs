@@ -1,0 +1,32 @@
+//! Resource quota evaluation (upstream's `k8s.io/apiserver/pkg/quota/v1`
+//! and `pkg/quota/v1/evaluator/core`), shared by the controller manager's
+//! resourcequota controller (usage of a namespace, from its caches) and the
+//! API server's ResourceQuota admission plugin (usage of one new object).
+//!
+//! - [`resources`]: resource lists and quota's set operations on them.
+//! - [`evaluator`]: what pods, services, claims and counted kinds use, and
+//!   which objects a quota's scopes select.
+
+pub mod evaluator;
+pub mod resources;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use kube::Resource;
+use serde::de::DeserializeOwned;
+
+/// What an evaluator's cache can hold (the controller's shared informers).
+pub trait Watched:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+}
+impl<K> Watched for K where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+}
+
+/// "Now" for the evaluators (pods stop being charged when their grace
+/// period ends); the controller passes its clock.
+pub type Now = Arc<dyn Fn() -> Timestamp + Send + Sync>;
