@@ -1,0 +1,222 @@
+//! The disruption controller (upstream's pkg/controller/disruption/
+//! disruption.go): keeps every PodDisruptionBudget's status current —
+//! `currentHealthy`, `desiredHealthy`, `expectedPods`,
+//! `disruptionsAllowed`, `observedGeneration`, the `DisruptionAllowed`
+//! condition and the `disruptedPods` the eviction handler records — which
+//! the API server's eviction subresource spends.
+//!
+//! - [`budget`]: the arithmetic (pure).
+//! - [`scale`]: the expected pod count from the pods' controllers.
+//!
+//! A budget is synced when it changes, when a pod it selects (or selected
+//! before the pod's labels changed) changes, when a controller in its
+//! namespace changes (its scale), and when the oldest `disruptedPods`
+//! entry expires. A sync that cannot compute the status (no controller for
+//! a pod, a bad percentage, a bad selector) writes upstream's fail-safe:
+//! `disruptionsAllowed: 0` with `SyncFailed`. Status is written through
+//! the `status` subresource, guarded by resourceVersion, and only when it
+//! changed.
+//!
+//! Not here (upstream has them): the scale subresource for custom
+//! controllers; clearing stale `DisruptionTarget` pod conditions; the
+//! `NoPods`/`UnmanagedPods` Events.
+
+pub mod budget;
+pub mod scale;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use apimachinery::labels::Selector;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
+use kube::api::{Api, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+
+use crate::clock::Clock;
+use crate::descriptors::ControllerFuture;
+use crate::events::EventRecorder;
+use crate::informers::Informer;
+use crate::{is_conflict, is_not_found, ControllerContext, Error, StartError};
+
+pub const NAME: &str = "disruption-controller";
+
+type Budget = PodDisruptionBudget;
+
+struct Ctx {
+    client: kube::Client,
+    pods: Store<Pod>,
+    owners: scale::Owners,
+    clock: Arc<dyn Clock>,
+    events: EventRecorder,
+}
+
+/// The budget's selector (upstream's `LabelSelectorAsSelector`): a missing
+/// one selects nothing, an empty one every pod of the namespace.
+pub fn selector(pdb: &Budget) -> Result<Selector, String> {
+    let sel = pdb.spec.as_ref().and_then(|s| s.selector.as_ref());
+    let v = serde_json::to_value(sel).map_err(|e| e.to_string())?;
+    Selector::from_label_selector(&v)
+}
+
+fn selects(pdb: &Budget, pod: &Pod) -> bool {
+    pdb.namespace() == pod.namespace() && selector(pdb).is_ok_and(|s| s.matches(pod.labels()))
+}
+
+/// The budgets selecting the pod now, plus those that selected it at its
+/// previous event (its labels may have changed since); forgotten once
+/// the pod is gone from the cache.
+fn pod_mapper(
+    budgets: Store<Budget>,
+    pods: Store<Pod>,
+) -> impl Fn(Arc<Pod>) -> Vec<ObjectRef<Budget>> + Send + Sync + 'static {
+    let last: Mutex<HashMap<ObjectRef<Pod>, HashSet<ObjectRef<Budget>>>> = Mutex::default();
+    move |pod: Arc<Pod>| {
+        let key = ObjectRef::from_obj(&*pod);
+        let now: HashSet<ObjectRef<Budget>> = budgets
+            .state()
+            .iter()
+            .filter(|b| selects(b, &pod))
+            .map(|b| ObjectRef::from_obj(&**b))
+            .collect();
+        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+        let before = if pods.get(&key).is_some() {
+            last.insert(key, now.clone())
+        } else {
+            last.remove(&key)
+        };
+        now.union(&before.unwrap_or_default()).cloned().collect()
+    }
+}
+
+/// Every budget in the namespace of a changed controller (its scale may
+/// be what a budget expects).
+fn namespace_mapper<K: Resource>(
+    budgets: Store<Budget>,
+) -> impl Fn(Arc<K>) -> Vec<ObjectRef<Budget>> + Send + Sync + 'static {
+    move |owner: Arc<K>| {
+        let ns = owner.meta().namespace.clone();
+        budgets
+            .state()
+            .iter()
+            .filter(|b| b.metadata.namespace == ns)
+            .map(|b| ObjectRef::from_obj(&**b))
+            .collect()
+    }
+}
+
+/// Upstream's `startDisruptionController`.
+pub fn start(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
+    let budgets = ctx.informers.informer::<Budget>();
+    let pods = ctx.informers.informer::<Pod>();
+    let rcs: Informer<ReplicationController> = ctx.informers.informer();
+    let rss: Informer<ReplicaSet> = ctx.informers.informer();
+    let deployments: Informer<Deployment> = ctx.informers.informer();
+    let sets: Informer<StatefulSet> = ctx.informers.informer();
+    let controller = Controller::for_shared_stream(budgets.subscribe(), budgets.store())
+        .watches_shared_stream(pods.subscribe(), pod_mapper(budgets.store(), pods.store()))
+        .watches_shared_stream(rcs.subscribe(), namespace_mapper(budgets.store()))
+        .watches_shared_stream(rss.subscribe(), namespace_mapper(budgets.store()))
+        .watches_shared_stream(deployments.subscribe(), namespace_mapper(budgets.store()))
+        .watches_shared_stream(sets.subscribe(), namespace_mapper(budgets.store()))
+        .with_config(kube::runtime::controller::Config::default().concurrency(2));
+    let c = Arc::new(Ctx {
+        client: ctx.client.clone(),
+        pods: pods.store(),
+        owners: scale::Owners {
+            replication_controllers: rcs.store(),
+            replica_sets: rss.store(),
+            deployments: deployments.store(),
+            stateful_sets: sets.store(),
+        },
+        clock: ctx.config.clock.clone(),
+        events: EventRecorder::new(ctx.client.clone(), NAME),
+    });
+    Ok(Box::pin(crate::runner::drive(
+        NAME,
+        controller,
+        ctx.metrics.clone(),
+        c,
+        reconcile,
+    )))
+}
+
+/// The status the budget should have now and when to look again
+/// (upstream's `trySync`), or why it cannot be computed.
+fn sync_status(
+    pdb: &Budget,
+    ctx: &Ctx,
+) -> Result<(PodDisruptionBudgetStatus, Option<Duration>), String> {
+    let sel = selector(pdb)?;
+    let ns = pdb.namespace();
+    let pods: Vec<Arc<Pod>> = ctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace() == ns && sel.matches(p.labels()))
+        .collect();
+    let spec = pdb.spec.clone().unwrap_or_default();
+    let selected = i32::try_from(pods.len()).unwrap_or(i32::MAX);
+    let expectation = budget::expectation(&spec, selected, || ctx.owners.expected_scale(&pods))?;
+    let now = ctx.clock.now();
+    let recorded = pdb.status.as_ref().and_then(|s| s.disrupted_pods.as_ref());
+    let (disrupted, recheck) = budget::live_disruptions(&pods, recorded, now);
+    let healthy = budget::count_healthy(&pods, &disrupted, now);
+    let status = budget::computed_status(pdb, healthy, expectation, disrupted, now);
+    let recheck = recheck.map(|t| {
+        let secs = t.duration_since(now).as_secs_f64().max(0.0);
+        Duration::from_secs_f64(secs) + Duration::from_millis(100)
+    });
+    Ok((status, recheck))
+}
+
+async fn reconcile(pdb: Arc<Budget>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let (status, recheck) = match sync_status(&pdb, &ctx) {
+        Ok(s) => s,
+        Err(message) => {
+            tracing::warn!(controller = NAME, pdb = %ObjectRef::from_obj(&*pdb), error = %message, "failed to sync pdb");
+            let status = budget::failed_status(&pdb, &message, ctx.clock.now());
+            if budget::needs_write(&pdb, &status) {
+                ctx.events.warning(
+                    &pdb.object_ref(&()),
+                    "CalculateExpectedPodCountFailed",
+                    format!("Failed to calculate the number of expected pods: {message}"),
+                );
+            }
+            (status, None)
+        }
+    };
+    if budget::needs_write(&pdb, &status) {
+        write_status(&ctx.client, &pdb, status).await?;
+    }
+    Ok(recheck.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// `PUT …/poddisruptionbudgets/<name>/status` at the cached resourceVersion.
+async fn write_status(
+    client: &kube::Client,
+    pdb: &Budget,
+    status: PodDisruptionBudgetStatus,
+) -> Result<(), Error> {
+    let ns = pdb.namespace().unwrap_or_default();
+    let name = pdb.name_any();
+    let mut updated = pdb.clone();
+    updated.status = Some(status);
+    let api: Api<Budget> = Api::namespaced(client.clone(), &ns);
+    match api
+        .replace_status(&name, &PostParams::default(), &updated)
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Deleted meanwhile, or our copy is stale: the watch brings the news.
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) if is_conflict(&e) => Err(Error::Pending(format!("pdb {ns}/{name}: conflict"))),
+        Err(e) => Err(Error::api("update status of", format!("pdb {ns}/{name}"))(
+            e,
+        )),
+    }
+}
