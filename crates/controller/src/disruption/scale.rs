@@ -114,3 +114,146 @@ impl Owners {
         Ok(scales.values().sum())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::reflector::store;
+    use kube::runtime::watcher::Event;
+    use serde_json::{json, Value};
+
+    fn from<T: serde::de::DeserializeOwned + Default>(v: Value) -> T {
+        serde_json::from_value(v).unwrap_or_default()
+    }
+
+    fn cache<K>(objs: Vec<K>) -> Store<K>
+    where
+        K: Resource<DynamicType = ()> + Clone + 'static,
+    {
+        let (s, mut w) = store::<K>();
+        for o in objs {
+            w.apply_watcher_event(&Event::Apply(o));
+        }
+        s
+    }
+
+    fn owner_ref(api_version: &str, kind: &str, name: &str, uid: &str) -> Value {
+        json!({"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": true})
+    }
+
+    fn workload<K: serde::de::DeserializeOwned + Default>(
+        name: &str,
+        uid: &str,
+        replicas: i32,
+        owner: Option<Value>,
+    ) -> K {
+        from(json!({
+            "metadata": {"name": name, "namespace": "n", "uid": uid, "ownerReferences": owner.into_iter().collect::<Vec<_>>()},
+            "spec": {"replicas": replicas, "selector": {}, "template": {}},
+        }))
+    }
+
+    fn pod(name: &str, owner: Option<Value>) -> Arc<Pod> {
+        Arc::new(from(json!({"metadata": {"name": name, "namespace": "n",
+            "ownerReferences": owner.into_iter().collect::<Vec<_>>()}})))
+    }
+
+    fn owners() -> Owners {
+        let dep = owner_ref("apps/v1", "Deployment", "d", "d-uid");
+        Owners {
+            replication_controllers: cache(vec![workload::<ReplicationController>(
+                "rc", "rc-uid", 2, None,
+            )]),
+            replica_sets: cache(vec![
+                workload::<ReplicaSet>("rs", "rs-uid", 3, None),
+                workload::<ReplicaSet>("d-1", "d1-uid", 1, Some(dep.clone())),
+                workload::<ReplicaSet>("d-2", "d2-uid", 4, Some(dep)),
+                workload::<ReplicaSet>(
+                    "lost",
+                    "lost-uid",
+                    4,
+                    Some(owner_ref("apps/v1", "Deployment", "gone", "gone-uid")),
+                ),
+            ]),
+            deployments: cache(vec![workload::<Deployment>("d", "d-uid", 5, None)]),
+            stateful_sets: cache(vec![workload::<StatefulSet>("ss", "ss-uid", 7, None)]),
+        }
+    }
+
+    #[test]
+    fn each_controller_counts_once_with_its_own_scale() {
+        let o = owners();
+        let pods = vec![
+            pod(
+                "a",
+                Some(owner_ref("v1", "ReplicationController", "rc", "rc-uid")),
+            ),
+            pod(
+                "b",
+                Some(owner_ref("apps/v1", "ReplicaSet", "rs", "rs-uid")),
+            ),
+            pod(
+                "c",
+                Some(owner_ref("apps/v1", "ReplicaSet", "rs", "rs-uid")),
+            ),
+            pod(
+                "d",
+                Some(owner_ref("apps/v1", "StatefulSet", "ss", "ss-uid")),
+            ),
+            // Two ReplicaSets of one Deployment: the Deployment's 5, once.
+            pod(
+                "e",
+                Some(owner_ref("apps/v1", "ReplicaSet", "d-1", "d1-uid")),
+            ),
+            pod(
+                "f",
+                Some(owner_ref("apps/v1", "ReplicaSet", "d-2", "d2-uid")),
+            ),
+            // Unmanaged pods are left out.
+            pod("g", None),
+        ];
+        assert_eq!(o.expected_scale(&pods), Ok(2 + 3 + 7 + 5));
+        assert_eq!(o.expected_scale(&[]), Ok(0));
+    }
+
+    #[test]
+    fn unknown_or_mismatched_controllers_fail() {
+        let o = owners();
+        let fails = |r: Value| o.expected_scale(&[pod("p", Some(r))]);
+        let msg = Err("found no controllers for pod \"p\"".to_string());
+        // Same name, another uid (recreated).
+        assert_eq!(
+            fails(owner_ref("apps/v1", "ReplicaSet", "rs", "other")),
+            msg
+        );
+        // A ReplicaSet whose Deployment is gone.
+        assert_eq!(
+            fails(owner_ref("apps/v1", "ReplicaSet", "lost", "lost-uid")),
+            msg
+        );
+        // Wrong group for the kind; a kind without a finder here.
+        assert_eq!(
+            fails(owner_ref(
+                "apps/v1",
+                "ReplicationController",
+                "rc",
+                "rc-uid"
+            )),
+            msg
+        );
+        assert_eq!(
+            fails(owner_ref("example.com/v1", "Widget", "w", "w-uid")),
+            msg
+        );
+        // The legacy extensions group still finds a ReplicaSet.
+        assert_eq!(
+            fails(owner_ref(
+                "extensions/v1beta1",
+                "ReplicaSet",
+                "rs",
+                "rs-uid"
+            )),
+            Ok(3)
+        );
+    }
+}
