@@ -95,7 +95,7 @@ fn pod_mapper(
 
 /// Every budget in the namespace of a changed controller (its scale may
 /// be what a budget expects).
-fn namespace_mapper<K: Resource>(
+fn namespace_mapper<K: Resource + 'static>(
     budgets: Store<Budget>,
 ) -> impl Fn(Arc<K>) -> Vec<ObjectRef<Budget>> + Send + Sync + 'static {
     move |owner: Arc<K>| {

@@ -149,7 +149,7 @@ mod tests {
     ) -> K {
         from(json!({
             "metadata": {"name": name, "namespace": "n", "uid": uid, "ownerReferences": owner.into_iter().collect::<Vec<_>>()},
-            "spec": {"replicas": replicas, "selector": {}, "template": {}},
+            "spec": {"replicas": replicas, "selector": {}, "template": {}, "serviceName": "s"},
         }))
     }
 
