@@ -138,7 +138,15 @@ async fn wait_for(
 
 #[tokio::test]
 async fn min_available_follows_readiness_and_gates_evictions() {
-    let (_c, rss, pods, pdbs) = setup("pdb-min").await;
+    let (c, rss, pods, pdbs) = setup("pdb-min").await;
+    // kube's default client retries a 429 for minutes; `kubectl drain` sees it at once.
+    let evictions: Api<Pod> = Api::namespaced(
+        c.server
+            .client_without_retries()
+            .await
+            .expect("client without retries"),
+        "pdb-min",
+    );
     let rs = rss
         .create(&PostParams::default(), &replica_set("web", 3, None))
         .await
@@ -156,7 +164,7 @@ async fn min_available_follows_readiness_and_gates_evictions() {
     // One pod unready: nothing may be disrupted, and the eviction is refused.
     set_ready(&pods, "web-1", false).await;
     wait_for(&pdbs, "web", (2, 2, 3, 0), "InsufficientPods").await;
-    match pods.evict("web-0", &EvictParams::default()).await {
+    match evictions.evict("web-0", &EvictParams::default()).await {
         Err(kube::Error::Api(s)) => assert_eq!(s.code, 429, "{s:?}"),
         other => panic!("eviction with no disruption allowed: {other:?}"),
     }
@@ -165,7 +173,8 @@ async fn min_available_follows_readiness_and_gates_evictions() {
     // budget counts the two left.
     set_ready(&pods, "web-1", true).await;
     wait_for(&pdbs, "web", (3, 2, 3, 1), "SufficientPods").await;
-    pods.evict("web-0", &EvictParams::default())
+    evictions
+        .evict("web-0", &EvictParams::default())
         .await
         .expect("eviction allowed");
     let b = wait_for(&pdbs, "web", (2, 2, 2, 0), "InsufficientPods").await;
