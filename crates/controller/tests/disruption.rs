@@ -297,4 +297,14 @@ async fn max_unavailable_percentage_uses_the_controllers_scale() {
     .expect("lower minAvailable");
     // ceil(0.3 · 6) = 2.
     wait_for(&pdbs, "api", (3, 2, 6, 1), "SufficientPods").await;
+
+    // A pod relabelled out of the selector wakes the budget that selected it.
+    pods.patch(
+        "api-0",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "other"}}})),
+    )
+    .await
+    .expect("relabel pod");
+    wait_for(&pdbs, "api", (2, 2, 6, 0), "InsufficientPods").await;
 }

@@ -24,7 +24,7 @@
 pub mod budget;
 pub mod scale;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -63,33 +63,38 @@ pub fn selector(pdb: &Budget) -> Result<Selector, String> {
     Selector::from_label_selector(&v)
 }
 
-fn selects(pdb: &Budget, pod: &Pod) -> bool {
-    pdb.namespace() == pod.namespace() && selector(pdb).is_ok_and(|s| s.matches(pod.labels()))
-}
-
-/// The budgets selecting the pod now, plus those that selected it at its
-/// previous event (its labels may have changed since); forgotten once
-/// the pod is gone from the cache.
+/// The budgets selecting the pod now or with the labels it had at its
+/// previous event, so a pod relabelled out of a budget wakes it (upstream's
+/// `updatePod` looks at the new pod only and leaves that budget stale until
+/// something else syncs it). The labels are forgotten once the pod is gone
+/// from the cache.
 fn pod_mapper(
     budgets: Store<Budget>,
     pods: Store<Pod>,
 ) -> impl Fn(Arc<Pod>) -> Vec<ObjectRef<Budget>> + Send + Sync + 'static {
-    let last: Mutex<HashMap<ObjectRef<Pod>, HashSet<ObjectRef<Budget>>>> = Mutex::default();
+    let last: Mutex<HashMap<ObjectRef<Pod>, BTreeMap<String, String>>> = Mutex::default();
     move |pod: Arc<Pod>| {
         let key = ObjectRef::from_obj(&*pod);
-        let now: HashSet<ObjectRef<Budget>> = budgets
+        let labels = pod.labels().clone();
+        let before = {
+            let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+            if pods.get(&key).is_some() {
+                last.insert(key, labels.clone())
+            } else {
+                last.remove(&key)
+            }
+        };
+        budgets
             .state()
             .iter()
-            .filter(|b| selects(b, &pod))
+            .filter(|b| b.namespace() == pod.namespace())
+            .filter(|b| {
+                selector(b).is_ok_and(|s| {
+                    s.matches(&labels) || before.as_ref().is_some_and(|l| s.matches(l))
+                })
+            })
             .map(|b| ObjectRef::from_obj(&**b))
-            .collect();
-        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
-        let before = if pods.get(&key).is_some() {
-            last.insert(key, now.clone())
-        } else {
-            last.remove(&key)
-        };
-        now.union(&before.unwrap_or_default()).cloned().collect()
+            .collect()
     }
 }
 
