@@ -225,3 +225,77 @@ async fn write_status(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::reflector::store;
+    use kube::runtime::watcher::Event;
+    use serde_json::json;
+
+    fn budget(name: &str, selector: serde_json::Value) -> Budget {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "n"},
+            "spec": {"minAvailable": 1, "selector": selector},
+        }))
+        .unwrap_or_default()
+    }
+
+    fn pod(app: &str) -> Pod {
+        serde_json::from_value(
+            json!({"metadata": {"name": "p", "namespace": "n", "labels": {"app": app}}}),
+        )
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_missing_selector_selects_nothing_an_empty_one_everything() {
+        let labels = pod("web").metadata.labels.unwrap_or_default();
+        let matches = |b: &Budget| selector(b).is_ok_and(|s| s.matches(&labels));
+        assert!(!matches(&budget("nil", serde_json::Value::Null)));
+        assert!(matches(&budget("all", json!({}))));
+        assert!(matches(&budget(
+            "web",
+            json!({"matchLabels": {"app": "web"}})
+        )));
+        assert!(!matches(&budget(
+            "db",
+            json!({"matchLabels": {"app": "db"}})
+        )));
+        assert!(selector(&budget(
+            "bad",
+            json!({"matchExpressions": [{"key": "app", "operator": "Nope"}]})
+        ))
+        .is_err());
+    }
+
+    #[test]
+    fn a_relabelled_pod_wakes_the_budget_it_left() {
+        let (budgets, mut bw) = store::<Budget>();
+        for b in [
+            budget("web", json!({"matchLabels": {"app": "web"}})),
+            budget("db", json!({"matchLabels": {"app": "db"}})),
+        ] {
+            bw.apply_watcher_event(&Event::Apply(b));
+        }
+        let (pods, mut pw) = store::<Pod>();
+        let map = pod_mapper(budgets, pods);
+        let names = |refs: Vec<ObjectRef<Budget>>| {
+            let mut n: Vec<String> = refs.into_iter().map(|r| r.name).collect();
+            n.sort();
+            n
+        };
+        let web = pod("web");
+        pw.apply_watcher_event(&Event::Apply(web.clone()));
+        assert_eq!(names(map(Arc::new(web))), ["web"]);
+        // Relabelled web → db: both budgets must look again.
+        let db = pod("db");
+        pw.apply_watcher_event(&Event::Apply(db.clone()));
+        assert_eq!(names(map(Arc::new(db.clone()))), ["db", "web"]);
+        // The next event only concerns db.
+        assert_eq!(names(map(Arc::new(db.clone()))), ["db"]);
+        // Deleted: its budget is woken, and the pod forgotten.
+        pw.apply_watcher_event(&Event::Delete(db.clone()));
+        assert_eq!(names(map(Arc::new(db))), ["db"]);
+    }
+}
