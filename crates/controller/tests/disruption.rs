@@ -10,8 +10,9 @@ mod common;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{Api, EvictParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, EvictParams, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
 
 fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
@@ -307,4 +308,115 @@ async fn max_unavailable_percentage_uses_the_controllers_scale() {
     .await
     .expect("relabel pod");
     wait_for(&pdbs, "api", (2, 2, 6, 0), "InsufficientPods").await;
+}
+
+/// A namespaced `Gadget` kind with the scale subresource, and a
+/// `Gizmo` kind without one; returns once discovery lists both.
+async fn custom_kinds(client: &kube::Client) -> ApiResource {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (plural, kind, scale) in [("gadgets", "Gadget", true), ("gizmos", "Gizmo", false)] {
+        let mut version = json!({"name": "v1", "served": true, "storage": true,
+            "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}});
+        if scale {
+            version["subresources"] = json!({"scale": {
+                "specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}});
+        }
+        let crd: CustomResourceDefinition = from(json!({
+            "metadata": {"name": format!("{plural}.example.com")},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"plural": plural, "singular": kind.to_lowercase(), "kind": kind, "listKind": format!("{kind}List")},
+                "versions": [version]}
+        }));
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("create crd");
+    }
+    common::eventually("the custom kinds in discovery", || async {
+        let res = client
+            .list_api_group_resources("example.com/v1")
+            .await
+            .ok()?;
+        let names: Vec<&str> = res.resources.iter().map(|r| r.name.as_str()).collect();
+        (names.contains(&"gadgets/scale") && names.contains(&"gizmos")).then_some(())
+    })
+    .await;
+    ApiResource {
+        group: "example.com".into(),
+        version: "v1".into(),
+        api_version: "example.com/v1".into(),
+        kind: "Gadget".into(),
+        plural: "gadgets".into(),
+    }
+}
+
+/// A pod labelled `app` controlled by the given custom object.
+fn custom_pod(name: &str, app: &str, owner: &DynamicObject, kind: &str) -> Pod {
+    from(json!({
+        "metadata": {"name": name, "labels": {"app": app}, "ownerReferences": [
+            {"apiVersion": "example.com/v1", "kind": kind, "name": owner.metadata.name,
+                "uid": owner.metadata.uid, "controller": true}]},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+    }))
+}
+
+#[tokio::test]
+async fn a_custom_controller_counts_through_its_scale_subresource() {
+    let (c, _rss, pods, pdbs) = setup("pdb-custom").await;
+    let gadget = custom_kinds(&c.client).await;
+    let gadgets: Api<DynamicObject> = Api::namespaced_with(c.client.clone(), "pdb-custom", &gadget);
+    let g: DynamicObject = from(json!({"apiVersion": "example.com/v1", "kind": "Gadget",
+        "metadata": {"name": "g"}, "spec": {"replicas": 5}}));
+    let g = gadgets
+        .create(&PostParams::default(), &g)
+        .await
+        .expect("gadget");
+    for i in 0..2 {
+        let name = format!("g-{i}");
+        pods.create(
+            &PostParams::default(),
+            &custom_pod(&name, "g", &g, "Gadget"),
+        )
+        .await
+        .expect("pod");
+        set_ready(&pods, &name, true).await;
+    }
+    pdbs.create(
+        &PostParams::default(),
+        &from(json!({"metadata": {"name": "g"},
+            "spec": {"maxUnavailable": 3, "selector": {"matchLabels": {"app": "g"}}}})),
+    )
+    .await
+    .expect("pdb");
+    // Expected 5 from gadgets/g/scale, 2 desired, 2 healthy.
+    wait_for(&pdbs, "g", (2, 2, 5, 0), "InsufficientPods").await;
+
+    // A kind without the scale subresource fails the sync with upstream's message.
+    let gizmo = ApiResource {
+        kind: "Gizmo".into(),
+        plural: "gizmos".into(),
+        ..gadget
+    };
+    let gizmos: Api<DynamicObject> = Api::namespaced_with(c.client.clone(), "pdb-custom", &gizmo);
+    let z: DynamicObject = from(json!({"apiVersion": "example.com/v1", "kind": "Gizmo",
+        "metadata": {"name": "z"}}));
+    let z = gizmos
+        .create(&PostParams::default(), &z)
+        .await
+        .expect("gizmo");
+    pods.create(&PostParams::default(), &custom_pod("z-0", "g", &z, "Gizmo"))
+        .await
+        .expect("gizmo pod");
+    let message = common::eventually("SyncFailed for the gizmo", || async {
+        let b = pdbs.get("g").await.ok()?;
+        let s = b.status?;
+        s.conditions?
+            .into_iter()
+            .find(|c| c.type_ == "DisruptionAllowed" && c.reason == "SyncFailed")
+            .map(|c| c.message)
+    })
+    .await;
+    assert_eq!(
+        message,
+        "gizmos.example.com does not implement the scale subresource"
+    );
 }

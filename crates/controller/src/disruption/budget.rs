@@ -59,6 +59,12 @@ pub struct Expectation {
     pub desired_healthy: i32,
 }
 
+/// Whether the budget needs its pods' controllers' scale: maxUnavailable,
+/// or minAvailable as a percentage.
+pub fn needs_scale(spec: &PodDisruptionBudgetSpec) -> bool {
+    spec.max_unavailable.is_some() || matches!(spec.min_available, Some(IntOrString::String(_)))
+}
+
 /// Upstream's `getExpectedPodCount`. `selected` is how many pods the
 /// selector matches; `scale` sums the scale of their controllers, asked
 /// only when the budget needs it (maxUnavailable, or a percentage
@@ -363,6 +369,11 @@ mod tests {
             Err("scale asked".into())
         );
         assert!(expectation(&spec(json!({"minAvailable": "half"})), 1, || Ok(2)).is_err());
+        // Only maxUnavailable and percentages read the controllers' scale.
+        assert!(needs_scale(&spec(json!({"maxUnavailable": 1}))));
+        assert!(needs_scale(&spec(json!({"minAvailable": "10%"}))));
+        assert!(!needs_scale(&spec(json!({"minAvailable": 1}))));
+        assert!(!needs_scale(&spec(json!({}))));
         assert_eq!(
             expectation(&spec(json!({})), 3, no_scale),
             Ok(Expectation {

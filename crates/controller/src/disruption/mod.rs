@@ -17,9 +17,8 @@
 //! the `status` subresource, guarded by resourceVersion, and only when it
 //! changed.
 //!
-//! Not here (upstream has them): the scale subresource for custom
-//! controllers; clearing stale `DisruptionTarget` pod conditions; the
-//! `NoPods`/`UnmanagedPods` Events.
+//! Not here (upstream has them): clearing stale `DisruptionTarget` pod
+//! conditions; the `NoPods`/`UnmanagedPods`/`NotDeleted` Events.
 
 pub mod budget;
 pub mod scale;
@@ -152,7 +151,7 @@ pub fn start(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
 
 /// The status the budget should have now and when to look again
 /// (upstream's `trySync`), or why it cannot be computed.
-fn sync_status(
+async fn sync_status(
     pdb: &Budget,
     ctx: &Ctx,
 ) -> Result<(PodDisruptionBudgetStatus, Option<Duration>), String> {
@@ -166,7 +165,14 @@ fn sync_status(
         .collect();
     let spec = pdb.spec.clone().unwrap_or_default();
     let selected = i32::try_from(pods.len()).unwrap_or(i32::MAX);
-    let expectation = budget::expectation(&spec, selected, || ctx.owners.expected_scale(&pods))?;
+    let scale = if budget::needs_scale(&spec) {
+        Some(ctx.owners.expected_scale(&ctx.client, &pods).await)
+    } else {
+        None
+    };
+    let expectation = budget::expectation(&spec, selected, || {
+        scale.unwrap_or_else(|| Err("the controllers' scale was not read".into()))
+    })?;
     let now = ctx.clock.now();
     let recorded = pdb.status.as_ref().and_then(|s| s.disrupted_pods.as_ref());
     let (disrupted, recheck) = budget::live_disruptions(&pods, recorded, now);
@@ -180,7 +186,7 @@ fn sync_status(
 }
 
 async fn reconcile(pdb: Arc<Budget>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    let (status, recheck) = match sync_status(&pdb, &ctx) {
+    let (status, recheck) = match sync_status(&pdb, &ctx).await {
         Ok(s) => s,
         Err(message) => {
             tracing::warn!(controller = NAME, pdb = %ObjectRef::from_obj(&*pdb), error = %message, "failed to sync pdb");

@@ -1,13 +1,10 @@
 //! The expected number of pods behind a budget: the sum of the scale of the
 //! selected pods' controllers (upstream's `getExpectedScale` and its
 //! finders `getPodReplicationController`, `getPodDeployment`,
-//! `getPodReplicaSet`, `getPodStatefulSet`), read from the shared caches.
-//!
-//! Differences: upstream's last finder reads the `scale` subresource of any
-//! other controller kind (custom resources); here a pod controlled by
-//! anything but a ReplicationController, ReplicaSet, Deployment (through
-//! its ReplicaSet) or StatefulSet has "no controllers", which fails the
-//! sync as upstream does when no finder succeeds.
+//! `getPodReplicaSet`, `getPodStatefulSet`, read from the shared caches,
+//! then `getScaleController`: the `scale` subresource of whatever else
+//! controls a pod, found through discovery and read live, as upstream does
+//! for custom resources).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +12,7 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 
@@ -87,31 +85,116 @@ impl Owners {
         None
     }
 
-    /// Upstream's `getExpectedScale`: the scale of every distinct
-    /// controller of the pods, summed. Pods without a controller are left
-    /// out (upstream's "unmanaged pods", logged); a controller that cannot
-    /// be found fails the sync with upstream's message.
-    pub fn expected_scale(&self, pods: &[Arc<Pod>]) -> Result<i32, String> {
-        let mut scales: HashMap<String, i32> = HashMap::new();
+    /// What the caches know: the scale of every distinct controller of the
+    /// pods they resolve, and the references they do not (tried on the
+    /// scale subresource next). Pods without a controller are left out
+    /// (upstream's "unmanaged pods").
+    pub fn resolve(&self, pods: &[Arc<Pod>]) -> Resolution {
+        let mut out = Resolution::default();
         let mut unmanaged = Vec::new();
         for pod in pods {
             let Some(r) = controller_of(&**pod) else {
                 unmanaged.push(pod.name_any());
                 continue;
             };
-            if scales.contains_key(&r.uid) {
+            if out.scales.contains_key(&r.uid) {
                 continue;
             }
             let namespace = pod.namespace().unwrap_or_default();
-            let (uid, scale) = self
-                .scale_of(r, &namespace)
-                .ok_or_else(|| format!("found no controllers for pod {:?}", pod.name_any()))?;
-            scales.insert(uid, scale);
+            match self.scale_of(r, &namespace) {
+                Some((uid, scale)) => {
+                    out.scales.insert(uid, scale);
+                }
+                None => out.unresolved.push(Unresolved {
+                    controller: r.clone(),
+                    namespace,
+                    pod: pod.name_any(),
+                }),
+            }
         }
         if !unmanaged.is_empty() {
             tracing::debug!(pods = ?unmanaged, "found unmanaged pods associated with this PDB");
         }
+        out
+    }
+
+    /// Upstream's `getExpectedScale`: the caches first, then the scale
+    /// subresource; a controller found by neither fails the sync with
+    /// upstream's message.
+    pub async fn expected_scale(
+        &self,
+        client: &kube::Client,
+        pods: &[Arc<Pod>],
+    ) -> Result<i32, String> {
+        let Resolution {
+            mut scales,
+            unresolved,
+        } = self.resolve(pods);
+        for u in unresolved {
+            if scales.contains_key(&u.controller.uid) {
+                continue;
+            }
+            let (uid, scale) = scale_subresource(client, &u.controller, &u.namespace)
+                .await?
+                .ok_or_else(|| format!("found no controllers for pod {:?}", u.pod))?;
+            scales.insert(uid, scale);
+        }
         Ok(scales.values().sum())
+    }
+}
+
+/// A pod whose controller the caches do not know.
+#[derive(Debug, Clone)]
+pub struct Unresolved {
+    pub controller: OwnerReference,
+    pub namespace: String,
+    pub pod: String,
+}
+
+/// [`Owners::resolve`]'s answer: scales by controller uid, and the rest.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    pub scales: HashMap<String, i32>,
+    pub unresolved: Vec<Unresolved>,
+}
+
+/// Upstream's `getScaleController`: the controller's resource from
+/// discovery (an unknown kind is an error), its `scale` subresource read
+/// live (a resource without one is an error); `None` when the object is
+/// missing or is another object of that name (uid).
+pub async fn scale_subresource(
+    client: &kube::Client,
+    r: &OwnerReference,
+    namespace: &str,
+) -> Result<Option<(String, i32)>, String> {
+    let (group, version) = match r.api_version.rsplit_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), r.api_version.clone()),
+    };
+    let gvk = GroupVersionKind::gvk(&group, &version, &r.kind);
+    let (resource, caps) = kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .map_err(|e| format!("no mapping for {}.{group}: {e}", r.kind))?;
+    if !caps.subresources.iter().any(|(s, _)| s.plural == "scale") {
+        let gr = if group.is_empty() {
+            resource.plural.clone()
+        } else {
+            format!("{}.{group}", resource.plural)
+        };
+        return Err(format!("{gr} does not implement the scale subresource"));
+    }
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    match api.get_scale(&r.name).await {
+        Ok(scale) if scale.metadata.uid.as_deref() == Some(r.uid.as_str()) => Ok(Some((
+            r.uid.clone(),
+            scale.spec.and_then(|s| s.replicas).unwrap_or(0),
+        ))),
+        Ok(_) => Ok(None),
+        Err(e) if crate::is_not_found(&e) => Ok(None),
+        Err(e) => Err(format!(
+            "getting the scale of {} {namespace}/{}: {e}",
+            r.kind, r.name
+        )),
     }
 }
 
@@ -180,6 +263,14 @@ mod tests {
         }
     }
 
+    fn sum(r: &Resolution) -> i32 {
+        r.scales.values().sum()
+    }
+
+    fn unresolved(r: &Resolution) -> Vec<&str> {
+        r.unresolved.iter().map(|u| u.pod.as_str()).collect()
+    }
+
     #[test]
     fn each_controller_counts_once_with_its_own_scale() {
         let o = owners();
@@ -212,48 +303,53 @@ mod tests {
             // Unmanaged pods are left out.
             pod("g", None),
         ];
-        assert_eq!(o.expected_scale(&pods), Ok(2 + 3 + 7 + 5));
-        assert_eq!(o.expected_scale(&[]), Ok(0));
+        let r = o.resolve(&pods);
+        assert_eq!(sum(&r), 2 + 3 + 7 + 5);
+        assert!(r.unresolved.is_empty());
+        assert_eq!(sum(&o.resolve(&[])), 0);
     }
 
     #[test]
-    fn unknown_or_mismatched_controllers_fail() {
+    fn what_the_caches_do_not_know_goes_to_the_scale_subresource() {
         let o = owners();
-        let fails = |r: Value| o.expected_scale(&[pod("p", Some(r))]);
-        let msg = Err("found no controllers for pod \"p\"".to_string());
-        // Same name, another uid (recreated).
-        assert_eq!(
-            fails(owner_ref("apps/v1", "ReplicaSet", "rs", "other")),
-            msg
-        );
-        // A ReplicaSet whose Deployment is gone.
-        assert_eq!(
-            fails(owner_ref("apps/v1", "ReplicaSet", "lost", "lost-uid")),
-            msg
-        );
-        // Wrong group for the kind; a kind without a finder here.
-        assert_eq!(
-            fails(owner_ref(
-                "apps/v1",
-                "ReplicationController",
-                "rc",
-                "rc-uid"
-            )),
-            msg
-        );
-        assert_eq!(
-            fails(owner_ref("example.com/v1", "Widget", "w", "w-uid")),
-            msg
-        );
-        // The legacy extensions group still finds a ReplicaSet.
-        assert_eq!(
-            fails(owner_ref(
-                "extensions/v1beta1",
-                "ReplicaSet",
-                "rs",
-                "rs-uid"
-            )),
-            Ok(3)
-        );
+        let r = o.resolve(&[
+            // Same name, another uid (recreated).
+            pod(
+                "uid",
+                Some(owner_ref("apps/v1", "ReplicaSet", "rs", "other")),
+            ),
+            // A ReplicaSet whose Deployment is gone (upstream then reads
+            // the ReplicaSet's own scale subresource).
+            pod(
+                "lost",
+                Some(owner_ref("apps/v1", "ReplicaSet", "lost", "lost-uid")),
+            ),
+            // Wrong group for the kind; a kind without a cache here.
+            pod(
+                "group",
+                Some(owner_ref(
+                    "apps/v1",
+                    "ReplicationController",
+                    "rc",
+                    "rc-uid",
+                )),
+            ),
+            pod(
+                "custom",
+                Some(owner_ref("example.com/v1", "Widget", "w", "w-uid")),
+            ),
+            // The legacy extensions group still finds a ReplicaSet.
+            pod(
+                "ext",
+                Some(owner_ref(
+                    "extensions/v1beta1",
+                    "ReplicaSet",
+                    "rs",
+                    "rs-uid",
+                )),
+            ),
+        ]);
+        assert_eq!(unresolved(&r), ["uid", "lost", "group", "custom"]);
+        assert_eq!(sum(&r), 3);
     }
 }
