@@ -420,3 +420,61 @@ async fn a_custom_controller_counts_through_its_scale_subresource() {
         "gizmos.example.com does not implement the scale subresource"
     );
 }
+
+fn disruption_target(p: &Pod) -> Option<(String, Option<String>)> {
+    p.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "DisruptionTarget")
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+#[tokio::test]
+async fn a_stale_disruption_target_condition_is_reset_after_two_minutes() {
+    let start = Timestamp::now();
+    let clock = controller::clock::FakeClock::new(start);
+    let c2 = clock.clone();
+    let c = common::start(&["disruption"], move |_, cfg| cfg.clock = c2).await;
+    let nss: Api<Namespace> = Api::all(c.client.clone());
+    nss.create(&PostParams::default(), &common::ns("pdb-stale"))
+        .await
+        .expect("namespace");
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "pdb-stale");
+    for (name, reason) in [
+        ("evicted", "EvictionByEvictionAPI"),
+        ("kubelet", "TerminationByKubelet"),
+    ] {
+        pods.create(
+            &PostParams::default(),
+            &from(json!({"metadata": {"name": name},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}})),
+        )
+        .await
+        .expect("pod");
+        let status = json!({"status": {"phase": "Running", "conditions": [
+            {"type": "DisruptionTarget", "status": "True", "reason": reason,
+                "lastTransitionTime": start.to_string()}]}});
+        pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .expect("mark pod as a disruption target");
+    }
+    // Past the 2-minute timeout, nothing deleted the pod: the condition goes False.
+    clock.set(
+        start
+            .checked_add(SignedDuration::from_secs(130))
+            .unwrap_or(start),
+    );
+    common::eventually("the stale condition reset", || async {
+        let p = pods.get("evicted").await.ok()?;
+        (disruption_target(&p) == Some(("False".into(), None))).then_some(())
+    })
+    .await;
+    // The kubelet's own condition is never stale.
+    let p = pods.get("kubelet").await.expect("get pod");
+    assert_eq!(
+        disruption_target(&p),
+        Some(("True".into(), Some("TerminationByKubelet".into())))
+    );
+}

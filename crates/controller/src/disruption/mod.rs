@@ -7,6 +7,7 @@
 //!
 //! - [`budget`]: the arithmetic (pure).
 //! - [`scale`]: the expected pod count from the pods' controllers.
+//! - [`stale`]: resetting `DisruptionTarget` pod conditions nobody acted on.
 //!
 //! A budget is synced when it changes, when a pod it selects (or selected
 //! before the pod's labels changed) changes, when a controller in its
@@ -17,11 +18,12 @@
 //! the `status` subresource, guarded by resourceVersion, and only when it
 //! changed.
 //!
-//! Not here (upstream has them): clearing stale `DisruptionTarget` pod
-//! conditions; the `NoPods`/`UnmanagedPods`/`NotDeleted` Events.
+//! Not here (upstream has them): the `NoPods`/`UnmanagedPods`/`NotDeleted`
+//! Events.
 
 pub mod budget;
 pub mod scale;
+pub mod stale;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -43,6 +45,8 @@ use crate::informers::Informer;
 use crate::{is_conflict, is_not_found, ControllerContext, Error, StartError};
 
 pub const NAME: &str = "disruption-controller";
+/// The second loop's name in spans and metrics.
+const STALE_POD_DISRUPTION: &str = "disruption-controller-stale-pod-disruption";
 
 type Budget = PodDisruptionBudget;
 
@@ -140,13 +144,26 @@ pub fn start(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
         clock: ctx.config.clock.clone(),
         events: EventRecorder::new(ctx.client.clone(), NAME),
     });
-    Ok(Box::pin(crate::runner::drive(
-        NAME,
-        controller,
+    // Upstream's stale-pod-disruption queue: one pod at a time, requeued
+    // until its DisruptionTarget condition is old enough.
+    let mut stale_pods = Controller::for_shared_stream(pods.subscribe(), pods.store());
+    if let Some(steps) = ctx.config.clock.steps() {
+        stale_pods = stale_pods.reconcile_all_on(steps);
+    }
+    let budgets_loop =
+        crate::runner::drive(NAME, controller, ctx.metrics.clone(), c.clone(), reconcile);
+    let stale_loop = crate::runner::drive(
+        STALE_POD_DISRUPTION,
+        stale_pods,
         ctx.metrics.clone(),
         c,
-        reconcile,
-    )))
+        |pod: Arc<Pod>, ctx: Arc<Ctx>| async move {
+            stale::reconcile(pod, &ctx.client, &*ctx.clock).await
+        },
+    );
+    Ok(Box::pin(async move {
+        tokio::join!(budgets_loop, stale_loop);
+    }))
 }
 
 /// The status the budget should have now and when to look again
