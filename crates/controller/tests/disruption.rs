@@ -202,6 +202,21 @@ async fn min_available_follows_readiness_and_gates_evictions() {
     let b = wait_for(&pdbs, "web", (1, 2, 2, 0), "InsufficientPods").await;
     let disrupted = b.status.and_then(|s| s.disrupted_pods).unwrap_or_default();
     assert_eq!(disrupted.keys().collect::<Vec<_>>(), ["web-1"]);
+    // The pod whose eviction expired is reported, as upstream's NotDeleted Event.
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(c.client.clone(), "pdb-min");
+    let note = common::eventually("the NotDeleted event", || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items.into_iter().find_map(|e| {
+            let about = e.regarding.as_ref()?.name.clone()?;
+            (e.reason.as_deref() == Some("NotDeleted") && about == "web-2").then_some(e.note)
+        })
+    })
+    .await;
+    assert_eq!(
+        note.as_deref(),
+        Some("Pod was expected by PDB pdb-min/web to be deleted but it wasn't")
+    );
 }
 
 #[tokio::test]

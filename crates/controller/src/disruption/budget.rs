@@ -114,6 +114,18 @@ fn expires(since: &Time) -> Timestamp {
     since.0.checked_add(DELETION_TIMEOUT).unwrap_or(since.0)
 }
 
+/// [`live_disruptions`]' answer.
+#[derive(Debug, Default, PartialEq)]
+pub struct Disruptions {
+    /// The entries to keep in `status.disruptedPods`.
+    pub kept: BTreeMap<String, Time>,
+    /// When the earliest kept entry expires.
+    pub recheck: Option<Timestamp>,
+    /// Pods granted an eviction longer than [`DELETION_TIMEOUT`] ago that
+    /// still exist (upstream's `NotDeleted` Event).
+    pub expired: Vec<String>,
+}
+
 /// Upstream's `buildDisruptedPodMap`: the `disruptedPods` entries still
 /// worth keeping (a selected pod, not yet being deleted, granted an
 /// eviction less than [`DELETION_TIMEOUT`] ago) and when the earliest of
@@ -122,11 +134,10 @@ pub fn live_disruptions(
     pods: &[Arc<Pod>],
     recorded: Option<&BTreeMap<String, Time>>,
     now: Timestamp,
-) -> (BTreeMap<String, Time>, Option<Timestamp>) {
-    let mut kept = BTreeMap::new();
-    let mut recheck: Option<Timestamp> = None;
+) -> Disruptions {
+    let mut out = Disruptions::default();
     let Some(recorded) = recorded else {
-        return (kept, recheck);
+        return out;
     };
     for pod in pods {
         if pod.metadata.deletion_timestamp.is_some() {
@@ -138,13 +149,13 @@ pub fn live_disruptions(
         };
         let expiry = expires(since);
         if expiry < now {
-            tracing::info!(pod = %name, "pod was expected to be deleted after its eviction but was not");
+            out.expired.push(name);
             continue;
         }
-        recheck = Some(recheck.map_or(expiry, |r| r.min(expiry)));
-        kept.insert(name, since.clone());
+        out.recheck = Some(out.recheck.map_or(expiry, |r| r.min(expiry)));
+        out.kept.insert(name, since.clone());
     }
-    (kept, recheck)
+    out
 }
 
 /// Upstream's `countHealthyPods`: Ready pods that are neither being
@@ -413,16 +424,17 @@ mod tests {
             ("gone".to_string(), Time(at(0))),
         ]
         .into();
-        let (kept, recheck) = live_disruptions(&pods, Some(&recorded), at(10));
+        let d = live_disruptions(&pods, Some(&recorded), at(10));
         // e expired, c is being deleted, gone is not selected any more.
-        assert_eq!(kept.keys().collect::<Vec<_>>(), ["d"]);
-        assert_eq!(recheck, Some(at(120)));
-        assert_eq!(count_healthy(&pods, &kept, at(10)), 2);
+        assert_eq!(d.kept.keys().collect::<Vec<_>>(), ["d"]);
+        assert_eq!(d.recheck, Some(at(120)));
+        assert_eq!(d.expired, ["e"]);
+        assert_eq!(count_healthy(&pods, &d.kept, at(10)), 2);
         // Once d's eviction is older than the timeout it counts again.
-        assert_eq!(count_healthy(&pods, &kept, at(121)), 3);
+        assert_eq!(count_healthy(&pods, &d.kept, at(121)), 3);
         assert_eq!(
             live_disruptions(&pods, None, at(10)),
-            (BTreeMap::new(), None)
+            Disruptions::default()
         );
     }
 

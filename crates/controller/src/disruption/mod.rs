@@ -18,8 +18,9 @@
 //! the `status` subresource, guarded by resourceVersion, and only when it
 //! changed.
 //!
-//! Not here (upstream has them): the `NoPods`/`UnmanagedPods`/`NotDeleted`
-//! Events.
+//! Events (`NoPods`, `UnmanagedPods`, `NotDeleted`,
+//! `CalculateExpectedPodCountFailed`) are upstream's, sent when the status
+//! changes rather than at every sync.
 
 pub mod budget;
 pub mod scale;
@@ -166,12 +167,21 @@ pub fn start(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
     }))
 }
 
-/// The status the budget should have now and when to look again
-/// (upstream's `trySync`), or why it cannot be computed.
-async fn sync_status(
-    pdb: &Budget,
-    ctx: &Ctx,
-) -> Result<(PodDisruptionBudgetStatus, Option<Duration>), String> {
+/// What a sync found (upstream's `trySync`): the status, when to look
+/// again, and what upstream reports in Events.
+struct Synced {
+    status: PodDisruptionBudgetStatus,
+    recheck: Option<Duration>,
+    pods: Vec<Arc<Pod>>,
+    /// Selected pods without a controller while the budget needs the
+    /// controllers' scale (upstream's `UnmanagedPods`).
+    unmanaged: bool,
+    /// Pods evicted longer ago than the deletion timeout, still there.
+    not_deleted: Vec<String>,
+}
+
+/// The status the budget should have now, or why it cannot be computed.
+async fn sync_status(pdb: &Budget, ctx: &Ctx) -> Result<Synced, String> {
     let sel = selector(pdb)?;
     let ns = pdb.namespace();
     let pods: Vec<Arc<Pod>> = ctx
@@ -182,7 +192,8 @@ async fn sync_status(
         .collect();
     let spec = pdb.spec.clone().unwrap_or_default();
     let selected = i32::try_from(pods.len()).unwrap_or(i32::MAX);
-    let scale = if budget::needs_scale(&spec) {
+    let needs_scale = budget::needs_scale(&spec);
+    let scale = if needs_scale {
         Some(ctx.owners.expected_scale(&ctx.client, &pods).await)
     } else {
         None
@@ -192,19 +203,72 @@ async fn sync_status(
     })?;
     let now = ctx.clock.now();
     let recorded = pdb.status.as_ref().and_then(|s| s.disrupted_pods.as_ref());
-    let (disrupted, recheck) = budget::live_disruptions(&pods, recorded, now);
-    let healthy = budget::count_healthy(&pods, &disrupted, now);
-    let status = budget::computed_status(pdb, healthy, expectation, disrupted, now);
-    let recheck = recheck.map(|t| {
+    let disruptions = budget::live_disruptions(&pods, recorded, now);
+    let healthy = budget::count_healthy(&pods, &disruptions.kept, now);
+    let recheck = disruptions.recheck.map(|t| {
         let secs = t.duration_since(now).as_secs_f64().max(0.0);
         Duration::from_secs_f64(secs) + Duration::from_millis(100)
     });
-    Ok((status, recheck))
+    let status = budget::computed_status(pdb, healthy, expectation, disruptions.kept, now);
+    let unmanaged = needs_scale
+        && pods.iter().any(|p| {
+            !p.owner_references()
+                .iter()
+                .any(|r| r.controller == Some(true))
+        });
+    Ok(Synced {
+        status,
+        recheck,
+        pods,
+        unmanaged,
+        not_deleted: disruptions.expired,
+    })
+}
+
+/// Upstream's Events of a sync, sent only when the status changes (upstream
+/// sends them at every sync; the status write is the moment worth telling).
+fn report(ctx: &Ctx, pdb: &Budget, synced: &Synced) {
+    let reference = pdb.object_ref(&());
+    if synced.pods.is_empty() {
+        ctx.events
+            .normal(&reference, "NoPods", "No matching pods found".into());
+    }
+    if synced.unmanaged {
+        let selector = serde_json::to_string(&pdb.spec.as_ref().and_then(|s| s.selector.as_ref()))
+            .unwrap_or_default();
+        ctx.events.warning(
+            &reference,
+            "UnmanagedPods",
+            format!(
+                "Pods selected by this PodDisruptionBudget (selector: {selector}) were found to be unmanaged. \
+                 As a result, the status of the PDB cannot be calculated correctly, which may result in undefined behavior. \
+                 To account for these pods please set \".spec.minAvailable\" field of the PDB to an integer value."
+            ),
+        );
+    }
+    let (ns, name) = (pdb.namespace().unwrap_or_default(), pdb.name_any());
+    for pod in synced
+        .pods
+        .iter()
+        .filter(|p| synced.not_deleted.contains(&p.name_any()))
+    {
+        tracing::info!(pod = %pod.name_any(), pdb = %format!("{ns}/{name}"), "pod was expected to be deleted but it wasn't");
+        ctx.events.warning(
+            &pod.object_ref(&()),
+            "NotDeleted",
+            format!("Pod was expected by PDB {ns}/{name} to be deleted but it wasn't"),
+        );
+    }
 }
 
 async fn reconcile(pdb: Arc<Budget>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let (status, recheck) = match sync_status(&pdb, &ctx).await {
-        Ok(s) => s,
+        Ok(synced) => {
+            if budget::needs_write(&pdb, &synced.status) {
+                report(&ctx, &pdb, &synced);
+            }
+            (synced.status, synced.recheck)
+        }
         Err(message) => {
             tracing::warn!(controller = NAME, pdb = %ObjectRef::from_obj(&*pdb), error = %message, "failed to sync pdb");
             let status = budget::failed_status(&pdb, &message, ctx.clock.now());
