@@ -92,7 +92,7 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
             "horizontal-pod-autoscaler-controller",
             &["horizontalpodautoscaling"],
         ),
-        d("disruption-controller", &["disruption"]),
+        d("disruption-controller", &["disruption"]).start(crate::disruption::start),
         d("statefulset-controller", &["statefulset"]).start(crate::statefulset::start),
         d("cronjob-controller", &["cronjob"]).start(crate::cronjob::start),
         d(

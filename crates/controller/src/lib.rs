@@ -27,6 +27,7 @@ pub mod daemon;
 pub mod deployment;
 pub mod descriptors;
 pub mod discovery;
+pub mod disruption;
 pub mod endpoint;
 pub mod endpointslice;
 pub mod events;
