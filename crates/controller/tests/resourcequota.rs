@@ -75,7 +75,14 @@ async fn used_becomes(quotas: &Api<ResourceQuota>, name: &str, used: &[(&str, &s
 
 #[tokio::test]
 async fn usage_follows_objects_and_scopes() {
-    let c = common::start(&["resourcequota"], |_, _| {}).await;
+    // The ResourceQuota admission plugin is off: the controller must count
+    // whatever exists, including pods that plugin would refuse (a
+    // best-effort pod beside a requests quota, made before the quota).
+    let server = integration::TestApiServer::start_with(|c| {
+        c.admission.disable.push("ResourceQuota".into());
+    })
+    .await;
+    let c = common::start_on(server, &["resourcequota"], |_, _| {}).await;
     let nss: Api<Namespace> = Api::all(c.client.clone());
     nss.create(&PostParams::default(), &common::ns(NS))
         .await

@@ -14,6 +14,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{ResourceQuota, ScopedResourceSelectorRequirement};
 use kube::Resource;
 use serde::de::DeserializeOwned;
 
@@ -30,3 +31,23 @@ impl<K> Watched for K where
 /// "Now" for the evaluators (pods stop being charged when their grace
 /// period ends); the controller passes its clock.
 pub type Now = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The quota's `scopes` as `Exists` requirements, then its `scopeSelector`
+/// expressions (upstream's `getScopeSelectorsFromQuota`).
+pub fn selectors(quota: &ResourceQuota) -> Vec<ScopedResourceSelectorRequirement> {
+    let spec = quota.spec.as_ref();
+    let scopes = spec.and_then(|s| s.scopes.as_ref()).into_iter().flatten();
+    let expressions = spec
+        .and_then(|s| s.scope_selector.as_ref())
+        .and_then(|s| s.match_expressions.as_ref())
+        .into_iter()
+        .flatten();
+    scopes
+        .map(|scope| ScopedResourceSelectorRequirement {
+            scope_name: scope.clone(),
+            operator: "Exists".into(),
+            values: None,
+        })
+        .chain(expressions.cloned())
+        .collect()
+}

@@ -739,3 +739,132 @@ async fn ingresses_without_a_class_get_the_default_ingress_class() {
         .unwrap();
     assert_eq!(class_of(annotated), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_quotas_refuse_what_exceeds_them_and_charge_the_rest() {
+    use k8s_openapi::api::core::v1::{ConfigMap, ResourceQuota};
+    let s = TestApiServer::start().await;
+    let quotas: Api<ResourceQuota> = Api::namespaced(s.client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), "default");
+    let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), "default");
+    let pp = PostParams::default();
+    // No controller manager here: the status it would write is written by hand.
+    for (name, hard, used) in [
+        (
+            "compute",
+            json!({"pods": "2", "requests.cpu": "1"}),
+            json!({"pods": "0", "requests.cpu": "0"}),
+        ),
+        (
+            "objects",
+            json!({"configmaps": "2"}),
+            json!({"configmaps": "1"}),
+        ),
+    ] {
+        quotas
+            .create(
+                &pp,
+                &serde_json::from_value(
+                    json!({"metadata": {"name": name}, "spec": {"hard": hard}}),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        quotas
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"hard": hard, "used": used}})),
+            )
+            .await
+            .unwrap();
+    }
+    let sized = |name: &str, cpu: &str| {
+        pod(
+            name,
+            json!({"containers": [{"name": "app", "image": "busybox",
+                "resources": {"requests": {"cpu": cpu}}}]}),
+        )
+    };
+    // The cache may lag the status write by a moment: the first pod is
+    // charged once the plugin sees the quota's status.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        pods.create(&pp, &sized(&format!("one-{attempt}"), "500m"))
+            .await
+            .unwrap();
+        let used = quotas
+            .get("compute")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .used
+            .unwrap();
+        if used["pods"].0 != "0" || std::time::Instant::now() > deadline {
+            assert_eq!(
+                (used["pods"].0.as_str(), used["requests.cpu"].0.as_str()),
+                ("1", "500m")
+            );
+            break;
+        }
+        // Not charged: that pod does not count; remove it.
+        pods.delete(&format!("one-{attempt}"), &DeleteParams::default())
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let (code, message) = api_error(
+        pods.create(&pp, &pod("unsized", json!({})))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code, message.as_str()),
+        (403, "pods \"unsized\" is forbidden: failed quota: compute: must specify requests.cpu for: app")
+    );
+    pods.create(&pp, &sized("two", "500m")).await.unwrap();
+    let (code, message) = api_error(pods.create(&pp, &sized("three", "100m")).await.unwrap_err());
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            403,
+            "pods \"three\" is forbidden: exceeded quota: compute, requested: pods=1,requests.cpu=100m, used: pods=2,requests.cpu=1, limited: pods=2,requests.cpu=1"
+        )
+    );
+
+    // A dry run is checked but not charged; object counts by legacy name.
+    let cm = |name: &str| {
+        serde_json::from_value::<ConfigMap>(json!({"metadata": {"name": name}})).unwrap()
+    };
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    cms.create(&dry, &cm("probe")).await.unwrap();
+    assert_eq!(
+        quotas
+            .get("objects")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .used
+            .unwrap()["configmaps"]
+            .0,
+        "1"
+    );
+    cms.create(&pp, &cm("last")).await.unwrap();
+    let (code, message) = api_error(cms.create(&pp, &cm("extra")).await.unwrap_err());
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            403,
+            "configmaps \"extra\" is forbidden: exceeded quota: objects, requested: configmaps=1, used: configmaps=2, limited: configmaps=2"
+        )
+    );
+}

@@ -13,6 +13,7 @@ mod limit_ranger;
 mod namespace_lifecycle;
 mod node_taints;
 mod priority;
+mod resource_quota;
 mod runtime_class;
 mod serviceaccount;
 mod storage_protection;
@@ -46,6 +47,8 @@ pub struct Attributes<'a> {
     /// The stored object an update changes (upstream's `GetOldObject`);
     /// None on create and delete.
     pub old: Option<&'a Value>,
+    /// `dryRun=All`: plugins must not persist side effects (quota charges).
+    pub dry_run: bool,
 }
 
 impl Attributes<'_> {
@@ -113,6 +116,7 @@ fn registry(config: &AdmissionConfig) -> Vec<Box<dyn Plugin>> {
         Box::new(storage_protection::StorageObjectInUseProtection),
         Box::new(runtime_class::RuntimeClass),
         Box::new(default_class::DefaultIngressClass),
+        Box::new(resource_quota::ResourceQuota),
     ]
 }
 
@@ -314,10 +318,11 @@ mod tests {
                 "DefaultStorageClass",
                 "StorageObjectInUseProtection",
                 "RuntimeClass",
-                "DefaultIngressClass"
+                "DefaultIngressClass",
+                "ResourceQuota"
             ]
         );
-        assert!(missing.contains(&"ResourceQuota"));
+        assert!(missing.contains(&"PodSecurity"));
         assert!(!missing.contains(&"AlwaysDeny"));
     }
 

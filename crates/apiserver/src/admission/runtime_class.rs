@@ -184,6 +184,7 @@ mod tests {
             namespace: "default",
             name: "p",
             old: None,
+            dry_run: false,
         }
     }
 

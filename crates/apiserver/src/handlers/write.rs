@@ -95,6 +95,7 @@ async fn create_decoded(
         namespace: &ctx.info.namespace,
         name: &named,
         old: None,
+        dry_run: dry_run(ctx)?,
     };
     ctx.state
         .admission
@@ -297,6 +298,7 @@ async fn update_existing(
             namespace: &ctx.info.namespace,
             name: &name,
             old: Some(&cur.value),
+            dry_run: dry,
         };
         ctx.state
             .admission
@@ -660,6 +662,7 @@ pub async fn delete(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
         namespace: &ctx.info.namespace,
         name: &ctx.info.name,
         old: None,
+        dry_run: dry,
     };
     let mut nothing = Value::Null;
     ctx.state

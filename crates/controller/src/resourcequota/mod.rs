@@ -14,8 +14,9 @@
 //! What triggers a sync: a quota's own change, and any change (added,
 //! updated, deleted) to an object of a measured kind, which re-syncs the
 //! quotas of its namespace. Upstream reacts to deletions and to a few
-//! updates only, because its admission plugin charges creations; this
-//! project has no quota admission, so creations must be counted here.
+//! updates only, because its admission plugin charges creations; the API
+//! server's ResourceQuota plugin charges them here too, and the controller
+//! still recounts on creation so that `used` is exact at once.
 //! Besides, a quota is requeued when a terminating pod's grace runs out,
 //! and all quotas are re-synced every `--resource-quota-sync-period`
 //! (upstream's full resync, a safety net only). The status is written

@@ -13,25 +13,7 @@ use k8s_openapi::api::core::v1::{
 use super::evaluator::{Evaluator, UsageStatsOptions};
 use super::resources::{self, ResourceList};
 
-/// The quota's `scopes` as `Exists` requirements, then its `scopeSelector`
-/// expressions (upstream's `getScopeSelectorsFromQuota`).
-pub fn selectors(quota: &ResourceQuota) -> Vec<ScopedResourceSelectorRequirement> {
-    let spec = quota.spec.as_ref();
-    let scopes = spec.and_then(|s| s.scopes.as_ref()).into_iter().flatten();
-    let expressions = spec
-        .and_then(|s| s.scope_selector.as_ref())
-        .and_then(|s| s.match_expressions.as_ref())
-        .into_iter()
-        .flatten();
-    scopes
-        .map(|scope| ScopedResourceSelectorRequirement {
-            scope_name: scope.clone(),
-            operator: "Exists".into(),
-            values: None,
-        })
-        .chain(expressions.cloned())
-        .collect()
-}
+pub use quota::selectors;
 
 /// The namespace's usage of the hard resources the evaluators measure
 /// (upstream's `CalculateUsage`).

@@ -32,7 +32,15 @@ pub async fn start(
     if std::env::var_os("RUST_LOG").is_some() {
         component_base::logs::init(0);
     }
-    let server = TestApiServer::start().await;
+    start_on(TestApiServer::start().await, controllers, adjust).await
+}
+
+/// Like [`start`], on a server the caller configured.
+pub async fn start_on(
+    server: TestApiServer,
+    controllers: &[&str],
+    adjust: impl FnOnce(&TestApiServer, &mut ControllerConfig),
+) -> Cluster {
     let client = server.client.clone();
     let mut config = ControllerConfig::default();
     adjust(&server, &mut config);

@@ -104,6 +104,12 @@ pub fn in_namespace<K: Watched>(store: &Store<K>, namespace: &str) -> Vec<Arc<K>
         .collect()
 }
 
+/// A store with nothing in it: for an evaluator used only to name the
+/// resources it measures (the admission plugin charging one object).
+pub fn empty_store<K: Watched>() -> Store<K> {
+    kube::runtime::reflector::store::Writer::<K>::default().as_reader()
+}
+
 /// The object-count resource name for a group and resource (upstream's
 /// `ObjectCountQuotaResourceNameFor`): `count/pods`, `count/deployments.apps`.
 pub fn object_count_name(group: &str, resource: &str) -> String {
