@@ -21,7 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 KUBECTL_VERSIONS="${KUBECTL_VERSIONS:-1.27 1.33}"
 # The cases to run (default: all, in this order). `dns` needs the DNS add-on
 # (ENABLE_CLUSTER_DNS, on by default).
-CLUSTER_CASES="${CLUSTER_CASES:-node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume}"
+CLUSTER_CASES="${CLUSTER_CASES:-node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota}"
 NS=""
 
 # e2e::cluster_up: builds (unless E2E_BIN_DIR) and starts the cluster as a
@@ -373,6 +373,29 @@ YAML
   e2e::ok -n "${NS}" delete pod writer reader --wait=true >/dev/null
   e2e::ok -n "${NS}" delete pvc data --wait=true --timeout=60s >/dev/null
   e2e::wait_until "volume ${pv} deleted" 60 volume_gone "${pv}"
+}
+
+# Quota: the controller manager measures a new quota, the API server's
+# ResourceQuota admission charges creates against it and refuses the one
+# beyond it with upstream's message; usage goes down when a pod goes.
+case_resource_quota() {
+  ensure_ns
+  e2e::ok -n "${NS}" create quota small --hard=pods=1,count/configmaps=5 >/dev/null
+  e2e::wait_until "the quota measured" 30 quota_used small pods 0
+  e2e::ok -n "${NS}" run one --image=busybox --restart=Never -- sleep 3600 >/dev/null
+  e2e::wait_until "pods used 1" 30 quota_used small pods 1
+  local out
+  out="$(e2e::expect_exit 1 -n "${NS}" run two --image=busybox --restart=Never -- sleep 3600)"
+  e2e::assert_eq "the pod beyond the quota is refused" \
+    'Error from server (Forbidden): pods "two" is forbidden: exceeded quota: small, requested: pods=1, used: pods=1, limited: pods=1' "${out}"
+  e2e::ok -n "${NS}" delete pod one --grace-period=0 --force >/dev/null 2>&1
+  e2e::wait_until "pods used 0 again" 30 quota_used small pods 0
+  e2e::ok -n "${NS}" run two --image=busybox --restart=Never -- sleep 3600 >/dev/null
+}
+
+# quota_used QUOTA RESOURCE VALUE: whether status.used[RESOURCE] is VALUE.
+quota_used() {
+  [[ "$(kc -n "${NS}" get quota "$1" -o jsonpath="{.status.used.$2}" 2>/dev/null)" == "$3" ]]
 }
 
 claim_bound() {
