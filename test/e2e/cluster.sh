@@ -21,7 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 KUBECTL_VERSIONS="${KUBECTL_VERSIONS:-1.27 1.33}"
 # The cases to run (default: all, in this order). `dns` needs the DNS add-on
 # (ENABLE_CLUSTER_DNS, on by default).
-CLUSTER_CASES="${CLUSTER_CASES:-node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota}"
+CLUSTER_CASES="${CLUSTER_CASES:-node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain}"
 NS=""
 
 # e2e::cluster_up: builds (unless E2E_BIN_DIR) and starts the cluster as a
@@ -396,6 +396,33 @@ case_resource_quota() {
 # quota_used QUOTA RESOURCE VALUE: whether status.used[RESOURCE] is VALUE.
 quota_used() {
   [[ "$(kc -n "${NS}" get quota "$1" -o jsonpath="{.status.used.$2}" 2>/dev/null)" == "$3" ]]
+}
+
+# kubectl drain against a PodDisruptionBudget the disruption controller
+# keeps: of two replicas behind minAvailable 1, one is evicted; its
+# replacement cannot schedule on the cordoned node, so the second eviction
+# is refused (429) until drain gives up; uncordoned, the rollout recovers.
+# Only this case's pods are drained (--pod-selector), so the add-ons stay.
+case_drain() {
+  ensure_ns
+  local node out
+  node="$(e2e::ok get nodes -o jsonpath='{.items[0].metadata.name}')"
+  e2e::ok -n "${NS}" create deployment guarded --image=busybox --replicas=2 -- sleep 3600 >/dev/null
+  e2e::ok -n "${NS}" rollout status deployment/guarded --timeout=90s >/dev/null
+  e2e::ok -n "${NS}" create pdb guarded --selector=app=guarded --min-available=1 >/dev/null
+  e2e::wait_until "the budget allows one disruption" 30 pdb_allows guarded 1
+  out="$(e2e::expect_exit 1 drain "${node}" --pod-selector=app=guarded --ignore-daemonsets --timeout=12s)"
+  kc uncordon "${node}" >/dev/null 2>&1 || true
+  e2e::assert_match "one pod evicted" 'pod/guarded-[a-z0-9]+-[a-z0-9]+ evicted' "${out}"
+  e2e::assert_match "the second eviction refused by the budget" \
+    "Cannot evict pod as it would violate the pod's disruption budget" "${out}"
+  e2e::ok -n "${NS}" rollout status deployment/guarded --timeout=90s >/dev/null
+  e2e::wait_until "the budget allows one disruption again" 30 pdb_allows guarded 1
+}
+
+# pdb_allows PDB N: whether status.disruptionsAllowed is N.
+pdb_allows() {
+  [[ "$(kc -n "${NS}" get pdb "$1" -o jsonpath='{.status.disruptionsAllowed}' 2>/dev/null)" == "$2" ]]
 }
 
 claim_bound() {
