@@ -108,10 +108,21 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
     assert_eq!(server.handle("/healthz", "").await.status(), 200);
 
     // Usage through CRI ListContainerStats, as metrics-server reads it.
-    let summary = server.handle("/stats/summary", "").await;
-    assert_eq!(summary.status(), 200);
-    let body = summary.into_body().collect().await.unwrap().to_bytes();
-    let summary: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    // containerd measures its snapshots in the background (every 10 s by
+    // default): a containerd started just now may still report an image
+    // filesystem of 0 bytes, so wait for its first measurement.
+    let summary = eventually("the image filesystem measured", T, || {
+        let server = server.clone();
+        async move {
+            let summary = server.handle("/stats/summary", "").await;
+            assert_eq!(summary.status(), 200);
+            let body = summary.into_body().collect().await.ok()?.to_bytes();
+            let summary: serde_json::Value = serde_json::from_slice(&body).ok()?;
+            (summary["node"]["runtime"]["imageFs"]["usedBytes"].as_u64() > Some(0))
+                .then_some(summary)
+        }
+    })
+    .await;
     assert_eq!(summary["node"]["nodeName"], node.as_str());
     assert!(
         summary["node"]["memory"]["workingSetBytes"]
