@@ -23,6 +23,25 @@ fn pod(name: &str, extra: serde_json::Value) -> Pod {
     serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap()
 }
 
+/// Creates `make(n)` for n = 1, 2, … until `applied` holds for the result
+/// (or 10 s pass) and returns the last one: the plugins read the watch
+/// cache, which may lag an object written a moment ago.
+async fn create_until<K, Fut>(mut make: impl FnMut(usize) -> Fut, applied: impl Fn(&K) -> bool) -> K
+where
+    Fut: std::future::Future<Output = K>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let got = make(attempt).await;
+        if applied(&got) || std::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_admission_plugins_shape_pods_and_nodes() {
     let s = TestApiServer::start_with(|c| c.admission = Default::default()).await;
@@ -313,22 +332,17 @@ async fn priority_classes_give_pods_their_priority() {
 
     // A pod without a class gets the global default (the cache may lag the
     // create by a moment).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut attempt = 0;
-    let defaulted = loop {
-        attempt += 1;
-        let name = format!("defaulted-{attempt}");
-        let p = pods
-            .create(&pp, &pod(&name, json!({})))
-            .await
-            .unwrap()
-            .spec
-            .unwrap();
-        if p.priority_class_name.is_some() || std::time::Instant::now() > deadline {
-            break p;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let defaulted = create_until(
+        |n| {
+            let (pods, pp) = (&pods, &pp);
+            async move {
+                let p = pod(&format!("defaulted-{n}"), json!({}));
+                pods.create(pp, &p).await.unwrap().spec.unwrap()
+            }
+        },
+        |spec| spec.priority_class_name.is_some(),
+    )
+    .await;
     assert_eq!(defaulted.priority_class_name.as_deref(), Some("fallback"));
     assert_eq!(defaulted.priority, Some(5));
 
@@ -480,20 +494,14 @@ async fn claims_without_a_class_get_the_default_storage_class() {
         )
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut attempt = 0;
-    let defaulted = loop {
-        attempt += 1;
-        let c = claims
-            .create(&pp, &claim(&format!("claim-{attempt}"), None))
-            .await
-            .unwrap();
-        let class = class_of(c);
-        if class.is_some() || std::time::Instant::now() > deadline {
-            break class;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let defaulted = create_until(
+        |n| {
+            let (claims, pp, c) = (&claims, &pp, claim(&format!("claim-{n}"), None));
+            async move { class_of(claims.create(pp, &c).await.unwrap()) }
+        },
+        Option::is_some,
+    )
+    .await;
     assert_eq!(defaulted.as_deref(), Some("standard"));
     // An explicit class, even "", is kept.
     let empty = claims.create(&pp, &claim("empty", Some(""))).await.unwrap();
@@ -528,24 +536,19 @@ async fn limit_ranges_default_and_bound_pods_and_claims() {
     assert_eq!(item.default.as_ref().unwrap()["cpu"].0, "1");
 
     // Creates race the watch cache by a moment: retry until the range applies.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut attempt = 0;
-    let defaulted = loop {
-        attempt += 1;
-        let p = pods
-            .create(&pp, &pod(&format!("sized-{attempt}"), json!({})))
-            .await
-            .unwrap();
-        let annotated = p
-            .metadata
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key("kubernetes.io/limit-ranger"));
-        if annotated || std::time::Instant::now() > deadline {
-            break p;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let defaulted = create_until(
+        |n| {
+            let (pods, pp, p) = (&pods, &pp, pod(&format!("sized-{n}"), json!({})));
+            async move { pods.create(pp, &p).await.unwrap() }
+        },
+        |p: &Pod| {
+            p.metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key("kubernetes.io/limit-ranger"))
+        },
+    )
+    .await;
     assert_eq!(
         defaulted.metadata.annotations.unwrap()["kubernetes.io/limit-ranger"],
         "LimitRanger plugin set: cpu request for container app; cpu limit for container app"
@@ -711,20 +714,14 @@ async fn ingresses_without_a_class_get_the_default_ingress_class() {
         serde_json::from_value::<Ingress>(i).unwrap()
     };
     let class_of = |i: Ingress| i.spec.unwrap().ingress_class_name;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut attempt = 0;
-    let defaulted = loop {
-        attempt += 1;
-        let got = ingresses
-            .create(&pp, &ingress(&format!("web-{attempt}"), json!({})))
-            .await
-            .unwrap();
-        let class = class_of(got);
-        if class.is_some() || std::time::Instant::now() > deadline {
-            break class;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let defaulted = create_until(
+        |n| {
+            let (ingresses, pp, i) = (&ingresses, &pp, ingress(&format!("web-{n}"), json!({})));
+            async move { class_of(ingresses.create(pp, &i).await.unwrap()) }
+        },
+        Option::is_some,
+    )
+    .await;
     assert_eq!(defaulted.as_deref(), Some("nginx"));
     // The legacy annotation counts as a choice.
     let annotated = ingresses
