@@ -1,6 +1,7 @@
 //! Go's `time.ParseDuration` grammar, which every duration flag and
 //! `metav1.Duration` field uses: `300ms`, `1.5h`, `2h45m`, `10s`, `0`.
 //! Negative durations are rejected (no flag here takes one).
+//! [`format_go_duration`] is the other direction, Go's `Duration.String()`.
 
 use std::time::Duration;
 
@@ -48,6 +49,60 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, InvalidDuration> {
     Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
+/// Go's `time.Duration.String()`: `1h2m3.5s`, `1.5ms`, `0s`.
+pub fn format_go_duration(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    let sign = if ns < 0 { "-" } else { "" };
+    let u = ns.unsigned_abs();
+    let frac = |v: u64, unit: u64| {
+        let whole = v / unit;
+        let rest = v % unit;
+        if rest == 0 {
+            whole.to_string()
+        } else {
+            let digits = unit.trailing_zeros_dec();
+            let s = format!("{rest:0width$}", width = digits);
+            format!("{whole}.{}", s.trim_end_matches('0'))
+        }
+    };
+    if u < 1_000 {
+        return format!("{sign}{u}ns");
+    }
+    if u < 1_000_000 {
+        return format!("{sign}{}µs", frac(u, 1_000));
+    }
+    if u < 1_000_000_000 {
+        return format!("{sign}{}ms", frac(u, 1_000_000));
+    }
+    let (h, rem) = (u / 3_600_000_000_000, u % 3_600_000_000_000);
+    let (m, rem) = (rem / 60_000_000_000, rem % 60_000_000_000);
+    let s = frac(rem, 1_000_000_000);
+    match (h, m) {
+        (0, 0) => format!("{sign}{s}s"),
+        (0, m) => format!("{sign}{m}m{s}s"),
+        (h, m) => format!("{sign}{h}h{m}m{s}s"),
+    }
+}
+
+trait DecimalDigits {
+    fn trailing_zeros_dec(self) -> usize;
+}
+
+impl DecimalDigits for u64 {
+    /// Number of decimal zeros of a power of ten (1_000 → 3).
+    fn trailing_zeros_dec(self) -> usize {
+        let mut n = self;
+        let mut d = 0;
+        while n >= 10 {
+            n /= 10;
+            d += 1;
+        }
+        d
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +124,23 @@ mod tests {
                 Err(InvalidDuration(bad.into())),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn formats_like_go() {
+        for (ns, want) in [
+            (0, "0s"),
+            (1, "1ns"),
+            (1_500, "1.5µs"),
+            (1_500_000, "1.5ms"),
+            (1_000_000_000, "1s"),
+            (90_000_000_000, "1m30s"),
+            (3_600_000_000_000, "1h0m0s"),
+            (3_723_500_000_000, "1h2m3.5s"),
+            (-2_000_000_000, "-2s"),
+        ] {
+            assert_eq!(format_go_duration(ns), want, "{ns}");
         }
     }
 }

@@ -11,6 +11,26 @@ pub enum Output {
     Table,
     /// `as=APIGroupDiscoveryList;g=apidiscovery.k8s.io;v=v2` (or v2beta1).
     Discovery(DiscoveryVersion),
+    /// `as=PartialObjectMetadata` (or `…List`) `;g=meta.k8s.io;v=v1` (or
+    /// v1beta1): objects reduced to their metadata, as metadata informers
+    /// (the garbage collector, metrics-server) ask.
+    Metadata(MetaVersion),
+}
+
+/// The `meta.k8s.io` version a metadata-only answer is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaVersion {
+    V1,
+    V1Beta1,
+}
+
+impl MetaVersion {
+    pub fn api_version(self) -> &'static str {
+        match self {
+            MetaVersion::V1 => "meta.k8s.io/v1",
+            MetaVersion::V1Beta1 => "meta.k8s.io/v1beta1",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +88,17 @@ pub fn negotiate(
                     && matches!(p("v"), Some("v1") | Some("v1beta1")) =>
             {
                 return Ok(Output::Table)
+            }
+            Some("PartialObjectMetadata" | "PartialObjectMetadataList")
+                if allow_table
+                    && r.essence == "application/json"
+                    && p("g") == Some("meta.k8s.io") =>
+            {
+                match p("v") {
+                    Some("v1") => return Ok(Output::Metadata(MetaVersion::V1)),
+                    Some("v1beta1") => return Ok(Output::Metadata(MetaVersion::V1Beta1)),
+                    _ => continue,
+                }
             }
             Some("APIGroupDiscoveryList")
                 if allow_discovery
@@ -128,6 +159,26 @@ mod tests {
     #[test]
     fn negotiates_like_kubectl_asks() {
         assert_eq!(negotiate(Some("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"), true, false).unwrap(), Output::Table);
+        assert_eq!(
+            negotiate(
+                Some("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"),
+                true,
+                false
+            )
+            .unwrap(),
+            Output::Metadata(MetaVersion::V1)
+        );
+        assert_eq!(
+            negotiate(
+                Some(
+                    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v2,application/json"
+                ),
+                true,
+                false
+            )
+            .unwrap(),
+            Output::Json
+        );
         assert_eq!(
             negotiate(
                 Some("application/json;as=Table;v=v1;g=meta.k8s.io,application/json"),

@@ -17,11 +17,11 @@ use rustls::server::WebPkiClientVerifier;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::authn::requestheader::{self, Authorities, Peer};
 use crate::authn::{self, Outcome};
 use crate::handlers::{self, User};
 use crate::response::{self, Body};
 use crate::state::ApiState;
+use component_base::authn::{self as requestheader, Authorities, Peer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -200,7 +200,11 @@ async fn handle(
         .front_proxy
         .as_deref()
         .and_then(|cn| {
-            requestheader::user_from_headers(&state.config.aggregator, cn, req.headers())
+            requestheader::user_from_headers(
+                &state.config.aggregator.requestheader(),
+                cn,
+                req.headers(),
+            )
         })
         .or(peer.client_user);
     let user = match authn::authenticate(&state, user, authorization).await {

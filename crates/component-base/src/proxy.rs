@@ -148,9 +148,14 @@ fn forwarded_headers(headers: &http::HeaderMap) -> http::HeaderMap {
     out
 }
 
-async fn connect(
+async fn connect<B>(
     target: &Target,
-) -> Result<hyper::client::conn::http1::SendRequest<Incoming>, DialError> {
+) -> Result<hyper::client::conn::http1::SendRequest<B>, DialError>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let authority = target.authority.clone();
     let tcp = tokio::time::timeout(
         Duration::from_secs(5),
@@ -262,6 +267,35 @@ pub async fn forward(
     }
     let body: Body = body.map_err(std::io::Error::other).boxed();
     Ok(Response::from_parts(parts, body))
+}
+
+/// `GET target` with `headers` (one connection, one request), the answer's
+/// status and at most `limit` bytes of its body: what a scraper needs.
+pub async fn get(
+    target: &Target,
+    headers: &[(HeaderName, http::HeaderValue)],
+    limit: usize,
+) -> Result<(http::StatusCode, bytes::Bytes), DialError> {
+    let mut req = Request::get(target.path_and_query.as_str());
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let req = req
+        .header(http::header::HOST, target.authority.as_str())
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| DialError::Http(e.to_string()))?;
+    let mut sender = connect(target).await?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| DialError::Http(e.to_string()))?;
+    let status = resp.status();
+    let body = http_body_util::Limited::new(resp.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| DialError::Http(e.to_string()))?
+        .to_bytes();
+    Ok((status, body))
 }
 
 #[cfg(test)]

@@ -91,7 +91,8 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    fn route(&self, path: &str, query: &str) -> (u16, &'static str, String) {
+    /// The status, content type and body for `path`; 404 for anything else.
+    pub fn route(&self, path: &str, query: &str) -> (u16, &'static str, String) {
         let path = path.trim_end_matches('/');
         if path == "/metrics" {
             return match &self.metrics {
@@ -204,6 +205,16 @@ async fn accept_loop(listener: TcpListener, tls: TlsAcceptor, endpoints: Arc<End
 /// The TLS server configuration the options describe (h2 and http/1.1),
 /// for components that serve more than these endpoints (the kubelet).
 pub fn tls_config(opts: &SecureServingOptions) -> Result<rustls::ServerConfig, ServingError> {
+    tls_config_with_client_cas(opts, &[])
+}
+
+/// Like [`tls_config`], also asking clients for a certificate signed by
+/// one of the PEM `client_cas` (optional: a client without one still
+/// connects, to be authenticated otherwise). No CAs: no client auth.
+pub fn tls_config_with_client_cas(
+    opts: &SecureServingOptions,
+    client_cas: &[u8],
+) -> Result<rustls::ServerConfig, ServingError> {
     let (certs, key) = match (&opts.tls_cert_file, &opts.tls_private_key_file) {
         (Some(cert), Some(key)) => (read_certs(cert)?, read_key(key)?),
         (None, None) => self_signed()?,
@@ -214,10 +225,25 @@ pub fn tls_config(opts: &SecureServingOptions) -> Result<rustls::ServerConfig, S
         }
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut &client_cas[..]) {
+        let c = c.map_err(|e| ServingError::Pem(format!("client CA: {e}")))?;
+        roots.add(c)?;
+    }
+    let mut cfg = if roots.is_empty() {
+        builder.with_no_client_auth().with_single_cert(certs, key)?
+    } else {
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| ServingError::Pem(format!("client CA: {e}")))?;
+        builder
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)?
+    };
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
 }

@@ -291,9 +291,9 @@ impl Decoder {
         let v = match id {
             "apimachinery.pkg.apis.meta.v1.Time" => time(buf, false)?,
             "apimachinery.pkg.apis.meta.v1.MicroTime" => time(buf, true)?,
-            "apimachinery.pkg.apis.meta.v1.Duration" => {
-                Some(Value::String(go_duration(int_field(buf, 1)?)))
-            }
+            "apimachinery.pkg.apis.meta.v1.Duration" => Some(Value::String(
+                crate::duration::format_go_duration(int_field(buf, 1)?),
+            )),
             "apimachinery.pkg.api.resource.Quantity" => {
                 Some(Value::String(string_field(buf, 1)?.unwrap_or_default()))
             }
@@ -450,60 +450,6 @@ fn time(buf: &[u8], micro: bool) -> Result<Option<Value>, DecodeError> {
         "%Y-%m-%dT%H:%M:%SZ"
     };
     Ok(Some(Value::String(t.format(fmt).to_string())))
-}
-
-/// Go's `time.Duration.String()`: `1h2m3.5s`, `1.5ms`, `0s`.
-pub fn go_duration(ns: i64) -> String {
-    if ns == 0 {
-        return "0s".into();
-    }
-    let sign = if ns < 0 { "-" } else { "" };
-    let u = ns.unsigned_abs();
-    let frac = |v: u64, unit: u64| {
-        let whole = v / unit;
-        let rest = v % unit;
-        if rest == 0 {
-            whole.to_string()
-        } else {
-            let digits = unit.trailing_zeros_dec();
-            let s = format!("{rest:0width$}", width = digits);
-            format!("{whole}.{}", s.trim_end_matches('0'))
-        }
-    };
-    if u < 1_000 {
-        return format!("{sign}{u}ns");
-    }
-    if u < 1_000_000 {
-        return format!("{sign}{}µs", frac(u, 1_000));
-    }
-    if u < 1_000_000_000 {
-        return format!("{sign}{}ms", frac(u, 1_000_000));
-    }
-    let (h, rem) = (u / 3_600_000_000_000, u % 3_600_000_000_000);
-    let (m, rem) = (rem / 60_000_000_000, rem % 60_000_000_000);
-    let s = frac(rem, 1_000_000_000);
-    match (h, m) {
-        (0, 0) => format!("{sign}{s}s"),
-        (0, m) => format!("{sign}{m}m{s}s"),
-        (h, m) => format!("{sign}{h}h{m}m{s}s"),
-    }
-}
-
-trait DecimalDigits {
-    fn trailing_zeros_dec(self) -> usize;
-}
-
-impl DecimalDigits for u64 {
-    /// Number of decimal zeros of a power of ten (1_000 → 3).
-    fn trailing_zeros_dec(self) -> usize {
-        let mut n = self;
-        let mut d = 0;
-        while n >= 10 {
-            n /= 10;
-            d += 1;
-        }
-        d
-    }
 }
 
 #[cfg(test)]

@@ -217,20 +217,3 @@ fn deep_nesting_is_refused() {
         Err(DecodeError::TooDeep)
     ));
 }
-
-#[test]
-fn go_durations() {
-    for (ns, want) in [
-        (0, "0s"),
-        (1, "1ns"),
-        (1_500, "1.5µs"),
-        (1_500_000, "1.5ms"),
-        (1_000_000_000, "1s"),
-        (90_000_000_000, "1m30s"),
-        (3_600_000_000_000, "1h0m0s"),
-        (3_723_500_000_000, "1h2m3.5s"),
-        (-2_000_000_000, "-2s"),
-    ] {
-        assert_eq!(go_duration(ns), want, "{ns}");
-    }
-}

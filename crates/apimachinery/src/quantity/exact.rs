@@ -144,6 +144,18 @@ impl Quantity {
         }
     }
 
+    /// `nanos` billionths of a unit in `format` (upstream's
+    /// `NewScaledQuantity(n, -9)` with the format set, e.g. CPU nanocores
+    /// as `DecimalSI`, or bytes·10⁹ as `BinarySI`).
+    pub fn from_nanos(nanos: i128, format: Format) -> Self {
+        Self { nanos, format }
+    }
+
+    /// The value in billionths of a unit.
+    pub fn nanos(&self) -> i128 {
+        self.nanos
+    }
+
     /// Parses upstream's quantity syntax: `[+-]digits[.digits][suffix]`,
     /// the suffix one of `n u m k M G T P E`, `Ki Mi Gi Ti Pi Ei`, or an
     /// exponent `e<n>`/`E<n>`. `None` when the text is no quantity or out

@@ -35,3 +35,16 @@ pub struct AggregatorConfig {
     pub requestheader_group_headers: Vec<String>,
     pub requestheader_extra_headers_prefix: Vec<String>,
 }
+
+impl AggregatorConfig {
+    /// The `--requestheader-*` settings as the front-proxy authenticator
+    /// reads them.
+    pub fn requestheader(&self) -> component_base::authn::RequestHeader<'_> {
+        component_base::authn::RequestHeader {
+            allowed_names: &self.requestheader_allowed_names,
+            username_headers: &self.requestheader_username_headers,
+            group_headers: &self.requestheader_group_headers,
+            extra_headers_prefix: &self.requestheader_extra_headers_prefix,
+        }
+    }
+}

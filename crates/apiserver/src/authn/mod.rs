@@ -4,9 +4,7 @@
 //! request with a bad bearer token is refused with 401.
 
 pub mod keys;
-pub mod requestheader;
 pub mod serviceaccount;
-pub mod x509;
 
 use serde_json::Value;
 

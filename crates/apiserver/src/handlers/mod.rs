@@ -26,13 +26,7 @@ use crate::response::{self, Body};
 use crate::state::ApiState;
 
 /// The authenticated user (upstream's `user.Info`).
-#[derive(Debug, Clone, Default)]
-pub struct User {
-    pub name: String,
-    pub uid: String,
-    pub groups: Vec<String>,
-    pub extra: std::collections::BTreeMap<String, Vec<String>>,
-}
+pub use component_base::authn::User;
 
 /// Query parameters, decoded.
 #[derive(Debug, Default)]

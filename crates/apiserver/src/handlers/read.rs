@@ -18,7 +18,7 @@ use storage::{CachedObject, ListOptions};
 
 use super::object::storage_error;
 use super::Ctx;
-use crate::negotiation::{negotiate, Output};
+use crate::negotiation::{negotiate, MetaVersion, Output};
 use crate::response::{self, Body};
 use crate::table::{table, IncludeObject};
 
@@ -137,8 +137,25 @@ fn respond_object(
                 &table(def, &[v], json!({"resourceVersion": rv}), include),
             ))
         }
+        Output::Metadata(version) => {
+            let v = match value {
+                Some(v) => v,
+                None => serde_json::from_slice(&json_bytes)
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
+            };
+            Ok(response::json(200, &partial_metadata(&v, version)))
+        }
         _ => Ok(response::json_bytes(200, json_bytes, "application/json")),
     }
+}
+
+/// `obj` as a PartialObjectMetadata (upstream's `asPartialObjectMetadata`).
+fn partial_metadata(obj: &Value, version: MetaVersion) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": version.api_version(),
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
 }
 
 pub async fn get(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
@@ -273,6 +290,22 @@ pub async fn list(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiErr
             let include = IncludeObject::parse(ctx.query.get("includeObject"));
             Ok(response::json(200, &table(def, &values, meta, include)))
         }
+        Output::Metadata(version) => {
+            let items: Vec<Value> = items
+                .iter()
+                .filter_map(|b| serde_json::from_slice::<Value>(b).ok())
+                .map(|v| partial_metadata(&v, version))
+                .collect();
+            let mut meta = json!({"resourceVersion": rv_out.to_string()});
+            if let Some(c) = &cont_out {
+                meta["continue"] = json!(c);
+            }
+            Ok(response::json(
+                200,
+                &json!({"kind": "PartialObjectMetadataList", "apiVersion": version.api_version(),
+                        "metadata": meta, "items": items}),
+            ))
+        }
         _ => Ok(response::json_bytes(
             200,
             list_bytes(def, rv_out, cont_out.as_deref(), items.into_iter()),
@@ -370,6 +403,10 @@ pub async fn watch(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiEr
     let def = Arc::new(def.clone());
     let include = IncludeObject::parse(ctx.query.get("includeObject"));
     let table_out = output == Output::Table;
+    let metadata_out = match output {
+        Output::Metadata(v) => Some(v),
+        _ => None,
+    };
     let initial_end = send_initial == Some("true");
     let (tx, rx) =
         tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, std::io::Error>>(64);
@@ -386,6 +423,10 @@ pub async fn watch(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiEr
                     include,
                 );
                 event_frame(kind, &serde_json::to_vec(&t).unwrap_or_default())
+            } else if let Some(version) = metadata_out {
+                let v: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
+                let m = partial_metadata(&v, version);
+                event_frame(kind, &serde_json::to_vec(&m).unwrap_or_default())
             } else {
                 event_frame(kind, &json)
             }

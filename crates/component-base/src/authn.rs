@@ -1,9 +1,19 @@
-//! Front-proxy authentication (upstream's `authentication/request/headerrequest`):
-//! a client certificate signed by `--requestheader-client-ca-file` (and, when
-//! `--requestheader-allowed-names` is set, with one of those CNs) vouches for
-//! the user named in the request headers (`X-Remote-User`, `X-Remote-Group`,
-//! `X-Remote-Extra-<key>`, or the configured names), the way this server's
-//! own aggregator speaks to extension servers.
+//! Who sent a request, as every server here reads it (upstream's
+//! `k8s.io/apiserver` request authenticators that the API server and the
+//! extension servers share):
+//!
+//! - x509 client certificates (`authentication/request/x509`): verified
+//!   during the TLS handshake, the subject's CN is the user and each O a
+//!   group;
+//! - front-proxy headers (`authentication/request/headerrequest`): a
+//!   certificate signed by the request-header CA (and, when allowed names
+//!   are set, with one of those CNs) vouches for the user named in
+//!   `X-Remote-User`, `X-Remote-Group` and `X-Remote-Extra-<key>` (or the
+//!   configured header names), the way the API server's aggregator speaks
+//!   to extension servers.
+//!
+//! [`Authorities`] tells the two apart on a connection whose handshake
+//! accepted either authority.
 
 use std::sync::Arc;
 
@@ -12,8 +22,47 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 
-use crate::aggregator::AggregatorConfig;
-use crate::handlers::User;
+/// The authenticated user (upstream's `user.Info`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub uid: String,
+    pub groups: Vec<String>,
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl User {
+    /// `system:anonymous` in `system:unauthenticated`.
+    pub fn anonymous() -> Self {
+        User {
+            name: "system:anonymous".into(),
+            groups: vec!["system:unauthenticated".into()],
+            ..User::default()
+        }
+    }
+}
+
+/// The user a verified client certificate names.
+pub fn user_from_cert(der: &[u8]) -> Option<User> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject = cert.subject();
+    let name = subject
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    let mut groups: Vec<String> = subject
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok().map(str::to_string))
+        .collect();
+    groups.push("system:authenticated".into());
+    Some(User {
+        name,
+        groups,
+        ..User::default()
+    })
+}
 
 /// Which authorities a connection's client certificate chains to.
 #[derive(Debug, Clone, Default)]
@@ -61,7 +110,7 @@ impl Authorities {
             v.as_ref()
                 .is_some_and(|v| v.verify_client_cert(end, rest, UnixTime::now()).is_ok())
         };
-        let user = super::x509::user_from_cert(end);
+        let user = user_from_cert(end);
         Peer {
             client_user: if ok(&self.client) { user.clone() } else { None },
             front_proxy: if ok(&self.front_proxy) {
@@ -73,12 +122,21 @@ impl Authorities {
     }
 }
 
+/// The `--requestheader-*` settings a front proxy's requests are read with
+/// (borrowed, so a caller holding them elsewhere builds one per request).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestHeader<'a> {
+    /// CNs that may vouch; empty: any certificate of the authority.
+    pub allowed_names: &'a [String],
+    pub username_headers: &'a [String],
+    pub group_headers: &'a [String],
+    pub extra_headers_prefix: &'a [String],
+}
+
 /// The user a front proxy names in `headers`, when `cn` may vouch and a
 /// username header is set.
-pub fn user_from_headers(cfg: &AggregatorConfig, cn: &str, headers: &HeaderMap) -> Option<User> {
-    if !cfg.requestheader_allowed_names.is_empty()
-        && !cfg.requestheader_allowed_names.iter().any(|n| n == cn)
-    {
+pub fn user_from_headers(cfg: &RequestHeader<'_>, cn: &str, headers: &HeaderMap) -> Option<User> {
+    if !cfg.allowed_names.is_empty() && !cfg.allowed_names.iter().any(|n| n == cn) {
         return None;
     }
     let values = |name: &str| -> Vec<String> {
@@ -90,22 +148,18 @@ pub fn user_from_headers(cfg: &AggregatorConfig, cn: &str, headers: &HeaderMap) 
             .collect()
     };
     let name = cfg
-        .requestheader_username_headers
+        .username_headers
         .iter()
         .flat_map(|h| values(h))
         .find(|v| !v.is_empty())?;
-    let mut groups: Vec<String> = cfg
-        .requestheader_group_headers
-        .iter()
-        .flat_map(|h| values(h))
-        .collect();
+    let mut groups: Vec<String> = cfg.group_headers.iter().flat_map(|h| values(h)).collect();
     if !groups.iter().any(|g| g == "system:authenticated") {
         groups.push("system:authenticated".into());
     }
     let mut extra = std::collections::BTreeMap::<String, Vec<String>>::new();
     for (k, v) in headers {
         let key = k.as_str();
-        for prefix in &cfg.requestheader_extra_headers_prefix {
+        for prefix in cfg.extra_headers_prefix {
             let p = prefix.to_ascii_lowercase();
             if let Some(rest) = key.strip_prefix(p.as_str()) {
                 let rest = percent_encoding::percent_decode_str(rest)
@@ -129,13 +183,30 @@ pub fn user_from_headers(cfg: &AggregatorConfig, cn: &str, headers: &HeaderMap) 
 mod tests {
     use super::*;
 
-    fn cfg(allowed: &[&str]) -> AggregatorConfig {
-        AggregatorConfig {
-            requestheader_allowed_names: allowed.iter().map(|s| s.to_string()).collect(),
-            requestheader_username_headers: vec!["X-Remote-User".into()],
-            requestheader_group_headers: vec!["X-Remote-Group".into()],
-            requestheader_extra_headers_prefix: vec!["X-Remote-Extra-".into()],
-            ..Default::default()
+    struct Owned {
+        allowed: Vec<String>,
+        user: Vec<String>,
+        group: Vec<String>,
+        extra: Vec<String>,
+    }
+
+    impl Owned {
+        fn cfg(&self) -> RequestHeader<'_> {
+            RequestHeader {
+                allowed_names: &self.allowed,
+                username_headers: &self.user,
+                group_headers: &self.group,
+                extra_headers_prefix: &self.extra,
+            }
+        }
+    }
+
+    fn owned(allowed: &[&str]) -> Owned {
+        Owned {
+            allowed: allowed.iter().map(|s| s.to_string()).collect(),
+            user: vec!["X-Remote-User".into()],
+            group: vec!["X-Remote-Group".into()],
+            extra: vec!["X-Remote-Extra-".into()],
         }
     }
 
@@ -146,12 +217,13 @@ mod tests {
         h.append("x-remote-group", "devs".parse().unwrap());
         h.append("x-remote-group", "ops".parse().unwrap());
         h.insert("x-remote-extra-scopes%2fa", "x".parse().unwrap());
-        let u = user_from_headers(&cfg(&["front-proxy-client"]), "front-proxy-client", &h).unwrap();
+        let (proxy, any) = (owned(&["front-proxy-client"]), owned(&[]));
+        let u = user_from_headers(&proxy.cfg(), "front-proxy-client", &h).unwrap();
         assert_eq!(u.name, "jane");
         assert_eq!(u.groups, ["devs", "ops", "system:authenticated"]);
         assert_eq!(u.extra.get("scopes/a"), Some(&vec!["x".to_string()]));
-        assert!(user_from_headers(&cfg(&["front-proxy-client"]), "intruder", &h).is_none());
-        assert!(user_from_headers(&cfg(&[]), "anyone", &h).is_some());
-        assert!(user_from_headers(&cfg(&[]), "anyone", &HeaderMap::new()).is_none());
+        assert!(user_from_headers(&proxy.cfg(), "intruder", &h).is_none());
+        assert!(user_from_headers(&any.cfg(), "anyone", &h).is_some());
+        assert!(user_from_headers(&any.cfg(), "anyone", &HeaderMap::new()).is_none());
     }
 }
