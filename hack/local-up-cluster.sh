@@ -25,6 +25,8 @@
 #   CLUSTER_CIDR=10.88.0.0/16  NODE_CIDR_MASK_SIZE=24 (see hack/lib/components.sh)
 #   ENABLE_CLUSTER_DNS=true DNS_SERVER_IP=10.0.0.10  DNS_DOMAIN=cluster.local
 #                         the kube-dns add-on (hack/lib/addons.sh)
+#   ENABLE_METRICS_SERVER=true METRIC_RESOLUTION=15s
+#                         the metrics-server add-on (kubectl top)
 #   KUBE_VERBOSE=1        above 4 traces the script (set -x)
 
 set -euo pipefail
@@ -126,6 +128,8 @@ build() {
   local -a packages=(-p kube-apiserver) c
   # The DNS add-on's image is made of this tree's kube-dns.
   [[ -d "${KUBE_ROOT}/cmd/kube-dns" ]] && packages+=(-p kube-dns)
+  # And the metrics add-on's of its metrics-server (package metrics-server-bin).
+  [[ -d "${KUBE_ROOT}/cmd/metrics-server" ]] && packages+=(-p metrics-server-bin)
   for c in "${COMPONENTS[@]}"; do
     # The kubelet's package is kubelet-bin: the library crate is `kubelet`.
     [[ "${c}" == kubelet ]] && c=kubelet-bin
@@ -193,7 +197,9 @@ start_addons() {
   fi
   [[ " ${COMPONENTS[*]} " == *" kubelet "* && " ${COMPONENTS[*]} " == *" kube-proxy "* ]] || return 0
   export KUBE_DNS_BIN="${BIN_DIR}/kube-dns"
-  kube::addons::start_dns kubectl "${CERT_DIR}/admin.kubeconfig"
+  kube::addons::start_dns kubectl "${CERT_DIR}/admin.kubeconfig" || return 1
+  export KUBE_METRICS_SERVER_BIN="${BIN_DIR}/metrics-server"
+  kube::addons::start_metrics_server kubectl "${CERT_DIR}/admin.kubeconfig"
 }
 
 # stop_all: stops, newest first, everything whose pid file this script

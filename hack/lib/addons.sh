@@ -14,6 +14,10 @@
 #   DNS_ROLLOUT_TIMEOUT  120s
 #   ENABLE_DEFAULT_STORAGE_CLASS  true: the `standard` class of
 #                        build/addons/storage-class.yaml (hostPath, default)
+#   ENABLE_METRICS_SERVER  true: the metrics add-on (build/addons/metrics-server.yaml,
+#                        `kubectl top`), from KUBE_METRICS_SERVER_BIN
+#   METRIC_RESOLUTION    15s, its --metric-resolution (at least 10s)
+#   METRICS_ROLLOUT_TIMEOUT  120s
 
 kube::addons::_defaults() {
   ENABLE_CLUSTER_DNS="${ENABLE_CLUSTER_DNS:-${KUBE_ENABLE_CLUSTER_DNS:-true}}"
@@ -21,6 +25,9 @@ kube::addons::_defaults() {
   DNS_DOMAIN="${DNS_DOMAIN:-cluster.local}"
   DNS_ROLLOUT_TIMEOUT="${DNS_ROLLOUT_TIMEOUT:-120s}"
   ENABLE_DEFAULT_STORAGE_CLASS="${ENABLE_DEFAULT_STORAGE_CLASS:-true}"
+  ENABLE_METRICS_SERVER="${ENABLE_METRICS_SERVER:-true}"
+  METRIC_RESOLUTION="${METRIC_RESOLUTION:-15s}"
+  METRICS_ROLLOUT_TIMEOUT="${METRICS_ROLLOUT_TIMEOUT:-120s}"
 }
 
 # kube::addons::start_storage_class KUBECTL KUBECONFIG: the default
@@ -60,4 +67,38 @@ kube::addons::start_dns() {
     return 1
   }
   kube::log::status "cluster DNS is up at ${DNS_SERVER_IP} (domain ${DNS_DOMAIN})"
+}
+
+# kube::addons::start_metrics_server KUBECTL KUBECONFIG: the metrics-server
+# image from KUBE_METRICS_SERVER_BIN in the local registry, then
+# build/addons/metrics-server.yaml applied; waits until the Deployment is
+# rolled out (ready once it has scraped every kubelet twice).
+kube::addons::start_metrics_server() {
+  local kubectl=$1 kubeconfig=$2
+  kube::addons::_defaults
+  [[ "${ENABLE_METRICS_SERVER}" == true ]] || return 0
+  if [[ -z "${KUBE_METRICS_SERVER_BIN:-}" || ! -x "${KUBE_METRICS_SERVER_BIN}" ]]; then
+    kube::log::error "metrics-server binary not found at '${KUBE_METRICS_SERVER_BIN:-}'"
+    return 1
+  fi
+  kube::images::ensure_binary metrics-server "${KUBE_METRICS_SERVER_BIN}" || return 1
+  local manifest
+  manifest="$(sed -e "s|__IMAGE__|${KUBE_IMAGE_REF}|" \
+    -e "s|__METRIC_RESOLUTION__|${METRIC_RESOLUTION}|" \
+    "${KUBE_ROOT}/build/addons/metrics-server.yaml")" || return 1
+  "${kubectl}" --kubeconfig "${kubeconfig}" apply -f - <<<"${manifest}" >/dev/null || return 1
+  echo "Waiting for the metrics add-on (${KUBE_IMAGE_REF})"
+  "${kubectl}" --kubeconfig "${kubeconfig}" -n kube-system rollout status deployment/metrics-server \
+    --timeout="${METRICS_ROLLOUT_TIMEOUT}" >/dev/null || {
+    kube::log::error "the metrics add-on did not become ready"
+    "${kubectl}" --kubeconfig "${kubeconfig}" -n kube-system get pods -l k8s-app=metrics-server -o wide >&2 || true
+    return 1
+  }
+  "${kubectl}" --kubeconfig "${kubeconfig}" wait --for=condition=Available \
+    apiservice/v1beta1.metrics.k8s.io --timeout="${METRICS_ROLLOUT_TIMEOUT}" >/dev/null || {
+    kube::log::error "the metrics.k8s.io APIService did not become available"
+    "${kubectl}" --kubeconfig "${kubeconfig}" get apiservice v1beta1.metrics.k8s.io >&2 || true
+    return 1
+  }
+  kube::log::status "metrics-server is up (kubectl top nodes, kubectl top pods)"
 }

@@ -20,8 +20,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KUBECTL_VERSIONS="${KUBECTL_VERSIONS:-1.27 1.33}"
 # The cases to run (default: all, in this order). `dns` needs the DNS add-on
-# (ENABLE_CLUSTER_DNS, on by default).
-CLUSTER_CASES="${CLUSTER_CASES:-node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain}"
+# (ENABLE_CLUSTER_DNS, on by default), `top` the metrics add-on
+# (ENABLE_METRICS_SERVER, on by default; scraped every 12 s here, the least
+# upstream allows next to its 10 s kubelet request timeout).
+CLUSTER_CASES="${CLUSTER_CASES:-node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top}"
 NS=""
 
 # e2e::cluster_up: builds (unless E2E_BIN_DIR) and starts the cluster as a
@@ -33,7 +35,7 @@ e2e::cluster_up() {
     kube::util::ensure_cargo || return 1
     kube::log::status "building the components (cargo build, debug)"
     (cd "${KUBE_ROOT}" && cargo build -p kube-apiserver -p kube-controller-manager \
-      -p kube-scheduler -p kubelet-bin -p kube-proxy -p kube-dns) || return 1
+      -p kube-scheduler -p kubelet-bin -p kube-proxy -p kube-dns -p metrics-server-bin) || return 1
     bin="${CARGO_TARGET_DIR:-${KUBE_ROOT}/target}/debug"
   fi
   kube::util::private_cluster_dirs "${E2E_TMP}" || return 1
@@ -41,6 +43,7 @@ e2e::cluster_up() {
   # is the advertise address (the machine's): listen there too, not only on
   # loopback as the apiserver-only suite does.
   export API_BIND_ADDR=0.0.0.0
+  export METRIC_RESOLUTION="${METRIC_RESOLUTION:-12s}"
   e2e::pick_ports || return 1
   local kubelet_port healthz_port sched_port cm_port proxy_healthz proxy_metrics
   kubelet_port="$(kube::util::free_port "${ETCD_PORT}" "${ETCD_PEER_PORT}" "${API_SECURE_PORT}")"
@@ -435,6 +438,41 @@ pod_succeeded() {
 
 volume_gone() {
   ! kc get pv "$1" >/dev/null 2>&1
+}
+
+# kubectl top: the metrics add-on local-up-cluster deployed scrapes the
+# kubelet and serves metrics.k8s.io through the aggregator. The node shows its
+# usage against its allocatable; a pod spinning a loop shows real CPU, per
+# container too; `kubectl get` reads the same API as a Table.
+case_top() {
+  ensure_ns
+  local out node row cpu
+  out="$(e2e::ok -n kube-system get deploy metrics-server)"
+  e2e::assert_match "the metrics add-on is ready" '^metrics-server 1/1 1 1 ' "$(e2e::row "${out}" metrics-server)"
+  out="$(e2e::ok get apiservice v1beta1.metrics.k8s.io)"
+  e2e::assert_match "the APIService is available" 'kube-system/metrics-server +True' "$(e2e::squeeze <<<"${out}")"
+  node="$(e2e::ok get nodes -o jsonpath='{.items[0].metadata.name}')"
+  e2e::wait_until "node metrics" 60 kc top node "${node}"
+  out="$(e2e::ok top node)"
+  e2e::assert_match "kubectl top node" "^${node} [0-9]+m [0-9]+% [0-9]+Mi [0-9]+%$" "$(e2e::row "${out}" "${node}")"
+  e2e::ok -n "${NS}" run spin --image=busybox --restart=Never --labels=app=spin -- \
+    sh -c 'while :; do :; done' >/dev/null
+  e2e::wait_until "pod spin Running" 60 pod_running spin
+  # Two scrapes with the container in them (METRIC_RESOLUTION apart).
+  e2e::wait_until "pod metrics" 90 kc -n "${NS}" top pod spin
+  out="$(e2e::ok -n "${NS}" top pod spin)"
+  row="$(e2e::row "${out}" spin)"
+  e2e::assert_match "kubectl top pod" '^spin [0-9]+m [0-9]+Mi$' "${row}"
+  cpu="$(awk '{print $2}' <<<"${row}")"
+  cpu="${cpu%m}"
+  # A busy loop uses most of a core on an idle machine; half of one at least.
+  (( cpu >= 100 )) || e2e::assert_eq "the spinning pod's CPU is real (millicores)" ">=100" "${cpu}"
+  out="$(e2e::ok -n "${NS}" top pod -l app=spin --containers)"
+  e2e::assert_match "kubectl top pod --containers" '^spin spin [0-9]+m [0-9]+Mi$' "$(e2e::row "${out}" spin)"
+  out="$(e2e::ok -n "${NS}" get pods.metrics.k8s.io)"
+  e2e::assert_match "kubectl get pods.metrics.k8s.io" '^spin [0-9]+[a-zA-Z]* [0-9]+[a-zA-Z]* [0-9.]+m?s$' "$(e2e::row "${out}" spin)"
+  out="$(e2e::expect_exit 1 -n "${NS}" top pod nosuch)"
+  e2e::assert_match "a missing pod" 'NotFound|not found' "${out}"
 }
 
 pod_ready() {

@@ -208,7 +208,13 @@ async fn kubelet_figures_are_served_through_the_aggregator() {
         .unwrap();
     tokio::spawn(serve);
 
-    // Behind the aggregator like the add-on: Service, Endpoints, APIService.
+    // Behind the aggregator like the add-on: an APIService, then its Service
+    // and Endpoints. The Endpoints' arrival probes it again at once (the
+    // periodic probe is 30 s away).
+    let apis: Api<APIService> = Api::all(s.client.clone());
+    apis.create(&PostParams::default(), &from(json!({"metadata": {"name": "v1beta1.metrics.k8s.io"},
+        "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100,
+                 "insecureSkipTLSVerify": true, "service": {"namespace": "kube-system", "name": "metrics-server", "port": 443}}}))).await.unwrap();
     let svcs: Api<Service> = Api::namespaced(s.client.clone(), "kube-system");
     svcs.create(
         &PostParams::default(),
@@ -220,10 +226,19 @@ async fn kubelet_figures_are_served_through_the_aggregator() {
     let eps: Api<Endpoints> = Api::namespaced(s.client.clone(), "kube-system");
     eps.create(&PostParams::default(), &from(json!({"metadata": {"name": "metrics-server"},
         "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": addr.port()}]}]}))).await.unwrap();
-    let apis: Api<APIService> = Api::all(s.client.clone());
-    apis.create(&PostParams::default(), &from(json!({"metadata": {"name": "v1beta1.metrics.k8s.io"},
-        "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100,
-                 "insecureSkipTLSVerify": true, "service": {"namespace": "kube-system", "name": "metrics-server", "port": 443}}}))).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let a = apis.get("v1beta1.metrics.k8s.io").await.unwrap();
+        let c = serde_json::to_value(&a.status).unwrap()["conditions"][0].clone();
+        if c["status"] == "True" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the APIService stayed unavailable: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Ready once two scrapes are stored.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -3,7 +3,9 @@
 //! with a service; each is probed at once and every 30 s by fetching
 //! `/apis/<group>/<version>` from its backend, which also yields the
 //! resources discovery lists; the `Available` condition is written when it
-//! changes.
+//! changes. A change to a backend's Service or Endpoints probes its
+//! APIServices at once (upstream's controller follows both), so a backend
+//! that just became ready is Available without waiting for the next round.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,9 @@ pub async fn run(state: Arc<ApiState>) {
     state.cacher.wait_ready().await;
     super::local::ensure(&state).await;
     tokio::spawn(probe_loop(state.clone()));
+    for kind in ["services/specs/", "services/endpoints/"] {
+        tokio::spawn(follow_backends(state.clone(), kind));
+    }
     let prefix = prefix(&state);
     loop {
         let mut watch = match state.cacher.watch(&prefix, &prefix, WatchStart::Now) {
@@ -79,6 +84,42 @@ async fn handle(state: &Arc<ApiState>, kind: EventType, object: &storage::Cached
             if changed {
                 let state = state.clone();
                 tokio::spawn(async move { probe(&state, &r).await });
+            }
+        }
+    }
+}
+
+/// Probes the APIServices whose backend Service (or its Endpoints) under
+/// `kind` changes.
+async fn follow_backends(state: Arc<ApiState>, kind: &'static str) {
+    let prefix = format!("{}{kind}", state.prefix);
+    loop {
+        let mut watch = match state.cacher.watch(&prefix, &prefix, WatchStart::Now) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch APIService backends");
+                return;
+            }
+        };
+        loop {
+            let ev = match watch.live.recv().await {
+                Ok(ev) => ev,
+                Err(RecvError::Lagged(_)) => break,
+                Err(RecvError::Closed) => return,
+            };
+            let Some((ns, name)) = ev
+                .object
+                .key
+                .strip_prefix(&prefix)
+                .and_then(|k| k.split_once('/'))
+            else {
+                continue;
+            };
+            for r in state.aggregator.all() {
+                if r.namespace == ns && r.service == name {
+                    let state = state.clone();
+                    tokio::spawn(async move { probe(&state, &r).await });
+                }
             }
         }
     }
