@@ -298,3 +298,75 @@ mod tests {
         assert_eq!(default_pull_policy("busybox@sha256:abc"), "IfNotPresent");
     }
 }
+
+/// autoscaling/v2 (upstream's `SetDefaults_HorizontalPodAutoscaler`):
+/// `minReplicas` 1, a CPU utilization target of 80 % when no metric is
+/// given, and a given `behavior`'s missing rules filled in.
+pub fn hpa(h: &mut k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler) {
+    use k8s_openapi::api::autoscaling::v2::{MetricSpec, MetricTarget, ResourceMetricSource};
+    let Some(s) = h.spec.as_mut() else { return };
+    set(&mut s.min_replicas, 1);
+    if s.metrics.as_ref().is_none_or(Vec::is_empty) {
+        s.metrics = Some(vec![MetricSpec {
+            type_: "Resource".into(),
+            resource: Some(ResourceMetricSource {
+                name: "cpu".into(),
+                target: MetricTarget {
+                    type_: "Utilization".into(),
+                    average_utilization: Some(DEFAULT_CPU_UTILIZATION),
+                    ..Default::default()
+                },
+            }),
+            ..Default::default()
+        }]);
+    }
+    if let Some(b) = s.behavior.as_mut() {
+        b.scale_up = Some(scale_up_rules(b.scale_up.take()));
+        b.scale_down = Some(scale_down_rules(b.scale_down.take()));
+    }
+}
+
+/// autoscaling/v1: `minReplicas` 1 (the CPU target defaults in the stored
+/// autoscaling/v2 form).
+pub fn hpa_v1(h: &mut k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler) {
+    if let Some(s) = h.spec.as_mut() {
+        set(&mut s.min_replicas, 1);
+    }
+}
+
+/// Upstream's `autoscaling.DefaultCPUUtilization`.
+pub const DEFAULT_CPU_UTILIZATION: i32 = 80;
+
+use k8s_openapi::api::autoscaling::v2::{HPAScalingPolicy, HPAScalingRules};
+
+fn policy(type_: &str, value: i32) -> HPAScalingPolicy {
+    HPAScalingPolicy {
+        type_: type_.into(),
+        value,
+        period_seconds: 15,
+    }
+}
+
+/// Upstream's `GenerateHPAScaleUpRules`: no stabilization, at most 4 pods
+/// or 100 % per 15 s, the larger.
+pub fn scale_up_rules(given: Option<HPAScalingRules>) -> HPAScalingRules {
+    let mut r = given.unwrap_or_default();
+    if r.policies.as_ref().is_none_or(Vec::is_empty) {
+        r.policies = Some(vec![policy("Pods", 4), policy("Percent", 100)]);
+    }
+    set(&mut r.select_policy, "Max".into());
+    set(&mut r.stabilization_window_seconds, 0);
+    r
+}
+
+/// Upstream's `GenerateHPAScaleDownRules`: 100 % per 15 s; the
+/// stabilization window stays unset (the controller's
+/// `--horizontal-pod-autoscaler-downscale-stabilization` applies).
+pub fn scale_down_rules(given: Option<HPAScalingRules>) -> HPAScalingRules {
+    let mut r = given.unwrap_or_default();
+    if r.policies.as_ref().is_none_or(Vec::is_empty) {
+        r.policies = Some(vec![policy("Percent", 100)]);
+    }
+    set(&mut r.select_policy, "Max".into());
+    r
+}

@@ -7,6 +7,7 @@
 //! Invariant: nothing here does IO.
 
 pub mod attrs;
+pub mod autoscaling;
 pub mod custom;
 pub mod decode;
 pub mod defaults;

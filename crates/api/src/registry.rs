@@ -512,18 +512,40 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
         .short(&["cj"])
         .all()
         .sub(&["status"]),
-        // autoscaling/v2
+        // autoscaling/v2, the stored form, and autoscaling/v1 (`kubectl
+        // autoscale` before 1.33) converted to it.
         r(
             "autoscaling",
             "v2",
             "HorizontalPodAutoscaler",
             "horizontalpodautoscalers",
             Namespaced,
-            sub(typed!(k::autoscaling::v2::HorizontalPodAutoscaler)).on_create(clear_status),
+            sub(typed!(k::autoscaling::v2::HorizontalPodAutoscaler, d::hpa))
+                .on_create(clear_status),
         )
         .short(&["hpa"])
         .all()
         .sub(&["status"]),
+        r(
+            "autoscaling",
+            "v1",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+            Namespaced,
+            sub(typed!(
+                k::autoscaling::v1::HorizontalPodAutoscaler,
+                d::hpa_v1
+            ))
+            .on_create(clear_status),
+        )
+        .short(&["hpa"])
+        .all()
+        .sub(&["status"])
+        .convert(
+            crate::autoscaling::v1_to_v2,
+            crate::autoscaling::v2_to_v1,
+            crate::autoscaling::field_label,
+        ),
         r(
             "events.k8s.io",
             "v1",

@@ -58,6 +58,7 @@ pub const KINDS: &[KindType] = kinds! {
     "batch" "v1" Job k::batch::v1::Job;
     "batch" "v1" CronJob k::batch::v1::CronJob;
     "autoscaling" "v2" HorizontalPodAutoscaler k::autoscaling::v2::HorizontalPodAutoscaler;
+    "autoscaling" "v1" HorizontalPodAutoscaler k::autoscaling::v1::HorizontalPodAutoscaler;
     "coordination.k8s.io" "v1" Lease k::coordination::v1::Lease;
     "events.k8s.io" "v1" Event k::events::v1::Event;
     "discovery.k8s.io" "v1" EndpointSlice k::discovery::v1::EndpointSlice;

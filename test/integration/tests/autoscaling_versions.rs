@@ -1,0 +1,77 @@
+//! HorizontalPodAutoscalers in two versions over one stored object:
+//! autoscaling/v1 reads, writes and patches go through the conversion to
+//! the stored autoscaling/v2 form and lose nothing v2 holds.
+
+use integration::TestApiServer;
+use serde_json::{json, Value};
+
+async fn send(s: &TestApiServer, method: &str, path: &str, ct: &str, body: Value) -> (u16, Value) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Content-Type", ct)
+        .header("Accept", "application/json")
+        .body(if body.is_null() {
+            vec![]
+        } else {
+            body.to_string().into_bytes()
+        })
+        .unwrap();
+    let resp = s
+        .client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    use http_body_util::BodyExt;
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_reads_and_patches_keep_the_v2_form() {
+    let s = TestApiServer::start().await;
+    let v2 = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers";
+    let v1 = "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers";
+    let (code, created) = send(&s, "POST", v2, "application/json", json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "maxReplicas": 4,
+                 "metrics": [
+                    {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}},
+                    {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "100Mi"}}}]}
+    })).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["spec"]["minReplicas"], 1);
+
+    let (code, got) = send(&s, "GET", &format!("{v1}/web"), "", Value::Null).await;
+    assert_eq!(code, 200);
+    assert_eq!(got["apiVersion"], "autoscaling/v1");
+    assert_eq!(got["spec"]["targetCPUUtilizationPercentage"], 50);
+    let (_, list) = send(&s, "GET", v1, "", Value::Null).await;
+    assert_eq!(list["items"][0]["apiVersion"], "autoscaling/v1");
+
+    let (code, patched) = send(
+        &s,
+        "PATCH",
+        &format!("{v1}/web"),
+        "application/merge-patch+json",
+        json!({"metadata": {"labels": {"tier": "web"}}, "spec": {"maxReplicas": 6}}),
+    )
+    .await;
+    assert_eq!(code, 200, "{patched}");
+    assert_eq!(patched["apiVersion"], "autoscaling/v1");
+    let (_, back) = send(&s, "GET", &format!("{v2}/web"), "", Value::Null).await;
+    assert_eq!(back["metadata"]["labels"]["tier"], "web");
+    assert_eq!(back["spec"]["maxReplicas"], 6);
+    // Written through v1, the annotation's metrics come first (upstream's order).
+    let names: Vec<&str> = back["spec"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["resource"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["memory", "cpu"], "{back}");
+    assert!(back["metadata"].get("annotations").is_none(), "{back}");
+}
