@@ -91,7 +91,8 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d(
             "horizontal-pod-autoscaler-controller",
             &["horizontalpodautoscaling"],
-        ),
+        )
+        .start(crate::podautoscaler::start),
         d("disruption-controller", &["disruption"]).start(crate::disruption::start),
         d("statefulset-controller", &["statefulset"]).start(crate::statefulset::start),
         d("cronjob-controller", &["cronjob"]).start(crate::cronjob::start),

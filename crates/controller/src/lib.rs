@@ -39,6 +39,7 @@ pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod persistentvolume;
+pub mod podautoscaler;
 pub mod podgc;
 pub mod replicaset;
 pub mod resourcequota;
@@ -82,6 +83,8 @@ pub struct ControllerConfig {
     pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
     /// `--resource-quota-sync-period`, `--concurrent-resource-quota-syncs`.
     pub resource_quota: resourcequota::ResourceQuotaConfig,
+    /// `--horizontal-pod-autoscaler-*`.
+    pub hpa: podautoscaler::HpaConfig,
     /// `--enable-hostpath-provisioner`: the PV binder provisions and
     /// deletes `kubernetes.io/host-path` volumes (single-node clusters).
     pub enable_hostpath_provisioner: bool,
@@ -106,6 +109,7 @@ impl Default for ControllerConfig {
             node_lifecycle: nodelifecycle::NodeLifecycleConfig::default(),
             resource_quota: resourcequota::ResourceQuotaConfig::default(),
             enable_hostpath_provisioner: false,
+            hpa: podautoscaler::HpaConfig::default(),
             clock: Arc::new(clock::RealClock),
         }
     }

@@ -8,8 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use integration::TestApiServer;
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
@@ -29,57 +28,27 @@ fn unix_ms() -> i64 {
 /// A kubelet whose node uses a quarter core and each container a tenth,
 /// measured now; returns its port.
 async fn fake_kubelet(t0_ms: i64) -> u16 {
-    let opts = component_base::serving::SecureServingOptions {
-        bind_address: "127.0.0.1".parse().unwrap(),
-        secure_port: Some(0),
-        tls_cert_file: None,
-        tls_private_key_file: None,
-    };
-    let tls = component_base::serving::tls_config(&opts).unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let svc = hyper::service::service_fn(
-                    move |req: http::Request<hyper::body::Incoming>| async move {
-                        let now = unix_ms();
-                        let secs = (now - t0_ms) as f64 / 1000.0;
-                        let start = t0_ms as f64 / 1000.0 - 3600.0;
-                        let body = if req.uri().path() == "/metrics/resource" {
-                            format!(
-                            "# TYPE container_cpu_usage_seconds_total counter\n\
-                             container_cpu_usage_seconds_total{{container=\"app\",namespace=\"default\",pod=\"web\"}} {} {now}\n\
-                             container_memory_working_set_bytes{{container=\"app\",namespace=\"default\",pod=\"web\"}} {MEMORY} {now}\n\
-                             container_start_time_seconds{{container=\"app\",namespace=\"default\",pod=\"web\"}} {start}\n\
-                             node_cpu_usage_seconds_total {} {now}\n\
-                             node_memory_working_set_bytes {} {now}\n",
-                            1.0 + secs * 0.1,
-                            1.0 + secs * 0.25,
-                            MEMORY * 4,
-                        )
-                        } else {
-                            String::new()
-                        };
-                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
-                            Bytes::from(body),
-                        )))
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
-                    .await;
-            });
+    let (port, _) = integration::https::serve(move |r: integration::https::Request| async move {
+        if r.path != "/metrics/resource" {
+            return (404, String::new());
         }
-    });
+        let now = unix_ms();
+        let secs = (now - t0_ms) as f64 / 1000.0;
+        let start = t0_ms as f64 / 1000.0 - 3600.0;
+        let body = format!(
+            "# TYPE container_cpu_usage_seconds_total counter\n\
+             container_cpu_usage_seconds_total{{container=\"app\",namespace=\"default\",pod=\"web\"}} {} {now}\n\
+             container_memory_working_set_bytes{{container=\"app\",namespace=\"default\",pod=\"web\"}} {MEMORY} {now}\n\
+             container_start_time_seconds{{container=\"app\",namespace=\"default\",pod=\"web\"}} {start}\n\
+             node_cpu_usage_seconds_total {} {now}\n\
+             node_memory_working_set_bytes {} {now}\n",
+            1.0 + secs * 0.1,
+            1.0 + secs * 0.25,
+            MEMORY * 4,
+        );
+        (200, body)
+    })
+    .await;
     port
 }
 

@@ -3,6 +3,9 @@
 //! `etcd-server`), with fresh certificates, and hands out a kube-rs
 //! [`kube::Client`] plus an admin kubeconfig file so other components (the
 //! scheduler, the controller manager) can be started against it in tests.
+//! [`https::serve`] stands in for the HTTPS servers the API server talks to.
+
+pub mod https;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -103,6 +103,24 @@ pub struct Options {
     /// The number of resource quotas that are allowed to sync concurrently.
     #[arg(long, default_value_t = 5)]
     pub concurrent_resource_quota_syncs: u16,
+    /// The period for syncing the number of pods in horizontal pod autoscaler.
+    #[arg(long, default_value = "15s", value_parser = apimachinery::duration::parse_go_duration)]
+    pub horizontal_pod_autoscaler_sync_period: Duration,
+    /// The period for which autoscaler will look backwards and not scale
+    /// down below any recommendation it made during that period.
+    #[arg(long, default_value = "5m0s", value_parser = apimachinery::duration::parse_go_duration)]
+    pub horizontal_pod_autoscaler_downscale_stabilization: Duration,
+    /// The minimum change (from 1.0) in the desired-to-actual metrics ratio
+    /// for the horizontal pod autoscaler to consider scaling.
+    #[arg(long, default_value_t = 0.1)]
+    pub horizontal_pod_autoscaler_tolerance: f64,
+    /// The period after pod start when CPU samples might be skipped.
+    #[arg(long, default_value = "5m0s", value_parser = apimachinery::duration::parse_go_duration)]
+    pub horizontal_pod_autoscaler_cpu_initialization_period: Duration,
+    /// The period after pod start during which readiness changes will be
+    /// treated as initial readiness.
+    #[arg(long, default_value = "30s", value_parser = apimachinery::duration::parse_go_duration)]
+    pub horizontal_pod_autoscaler_initial_readiness_delay: Duration,
     /// Number for the log level verbosity.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub v: u8,
@@ -180,6 +198,19 @@ impl Options {
                     sync_period: self.resource_quota_sync_period,
                     concurrent_syncs: self.concurrent_resource_quota_syncs.max(1),
                 },
+                hpa: controller::podautoscaler::HpaConfig {
+                    sync_period: self
+                        .horizontal_pod_autoscaler_sync_period
+                        .max(Duration::from_millis(100)),
+                    downscale_stabilization: self.horizontal_pod_autoscaler_downscale_stabilization,
+                    calculator: controller::podautoscaler::replicas::Calculator {
+                        tolerance: self.horizontal_pod_autoscaler_tolerance.max(0.0),
+                        cpu_initialization_period: self
+                            .horizontal_pod_autoscaler_cpu_initialization_period,
+                        initial_readiness_delay: self
+                            .horizontal_pod_autoscaler_initial_readiness_delay,
+                    },
+                },
                 pod_gc: controller::podgc::PodGcConfig {
                     terminated_pod_gc_threshold: self.terminated_pod_gc_threshold,
                     ..Default::default()
@@ -208,6 +239,9 @@ mod tests {
             "--allocate-node-cidrs",
             "--cluster-cidr=10.64.0.0/16",
             "--resource-quota-sync-period=30s",
+            "--horizontal-pod-autoscaler-sync-period=5s",
+            "--horizontal-pod-autoscaler-downscale-stabilization=1m",
+            "--horizontal-pod-autoscaler-tolerance=0.2",
             "-v=4",
         ]);
         let o = match o {
@@ -229,6 +263,16 @@ mod tests {
         assert!(names.contains(&"bootstrap-signer-controller"));
         assert_eq!(c.config.concurrent_namespace_syncs, 3);
         assert_eq!(c.config.resource_quota.sync_period, Duration::from_secs(30));
+        assert_eq!(c.config.hpa.sync_period, Duration::from_secs(5));
+        assert_eq!(
+            c.config.hpa.downscale_stabilization,
+            Duration::from_secs(60)
+        );
+        assert_eq!(c.config.hpa.calculator.tolerance, 0.2);
+        assert_eq!(
+            c.config.hpa.calculator.cpu_initialization_period,
+            Duration::from_secs(300)
+        );
     }
 
     #[test]
