@@ -23,7 +23,7 @@ KUBECTL_VERSIONS="${KUBECTL_VERSIONS:-1.27 1.33}"
 # (ENABLE_CLUSTER_DNS, on by default), `top` the metrics add-on
 # (ENABLE_METRICS_SERVER, on by default; scraped every 12 s here, the least
 # upstream allows next to its 10 s kubelet request timeout).
-CLUSTER_CASES="${CLUSTER_CASES:-node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top}"
+CLUSTER_CASES="${CLUSTER_CASES:-node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top hpa}"
 NS=""
 
 # e2e::cluster_up: builds (unless E2E_BIN_DIR) and starts the cluster as a
@@ -473,6 +473,36 @@ case_top() {
   e2e::assert_match "kubectl get pods.metrics.k8s.io" '^spin [0-9]+[a-zA-Z]* [0-9]+[a-zA-Z]* [0-9.]+m?s$' "$(e2e::row "${out}" spin)"
   out="$(e2e::expect_exit 1 -n "${NS}" top pod nosuch)"
   e2e::assert_match "a missing pod" 'NotFound|not found' "${out}"
+}
+
+# The horizontal pod autoscaler: a Deployment whose pod spins well above its
+# CPU request grows when `kubectl autoscale` targets 50 % (metrics-server's
+# figures through the aggregator, the controller manager's HPA controller,
+# the Deployment's scale subresource); the HPA's status and Events say why.
+case_hpa() {
+  ensure_ns
+  local out
+  e2e::ok -n "${NS}" create deployment spin --image=busybox -- sh -c 'while :; do :; done' >/dev/null
+  e2e::ok -n "${NS}" set resources deployment spin --requests=cpu=100m >/dev/null
+  e2e::ok -n "${NS}" rollout status deployment/spin --timeout=90s >/dev/null
+  out="$(e2e::ok -n "${NS}" autoscale deployment spin --cpu-percent=50 --min=1 --max=3)"
+  e2e::assert_eq "kubectl autoscale" "horizontalpodautoscaler.autoscaling/spin autoscaled" "${out}"
+  e2e::wait_until "the HPA scaling the Deployment up" 120 deployment_replicas_at_least spin 2
+  out="$(e2e::ok -n "${NS}" get hpa spin)"
+  e2e::assert_match "kubectl get hpa" '^spin Deployment/spin cpu: [0-9]+%/50% 1 3 [0-9] ' "$(e2e::row "${out}" spin)"
+  out="$(e2e::ok -n "${NS}" get hpa spin -o jsonpath='{.status.conditions[?(@.type=="ScalingActive")].reason}')"
+  e2e::assert_eq "the HPA found a valid metric" "ValidMetricFound" "${out}"
+  out="$(e2e::ok -n "${NS}" get events --field-selector reason=SuccessfulRescale -o jsonpath='{.items[0].message}')"
+  e2e::assert_match "the rescale event" '^New size: [23]; reason: cpu resource utilization \(percentage of request\) above target$' "${out}"
+  # The spinning pods would slow the cases after this one.
+  e2e::ok -n "${NS}" delete hpa spin >/dev/null
+  e2e::ok -n "${NS}" delete deployment spin --wait=false >/dev/null
+}
+
+deployment_replicas_at_least() {
+  local n
+  n="$(kc -n "${NS}" get deployment "$1" -o jsonpath='{.spec.replicas}' 2>/dev/null)"
+  [[ -n "${n}" && "${n}" -ge "$2" ]]
 }
 
 pod_ready() {
