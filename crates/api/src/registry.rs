@@ -820,9 +820,10 @@ mod tests {
         let mut seen = HashSet::new();
         for d in &all {
             assert!(
-                seen.insert((d.group.clone(), d.plural.clone())),
-                "duplicate {}/{}",
+                seen.insert((d.group.clone(), d.version.clone(), d.plural.clone())),
+                "duplicate {}/{}/{}",
                 d.group,
+                d.version,
                 d.plural
             );
         }
@@ -837,6 +838,12 @@ mod tests {
         assert_eq!(key("endpoints"), "services/endpoints");
         assert_eq!(key("replicationcontrollers"), "controllers");
         assert_eq!(key("tokenreviews"), "");
+        // A kind served in several versions of its group is stored once:
+        // one storage key, every version but one converting to it.
+        let hpas: Vec<_> = all.iter().filter(|d| d.plural == "horizontalpodautoscalers").collect();
+        assert_eq!(hpas.len(), 2);
+        assert_eq!(hpas[0].storage, hpas[1].storage);
+        assert_eq!(hpas.iter().filter(|d| d.conversion.is_none()).count(), 1);
     }
 
     #[test]
