@@ -23,7 +23,7 @@ KUBECTL_VERSIONS="${KUBECTL_VERSIONS:-1.27 1.33}"
 # (ENABLE_CLUSTER_DNS, on by default), `top` the metrics add-on
 # (ENABLE_METRICS_SERVER, on by default; scraped every 12 s here, the least
 # upstream allows next to its 10 s kubelet request timeout).
-CLUSTER_CASES="${CLUSTER_CASES:-node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top hpa}"
+CLUSTER_CASES="${CLUSTER_CASES:-node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top hpa certificates}"
 NS=""
 
 # e2e::cluster_up: builds (unless E2E_BIN_DIR) and starts the cluster as a
@@ -497,6 +497,52 @@ case_hpa() {
   # The spinning pods would slow the cases after this one.
   e2e::ok -n "${NS}" delete hpa spin >/dev/null
   e2e::ok -n "${NS}" delete deployment spin --wait=false >/dev/null
+}
+
+# Certificates: a client certificate requested with openssl through a
+# CertificateSigningRequest is signed by the controller manager once
+# `kubectl certificate approve` approves it, and the API server accepts it
+# as that user; a denied request gets no certificate.
+case_certificates() {
+  ensure_ns
+  local dir out user
+  dir="$(mktemp -d)"
+  user="jane-${NS}"
+  openssl req -new -newkey rsa:2048 -nodes -keyout "${dir}/key.pem" -out "${dir}/csr.pem" \
+    -subj "/CN=${user}/O=devs" >/dev/null 2>&1
+  printf '{"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"%s"},"spec":{"request":"%s","signerName":"kubernetes.io/kube-apiserver-client","usages":["client auth"],"expirationSeconds":3600}}' \
+    "${user}" "$(base64 -w0 "${dir}/csr.pem")" | e2e::ok create -f - >/dev/null
+  out="$(e2e::ok get csr "${user}")"
+  e2e::assert_match "a pending request" "^${user} [0-9]+s kubernetes.io/kube-apiserver-client [^ ]+ 60m Pending$" "$(e2e::row "${out}" "${user}")"
+  out="$(e2e::ok certificate approve "${user}")"
+  e2e::assert_eq "kubectl certificate approve" "certificatesigningrequest.certificates.k8s.io/${user} approved" "${out}"
+  e2e::wait_until "the certificate" 30 csr_issued "${user}"
+  out="$(e2e::ok get csr "${user}")"
+  e2e::assert_match "approved and issued" ' Approved,Issued$' "$(e2e::row "${out}" "${user}")"
+  e2e::ok get csr "${user}" -o jsonpath='{.status.certificate}' | base64 -d >"${dir}/cert.pem"
+  out="$(openssl x509 -in "${dir}/cert.pem" -noout -subject -ext extendedKeyUsage 2>&1)"
+  e2e::assert_match "the certificate's subject" "CN ?= ?${user}" "${out}"
+  e2e::assert_match "client auth only" 'TLS Web Client Authentication' "${out}"
+  # The admin kubeconfig with jane as its user.
+  cp "${E2E_KUBECONFIG}" "${dir}/kubeconfig"
+  "${KUBECTL}" --kubeconfig="${dir}/kubeconfig" config set-credentials "${user}" --embed-certs=true \
+    --client-certificate="${dir}/cert.pem" --client-key="${dir}/key.pem" >/dev/null
+  "${KUBECTL}" --kubeconfig="${dir}/kubeconfig" config set-context --current --user="${user}" >/dev/null
+  out="$("${KUBECTL}" --kubeconfig="${dir}/kubeconfig" auth whoami -o jsonpath='{.status.userInfo.username} {.status.userInfo.groups}')"
+  e2e::assert_match "the API server takes it" "^${user} .*devs" "${out}"
+  # A denied request is never signed.
+  printf '{"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"%s-denied"},"spec":{"request":"%s","signerName":"kubernetes.io/kube-apiserver-client","usages":["client auth"]}}' \
+    "${user}" "$(base64 -w0 "${dir}/csr.pem")" | e2e::ok create -f - >/dev/null
+  e2e::ok certificate deny "${user}-denied" >/dev/null
+  sleep 2
+  out="$(e2e::ok get csr "${user}-denied")"
+  e2e::assert_match "denied" ' Denied$' "$(e2e::row "${out}" "${user}-denied")"
+  rm -rf "${dir}"
+  e2e::ok delete csr "${user}" "${user}-denied" >/dev/null
+}
+
+csr_issued() {
+  [[ -n "$(kc get csr "$1" -o jsonpath='{.status.certificate}' 2>/dev/null)" ]]
 }
 
 deployment_replicas_at_least() {

@@ -8,6 +8,7 @@
 
 pub mod attrs;
 pub mod autoscaling;
+pub mod certificates;
 pub mod custom;
 pub mod decode;
 pub mod defaults;

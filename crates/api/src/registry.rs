@@ -712,7 +712,11 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
             Cluster,
             sub(typed!(k::certificates::v1::CertificateSigningRequest))
                 .attrs(attrs::csr)
-                .generation(GenerationPolicy::None),
+                .generation(GenerationPolicy::None)
+                .validate(crate::certificates::validate)
+                .validate_update(crate::certificates::validate_update)
+                .record_requester(crate::certificates::record_requester)
+                .subresource_update(crate::certificates::prepare_subresource_update),
         )
         .short(&["csr"])
         .sub(&["status", "approval"]),
@@ -840,7 +844,10 @@ mod tests {
         assert_eq!(key("tokenreviews"), "");
         // A kind served in several versions of its group is stored once:
         // one storage key, every version but one converting to it.
-        let hpas: Vec<_> = all.iter().filter(|d| d.plural == "horizontalpodautoscalers").collect();
+        let hpas: Vec<_> = all
+            .iter()
+            .filter(|d| d.plural == "horizontalpodautoscalers")
+            .collect();
         assert_eq!(hpas.len(), 2);
         assert_eq!(hpas[0].storage, hpas[1].storage);
         assert_eq!(hpas.iter().filter(|d| d.conversion.is_none()).count(), 1);

@@ -56,6 +56,14 @@ pub struct Strategy {
     /// A finalizer every deletion adds, so that a controller cleans up first
     /// (CRDs: their custom resources).
     pub delete_finalizer: Option<&'static str>,
+    /// Records who created the object (CSRs: `spec.username`, `uid`,
+    /// `groups`, `extra`); the second argument is the requester as a
+    /// `UserInfo` JSON object.
+    pub record_requester: Option<fn(&mut Value, &Value)>,
+    /// What a write through a subresource other than `status` (or the
+    /// status itself, beyond the generic rules) keeps of the old object:
+    /// `(subresource, new, old)`, after the generic update rules ran.
+    pub prepare_subresource_update: Option<fn(&str, &mut Value, &Value)>,
 }
 
 fn no_errors(_: &Value) -> Vec<FieldError> {
@@ -81,6 +89,8 @@ impl Strategy {
             default_orphan: false,
             prepare_create: None,
             delete_finalizer: None,
+            record_requester: None,
+            prepare_subresource_update: None,
         }
     }
 
@@ -128,6 +138,14 @@ impl Strategy {
         self.generation = g;
         self
     }
+    pub const fn record_requester(mut self, f: fn(&mut Value, &Value)) -> Self {
+        self.record_requester = Some(f);
+        self
+    }
+    pub const fn subresource_update(mut self, f: fn(&str, &mut Value, &Value)) -> Self {
+        self.prepare_subresource_update = Some(f);
+        self
+    }
 
     /// The strategy of a custom resource.
     pub const fn custom(status: StatusPolicy) -> Self {
@@ -144,6 +162,8 @@ impl Strategy {
             default_orphan: false,
             prepare_create: None,
             delete_finalizer: None,
+            record_requester: None,
+            prepare_subresource_update: None,
         }
     }
 }

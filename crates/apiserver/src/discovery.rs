@@ -10,13 +10,13 @@ use crate::state::Resources;
 
 fn sub_verbs(sub: &str) -> Vec<&'static str> {
     match sub {
-        "status" | "scale" => vec!["get", "patch", "update"],
+        "status" | "scale" | "approval" => vec!["get", "patch", "update"],
         "binding" | "eviction" | "token" => vec!["create"],
         "ephemeralcontainers" => vec!["get", "patch", "update"],
         "log" => vec!["get"],
         "exec" | "attach" | "portforward" => vec!["create", "get"],
         "proxy" => vec!["create", "delete", "get", "patch", "update"],
-        "finalize" | "approval" => vec!["update"],
+        "finalize" => vec!["update"],
         _ => vec!["get"],
     }
 }

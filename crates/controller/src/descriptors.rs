@@ -99,11 +99,13 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d(
             "certificatesigningrequest-signing-controller",
             &["csrsigning"],
-        ),
+        )
+        .start(crate::certificates::start_signing),
         d(
             "certificatesigningrequest-approving-controller",
             &["csrapproving"],
-        ),
+        )
+        .start(crate::certificates::start_approving),
         d(
             "certificatesigningrequest-cleaner-controller",
             &["csrcleaner"],

@@ -19,6 +19,7 @@
 //! `cmd/kube-controller-manager`); controllers never poll the API server
 //! for changes, they react to the shared watches.
 
+pub mod certificates;
 pub mod clock;
 pub mod clusterroleaggregation;
 pub(crate) mod controllerref;
@@ -83,6 +84,9 @@ pub struct ControllerConfig {
     pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
     /// `--resource-quota-sync-period`, `--concurrent-resource-quota-syncs`.
     pub resource_quota: resourcequota::ResourceQuotaConfig,
+    /// `--cluster-signing-cert-file`, `--cluster-signing-key-file`,
+    /// `--cluster-signing-duration`.
+    pub csr_signing: certificates::SigningConfig,
     /// `--horizontal-pod-autoscaler-*`.
     pub hpa: podautoscaler::HpaConfig,
     /// `--enable-hostpath-provisioner`: the PV binder provisions and
@@ -110,6 +114,10 @@ impl Default for ControllerConfig {
             resource_quota: resourcequota::ResourceQuotaConfig::default(),
             enable_hostpath_provisioner: false,
             hpa: podautoscaler::HpaConfig::default(),
+            csr_signing: certificates::SigningConfig {
+                ca: None,
+                duration: std::time::Duration::from_secs(365 * 24 * 3600),
+            },
             clock: Arc::new(clock::RealClock),
         }
     }

@@ -60,13 +60,18 @@ pub struct Options {
     #[arg(long)]
     pub root_ca_file: Option<PathBuf>,
     /// Filename containing a PEM-encoded X509 CA certificate used to issue
-    /// cluster-scoped certificates (accepted; CSR signing is not implemented yet).
+    /// cluster-scoped certificates.
     #[arg(long)]
     pub cluster_signing_cert_file: Option<PathBuf>,
     /// Filename containing a PEM-encoded RSA or ECDSA private key used to
     /// sign cluster-scoped certificates.
     #[arg(long)]
     pub cluster_signing_key_file: Option<PathBuf>,
+    /// The max length of duration signed certificates will be given.
+    /// Individual CSRs may request shorter certs by setting
+    /// spec.expirationSeconds.
+    #[arg(long, default_value = "8760h0m0s", value_parser = apimachinery::duration::parse_go_duration)]
+    pub cluster_signing_duration: Duration,
     /// Amount of time which we allow running Node to be unresponsive before
     /// marking it unhealthy.
     #[arg(long, default_value = "50s", value_parser = apimachinery::duration::parse_go_duration)]
@@ -158,21 +163,26 @@ impl Options {
             ),
             None => None,
         };
-        for (flag, path) in [
-            (
-                "--service-account-private-key-file",
-                &self.service_account_private_key_file,
-            ),
-            (
-                "--cluster-signing-cert-file",
-                &self.cluster_signing_cert_file,
-            ),
-            ("--cluster-signing-key-file", &self.cluster_signing_key_file),
-        ] {
-            if let Some(p) = path {
-                std::fs::metadata(p).with_context(|| format!("{flag} {}", p.display()))?;
-            }
+        if let Some(p) = &self.service_account_private_key_file {
+            std::fs::metadata(p)
+                .with_context(|| format!("--service-account-private-key-file {}", p.display()))?;
         }
+        let read = |flag: &str, p: &PathBuf| {
+            std::fs::read_to_string(p).with_context(|| format!("{flag} {}", p.display()))
+        };
+        let signing_ca = match (
+            &self.cluster_signing_cert_file,
+            &self.cluster_signing_key_file,
+        ) {
+            (Some(c), Some(k)) => Some((
+                read("--cluster-signing-cert-file", c)?,
+                read("--cluster-signing-key-file", k)?,
+            )),
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "--cluster-signing-cert-file and --cluster-signing-key-file must be given together"
+            ),
+        };
         Ok(Completed {
             kube: self.kube,
             leader_election: self.leader_election,
@@ -197,6 +207,10 @@ impl Options {
                 resource_quota: controller::resourcequota::ResourceQuotaConfig {
                     sync_period: self.resource_quota_sync_period,
                     concurrent_syncs: self.concurrent_resource_quota_syncs.max(1),
+                },
+                csr_signing: controller::certificates::SigningConfig {
+                    ca: signing_ca,
+                    duration: self.cluster_signing_duration,
                 },
                 hpa: controller::podautoscaler::HpaConfig {
                     sync_period: self

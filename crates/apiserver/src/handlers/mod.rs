@@ -360,15 +360,19 @@ async fn resource(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         return reviews::create(&ctx, &def).await;
     }
     match (ctx.info.verb.as_str(), sub.as_str()) {
-        ("get", "" | "status" | "ephemeralcontainers") => read::get(&ctx, &def).await,
+        ("get", "" | "status" | "ephemeralcontainers" | "approval") => read::get(&ctx, &def).await,
         ("list", "") => read::list(&ctx, &def).await,
         ("watch", "") => read::watch(&ctx, &def).await,
         ("create", "") => write::create(&ctx, &def).await,
         ("create", "binding") => write::bind(&ctx, &def).await,
         ("create", "token") => token::create(&ctx, &def).await,
         ("create", "eviction") => eviction::create(&ctx, &def).await,
-        ("update", "" | "status" | "ephemeralcontainers") => write::update(&ctx, &def).await,
-        ("patch", "" | "status" | "ephemeralcontainers") => write::patch(&ctx, &def).await,
+        ("update", "" | "status" | "ephemeralcontainers" | "approval") => {
+            write::update(&ctx, &def).await
+        }
+        ("patch", "" | "status" | "ephemeralcontainers" | "approval") => {
+            write::patch(&ctx, &def).await
+        }
         ("delete", "") => write::delete(&ctx, &def).await,
         ("deletecollection", "") => write::delete_collection(&ctx, &def).await,
         ("get", "scale") => write::get_scale(&ctx, &def).await,

@@ -80,7 +80,7 @@ pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
 }
 
 /// upstream's `UserInfo` as JSON (empty uid and extra left out).
-fn user_info(u: &User) -> Value {
+pub(super) fn user_info(u: &User) -> Value {
     let mut v = json!({"username": u.name, "groups": u.groups});
     if !u.uid.is_empty() {
         v["uid"] = json!(u.uid);

@@ -102,6 +102,9 @@ async fn create_decoded(
         .admit(&ctx.state, &attrs, &mut obj)
         .await?;
     object::prepare_for_create(def, &mut obj);
+    if let Some(record) = def.strategy.record_requester {
+        record(&mut obj, &super::reviews::user_info(&ctx.user));
+    }
     validate(def, &obj, None)?;
     ctx.state
         .admission
@@ -274,7 +277,8 @@ async fn update_existing(
 ) -> Result<(StoredObject, Vec<String>), storage::Error> {
     let name = ctx.info.name.clone();
     let key = ctx.state.object_key(def, &ctx.info.namespace, &name);
-    let status_write = ctx.info.subresource == "status";
+    // `/approval` (CSRs) is a status write too: only status may change.
+    let status_write = matches!(ctx.info.subresource.as_str(), "status" | "approval");
     let dry = dry_run(ctx)?;
     loop {
         let cur = ctx.state.store.get(&key).await?;
@@ -289,6 +293,9 @@ async fn update_existing(
             obj = ephemeral_containers_update(&cur.value, &obj)?;
         } else {
             prepare_update(def, &mut obj, &cur.value, status_write);
+            if let Some(f) = def.strategy.prepare_subresource_update {
+                f(&ctx.info.subresource, &mut obj, &cur.value);
+            }
         }
         let attrs = Attributes {
             operation: Operation::Update,
