@@ -182,6 +182,11 @@ case_deployment_behind_service() {
   # sync, so the tries are spread over up to 30 s.
   e2e::ok -n "${NS}" scale deployment web --replicas=3 >/dev/null
   e2e::ok -n "${NS}" rollout status deployment/web --timeout=90s >/dev/null
+  # The controllers' Events, as kubectl describe shows them.
+  e2e::wait_until "the scaling Event" 20 describe_shows deployment web 'ScalingReplicaSet [^ ]+ deployment-controller Scaled up replica set web-[a-z0-9]+ to 3 from [0-9]+'
+  local rs
+  rs="$(e2e::ok -n "${NS}" get rs -l app=web -o jsonpath='{.items[0].metadata.name}')"
+  e2e::wait_until "the pod creation Events" 20 describe_shows rs "${rs}" "SuccessfulCreate [^ ]+ replicaset-controller Created pod: ${rs}-"
   local -A seen=()
   local i
   for i in $(seq 1 150); do
@@ -543,6 +548,11 @@ case_certificates() {
 
 csr_issued() {
   [[ -n "$(kc get csr "$1" -o jsonpath='{.status.certificate}' 2>/dev/null)" ]]
+}
+
+# describe_shows KIND NAME REGEX: `kubectl describe` of the object matches.
+describe_shows() {
+  [[ "$(kc -n "${NS}" describe "$1" "$2" 2>/dev/null | e2e::squeeze)" =~ $3 ]]
 }
 
 deployment_replicas_at_least() {

@@ -211,6 +211,48 @@ async fn rolling_update_respects_surge_and_unavailable_then_rolls_back() {
             .len(),
         2
     );
+
+    // What `kubectl describe` shows: the deployment controller's scaling
+    // Events on the Deployment, the ReplicaSet controller's on the sets.
+    let first = first.metadata.name.clone().unwrap_or_default();
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(_c.client.clone(), "rolling");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let list = events
+            .list(&ListParams::default())
+            .await
+            .expect("events")
+            .items;
+        let has = |kind: &str, reason: &str, message: &dyn Fn(&str) -> bool| {
+            list.iter().any(|e| {
+                e.involved_object.kind.as_deref() == Some(kind)
+                    && e.reason.as_deref() == Some(reason)
+                    && message(e.message.as_deref().unwrap_or(""))
+            })
+        };
+        let created = has("Deployment", "ScalingReplicaSet", &|m| {
+            m == format!("Scaled up replica set {first} to 4")
+        });
+        let down = has("Deployment", "ScalingReplicaSet", &|m| {
+            m.starts_with(&format!("Scaled down replica set {first} to ")) && m.contains(" from ")
+        });
+        let pods_created = has("ReplicaSet", "SuccessfulCreate", &|m| {
+            m.starts_with("Created pod: web-")
+        });
+        let pods_deleted = has("ReplicaSet", "SuccessfulDelete", &|m| {
+            m.starts_with("Deleted pod: web-")
+        });
+        if created && down && pods_created && pods_deleted {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "missing events (created {created}, down {down}, pods created {pods_created}, deleted {pods_deleted}): {:?}",
+            list.iter().map(|e| (e.reason.clone(), e.message.clone())).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::descriptors::ControllerFuture;
@@ -40,6 +40,7 @@ pub const NAME: &str = "daemonset-controller";
 
 pub(crate) struct Ctx {
     pub client: kube::Client,
+    pub events: crate::events::EventRecorder,
     pub pods: Store<Pod>,
     pub nodes: Store<Node>,
     pub revisions: Store<ControllerRevision>,
@@ -68,6 +69,7 @@ pub fn start(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
         .with_config(kube::runtime::controller::Config::default().concurrency(2));
     let c = Arc::new(Ctx {
         client: ctx.client.clone(),
+        events: crate::events::EventRecorder::new(ctx.client.clone(), NAME),
         pods: pods.store(),
         nodes: nodes.store(),
         revisions: revisions.store(),
@@ -363,9 +365,17 @@ async fn sync_nodes(
     let results = join_all(victims.iter().map(|p| {
         let api = api.clone();
         let name = p.name_any();
+        let events = &ctx.events;
         async move {
             match api.delete(&name, &DeleteParams::default()).await {
-                Ok(_) => Ok(()),
+                Ok(_) => {
+                    events.normal(
+                        &ds.object_ref(&()),
+                        "SuccessfulDelete",
+                        format!("Deleted pod: {name}"),
+                    );
+                    Ok(())
+                }
                 Err(e) if is_not_found(&e) => Ok(()),
                 Err(e) => Err(e),
             }
@@ -373,6 +383,11 @@ async fn sync_nodes(
     }))
     .await;
     if let Some(e) = results.into_iter().find_map(Result::err) {
+        ctx.events.warning(
+            &ds.object_ref(&()),
+            "FailedDelete",
+            format!("Error deleting: {e}"),
+        );
         return Err(Error::api("delete pod of", format!("daemonset {key}"))(e));
     }
     let create_on: Vec<&String> = create_on.iter().take(BURST_REPLICAS).collect();
@@ -386,15 +401,29 @@ async fn sync_nodes(
                 Some(p) => api
                     .create(&PostParams::default(), &p)
                     .await
-                    .map(|p| p.metadata.uid),
+                    .map(|p| Some((p.metadata.uid, p.metadata.name))),
                 None => Ok(None),
             }
         }
     })
     .await;
-    ctx.expectations
-        .expect_creations(key, created.into_iter().flatten());
+    for (_, name) in created.iter().flatten() {
+        ctx.events.normal(
+            &ds.object_ref(&()),
+            "SuccessfulCreate",
+            format!("Created pod: {}", name.as_deref().unwrap_or_default()),
+        );
+    }
+    ctx.expectations.expect_creations(
+        key,
+        created.into_iter().flatten().filter_map(|(uid, _)| uid),
+    );
     if let Some(e) = err {
+        ctx.events.warning(
+            &ds.object_ref(&()),
+            "FailedCreate",
+            format!("Error creating: {e}"),
+        );
         return Err(Error::api("create pod for", format!("daemonset {key}"))(e));
     }
     if !create_on.is_empty() || !victims.is_empty() {

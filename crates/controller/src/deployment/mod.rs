@@ -26,6 +26,7 @@ const NAME: &str = "deployment-controller";
 
 pub(crate) struct Ctx {
     pub client: kube::Client,
+    pub events: crate::events::EventRecorder,
     pub replica_sets: Store<ReplicaSet>,
     pub pods: Store<Pod>,
 }
@@ -86,6 +87,7 @@ pub fn start(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
         );
     let c = Arc::new(Ctx {
         client: ctx.client.clone(),
+        events: crate::events::EventRecorder::new(ctx.client.clone(), "deployment-controller"),
         replica_sets: replica_sets.store(),
         pods: pods.store(),
     });

@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference,
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
 use serde_json::{json, Value};
 
 use super::util::*;
@@ -397,6 +397,13 @@ async fn create_new_rs(
     match api.create(&PostParams::default(), &rs).await {
         Ok(rs) => {
             tracing::info!(deployment = %key(d), replicaset = %name, replicas, "created new replica set");
+            if replicas > 0 {
+                ctx.events.normal(
+                    &d.object_ref(&()),
+                    "ScalingReplicaSet",
+                    format!("Scaled up replica set {name} to {replicas}"),
+                );
+            }
             Ok(rs)
         }
         Err(e) if is_already_exists(&e) => {
@@ -454,7 +461,19 @@ async fn scale(
             "scale",
             format!("replicaset {ns}/{}", rs.name_any()),
         ))?;
-    tracing::info!(deployment = %key(d), replicaset = %rs.name_any(), from = rs_replicas(rs), to, "scaled replica set");
+    let from = rs_replicas(rs);
+    tracing::info!(deployment = %key(d), replicaset = %rs.name_any(), from, to, "scaled replica set");
+    if from != to {
+        let direction = if to > from { "up" } else { "down" };
+        ctx.events.normal(
+            &d.object_ref(&()),
+            "ScalingReplicaSet",
+            format!(
+                "Scaled {direction} replica set {} to {to} from {from}",
+                rs.name_any()
+            ),
+        );
+    }
     *rs = updated;
     Ok(())
 }

@@ -48,6 +48,7 @@ pub(crate) struct BackoffRecord {
 
 pub(crate) struct Ctx {
     pub client: kube::Client,
+    pub events: crate::events::EventRecorder,
     pub pods: Store<Pod>,
     pub expectations: Expectations,
     /// Pod uids whose finalizer this controller removed (and counted),
@@ -70,6 +71,7 @@ pub fn start_job(ctx: &ControllerContext) -> Result<ControllerFuture, StartError
         .with_config(kube::runtime::controller::Config::default().concurrency(5));
     let c = Arc::new(Ctx {
         client: ctx.client.clone(),
+        events: crate::events::EventRecorder::new(ctx.client.clone(), NAME),
         pods: pods.store(),
         expectations: Expectations::default(),
         released: Mutex::new(HashMap::new()),

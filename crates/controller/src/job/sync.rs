@@ -21,7 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::podfailurepolicy::{evaluate, Verdict};
@@ -567,7 +567,14 @@ pub(super) async fn sync(ctx: &Ctx, job: &Job) -> Result<Action, Error> {
     if nothing_left && !still_running && !finished {
         if let Some((reason, message)) = &failure {
             set_condition(&mut st2, "Failed", "True", reason, message, now);
+            ctx.events
+                .warning(&current.object_ref(&()), reason, message.to_string());
         } else if complete {
+            ctx.events.normal(
+                &current.object_ref(&()),
+                "Completed",
+                "Job completed".into(),
+            );
             set_condition(
                 &mut st2,
                 "Complete",
@@ -623,8 +630,20 @@ async fn create_pods(
         .await;
         for r in results {
             match r {
-                Ok(p) => created.push(p.metadata.uid),
+                Ok(p) => {
+                    ctx.events.normal(
+                        &job.object_ref(&()),
+                        "SuccessfulCreate",
+                        format!("Created pod: {}", p.name_any()),
+                    );
+                    created.push(p.metadata.uid)
+                }
                 Err(e) => {
+                    ctx.events.warning(
+                        &job.object_ref(&()),
+                        "FailedCreate",
+                        format!("Error creating: {e}"),
+                    );
                     err.get_or_insert(e);
                 }
             }

@@ -46,6 +46,20 @@ pub struct Owner {
     pub status: Value,
 }
 
+impl Owner {
+    /// The reference Events about this owner carry.
+    pub fn reference(&self) -> k8s_openapi::api::core::v1::ObjectReference {
+        k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some(self.api_version.into()),
+            kind: Some(self.kind.into()),
+            namespace: Some(self.namespace.clone()),
+            name: Some(self.name.clone()),
+            uid: Some(self.uid.clone()),
+            ..Default::default()
+        }
+    }
+}
+
 /// The two kinds this controller runs on.
 pub trait ReplicaOwner:
     Watched + serde::Serialize + Resource<Scope = k8s_openapi::NamespaceResourceScope>
@@ -128,6 +142,7 @@ impl ReplicaOwner for ReplicationController {
 
 pub(crate) struct Ctx<K: ReplicaOwner> {
     pub client: kube::Client,
+    pub events: crate::events::EventRecorder,
     pub pods: Store<Pod>,
     pub _kind: std::marker::PhantomData<K>,
     pub expectations: Expectations,
@@ -181,6 +196,7 @@ fn start<K: ReplicaOwner>(
         .with_config(kube::runtime::controller::Config::default().concurrency(workers));
     let c = Arc::new(Ctx {
         client: ctx.client.clone(),
+        events: crate::events::EventRecorder::new(ctx.client.clone(), K::NAME),
         pods: pods.store(),
         _kind: std::marker::PhantomData,
         expectations: Expectations::default(),

@@ -194,17 +194,31 @@ async fn manage_replicas<K: ReplicaOwner>(
             let pod = pod.clone();
             async move {
                 match api.create(&PostParams::default(), &pod).await {
-                    Ok(p) => Ok(p.metadata.uid),
+                    Ok(p) => Ok(Some((p.metadata.uid, p.metadata.name))),
                     Err(e) if terminating_namespace(&e) => Ok(None),
                     Err(e) => Err(e),
                 }
             }
         })
         .await;
-        ctx.expectations
-            .expect_creations(key, created.into_iter().flatten());
+        // Upstream's PodControl events on the owner.
+        let reference = owner.reference();
+        for (_, name) in created.iter().flatten() {
+            let name = name.clone().unwrap_or_default();
+            ctx.events.normal(
+                &reference,
+                "SuccessfulCreate",
+                format!("Created pod: {name}"),
+            );
+        }
+        ctx.expectations.expect_creations(
+            key,
+            created.into_iter().flatten().filter_map(|(uid, _)| uid),
+        );
         tracing::debug!(owner = %key, n, "created pods");
         if let Some(e) = err {
+            ctx.events
+                .warning(&reference, "FailedCreate", format!("Error creating: {e}"));
             return Err((
                 "FailedCreate",
                 Error::api("create pod for", format!("{} {key}", owner.kind))(e),
@@ -219,14 +233,26 @@ async fn manage_replicas<K: ReplicaOwner>(
             .collect();
         ctx.expectations
             .expect_deletions(key, victims.iter().filter_map(|p| p.metadata.uid.clone()));
+        let reference = owner.reference();
         let results = join_all(victims.iter().map(|p| {
             let api = api.clone();
             let name = p.name_any();
+            let (events, reference) = (&ctx.events, &reference);
             async move {
                 match api.delete(&name, &DeleteParams::default()).await {
-                    Ok(_) => Ok(()),
+                    Ok(_) => {
+                        events.normal(
+                            reference,
+                            "SuccessfulDelete",
+                            format!("Deleted pod: {name}"),
+                        );
+                        Ok(())
+                    }
                     Err(e) if is_not_found(&e) => Ok(()),
-                    Err(e) => Err(e),
+                    Err(e) => {
+                        events.warning(reference, "FailedDelete", format!("Error deleting: {e}"));
+                        Err(e)
+                    }
                 }
             }
         }))

@@ -24,7 +24,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::descriptors::ControllerFuture;
@@ -37,6 +37,7 @@ pub const NAME: &str = "statefulset-controller";
 
 pub(crate) struct Ctx {
     pub client: kube::Client,
+    pub events: crate::events::EventRecorder,
     pub pods: Store<Pod>,
     pub claims: Store<PersistentVolumeClaim>,
     pub revisions: Store<ControllerRevision>,
@@ -55,6 +56,7 @@ pub fn start(ctx: &ControllerContext) -> Result<ControllerFuture, StartError> {
         .with_config(kube::runtime::controller::Config::default().concurrency(5));
     let c = Arc::new(Ctx {
         client: ctx.client.clone(),
+        events: crate::events::EventRecorder::new(ctx.client.clone(), NAME),
         pods: pods.store(),
         claims: claims.store(),
         revisions: revisions.store(),
@@ -310,6 +312,14 @@ async fn apply(
                         Ok(p) => {
                             ctx.expectations.expect_creations(key, p.metadata.uid);
                             tracing::debug!(statefulset = %key, pod = %pname, "created pod");
+                            ctx.events.normal(
+                                &sts.object_ref(&()),
+                                "SuccessfulCreate",
+                                format!(
+                                    "create Pod {pname} in StatefulSet {} successful",
+                                    sts.name_any()
+                                ),
+                            );
                             Ok(())
                         }
                         // Still terminating under the same name: the next sync retries.
@@ -327,7 +337,14 @@ async fn apply(
                         .and_then(|p| p.metadata.uid.clone());
                     ctx.expectations.expect_deletions(key, uid);
                     match pod_api.delete(pname, &DeleteParams::default()).await {
-                        Ok(_) => {}
+                        Ok(_) => ctx.events.normal(
+                            &sts.object_ref(&()),
+                            "SuccessfulDelete",
+                            format!(
+                                "delete Pod {pname} in StatefulSet {} successful",
+                                sts.name_any()
+                            ),
+                        ),
                         Err(e) if is_not_found(&e) => {}
                         Err(e) => return Err(Error::api("delete", format!("pod {ns}/{pname}"))(e)),
                     }
