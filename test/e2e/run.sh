@@ -29,6 +29,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/ssa.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/aggregation.sh"
 # shellcheck source=test/e2e/autoscale.sh
 source "$(dirname "${BASH_SOURCE[0]}")/autoscale.sh"
+# shellcheck source=test/e2e/pod_security.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pod_security.sh"
 
 # The oldest and newest supported kubectl: 1.27 sends JSON bodies, 1.33
 # protobuf ones for built-in kinds.
@@ -341,7 +343,7 @@ run_version() {
     empty_namespace namespace_isolation \
     deployment scale \
     auth_whoami typed_creates ephemeral_container service_account_token crd_lifecycle crd_name_conflict drain_with_budget events_two_versions \
-    server_side_apply apiservices autoscale_two_versions; do
+    server_side_apply apiservices autoscale_two_versions pod_security; do
     e2e::run_case "${version} ${c//_/ }" "case_${c}"
   done
 }

@@ -12,6 +12,7 @@ mod default_class;
 mod limit_ranger;
 mod namespace_lifecycle;
 mod node_taints;
+mod pod_security;
 mod priority;
 mod resource_quota;
 mod runtime_class;
@@ -92,6 +93,17 @@ pub trait Plugin: Send + Sync {
     ) -> Result<(), ApiError> {
         Ok(())
     }
+
+    /// The validating phase with warnings for the client (upstream's
+    /// `warning.AddWarning`); defaults to [`Plugin::validate`] without any.
+    async fn validate_warn(
+        &self,
+        state: &ApiState,
+        a: &Attributes<'_>,
+        obj: &Value,
+    ) -> Result<Vec<String>, ApiError> {
+        self.validate(state, a, obj).await.map(|()| Vec::new())
+    }
 }
 
 /// Whether the bytes `haystack` hold `needle` (a cheap test on cached JSON
@@ -107,6 +119,7 @@ fn registry(config: &AdmissionConfig) -> Vec<Box<dyn Plugin>> {
         Box::new(limit_ranger::LimitRanger),
         Box::new(serviceaccount::ServiceAccount::default()),
         Box::new(node_taints::TaintNodesByCondition),
+        Box::new(pod_security::PodSecurity),
         Box::new(priority::Priority),
         Box::new(tolerations::DefaultTolerationSeconds {
             not_ready_seconds: config.default_not_ready_toleration_seconds,
@@ -277,17 +290,18 @@ impl Chain {
         Ok(())
     }
 
-    /// Runs the validating phase.
+    /// Runs the validating phase; the plugins' warnings for the client.
     pub async fn validate(
         &self,
         state: &ApiState,
         a: &Attributes<'_>,
         obj: &Value,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Vec<String>, ApiError> {
+        let mut warnings = Vec::new();
         for p in &self.plugins {
-            p.validate(state, a, obj).await?;
+            warnings.extend(p.validate_warn(state, a, obj).await?);
         }
-        Ok(())
+        Ok(warnings)
     }
 }
 
@@ -313,6 +327,7 @@ mod tests {
                 "LimitRanger",
                 "ServiceAccount",
                 "TaintNodesByCondition",
+                "PodSecurity",
                 "Priority",
                 "DefaultTolerationSeconds",
                 "DefaultStorageClass",
@@ -322,7 +337,8 @@ mod tests {
                 "ResourceQuota"
             ]
         );
-        assert!(missing.contains(&"PodSecurity"));
+        assert!(missing.contains(&"PersistentVolumeClaimResize"));
+        assert!(!missing.contains(&"PodSecurity"));
         assert!(!missing.contains(&"AlwaysDeny"));
     }
 

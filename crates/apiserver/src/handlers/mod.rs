@@ -64,6 +64,21 @@ pub struct Ctx {
     pub content_type: Option<String>,
     pub user_agent: Option<String>,
     pub body: Bytes,
+    /// What admission plugins warn about, sent as `Warning` headers with
+    /// the answer.
+    pub warnings: std::sync::Mutex<Vec<String>>,
+}
+
+impl Ctx {
+    /// Adds admission warnings to the answer.
+    pub fn add_warnings(&self, w: Vec<String>) {
+        if !w.is_empty() {
+            self.warnings
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(w);
+        }
+    }
 }
 
 /// Past the limit, how much more is read and thrown away so that the client
@@ -186,6 +201,7 @@ async fn route(
         content_type,
         user_agent,
         body,
+        warnings: Default::default(),
     };
     resource(ctx).await
 }
@@ -339,6 +355,12 @@ fn non_resource(
 }
 
 async fn resource(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let r = dispatch_resource(&ctx).await?;
+    let warnings = std::mem::take(&mut *ctx.warnings.lock().unwrap_or_else(|p| p.into_inner()));
+    Ok(crate::response::with_warnings(r, &warnings))
+}
+
+async fn dispatch_resource(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let def = ctx
         .state
         .resource(&ctx.info.group, &ctx.info.version, &ctx.info.resource)

@@ -106,10 +106,12 @@ async fn create_decoded(
         record(&mut obj, &super::reviews::user_info(&ctx.user));
     }
     validate(def, &obj, None)?;
-    ctx.state
+    let warned = ctx
+        .state
         .admission
         .validate(&ctx.state, &attrs, &obj)
         .await?;
+    ctx.add_warnings(warned);
     if tracking == Tracking::Update {
         crate::fieldmanager::track_update(ctx, def, None, &mut obj);
     }
@@ -316,7 +318,8 @@ async fn update_existing(
         } else {
             validate(def, &obj, Some(&cur.value))?;
         }
-        ctx.state
+        let warned = ctx
+            .state
             .admission
             .validate(&ctx.state, &attrs, &obj)
             .await?;
@@ -324,6 +327,7 @@ async fn update_existing(
             crate::fieldmanager::track_update(ctx, def, Some(&cur.value), &mut obj);
         }
         if dry {
+            ctx.add_warnings(warned);
             return Ok((
                 StoredObject {
                     value: obj,
@@ -352,7 +356,10 @@ async fn update_existing(
             )
             .await;
         match result {
-            Ok(stored) => return Ok((stored, warnings)),
+            Ok(stored) => {
+                ctx.add_warnings(warned);
+                return Ok((stored, warnings));
+            }
             Err(_) if stale => continue,
             Err(e) => return Err(e),
         }
@@ -676,10 +683,12 @@ pub async fn delete(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiE
         .admission
         .admit(&ctx.state, &attrs, &mut nothing)
         .await?;
-    ctx.state
+    let warned = ctx
+        .state
         .admission
         .validate(&ctx.state, &attrs, &nothing)
         .await?;
+    ctx.add_warnings(warned);
     let (mut obj, gone) =
         delete_one(ctx, def, &ctx.info.namespace, &ctx.info.name, &opts, dry).await?;
     api::custom::convert(def, &mut obj);

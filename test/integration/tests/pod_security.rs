@@ -1,0 +1,177 @@
+//! PodSecurity admission against a real API server: a namespace's
+//! `pod-security.kubernetes.io/*` labels refuse pods that violate the
+//! enforce level with upstream's message, warn about pods and workload
+//! templates that violate the warn level, and are themselves validated.
+
+use http_body_util::BodyExt;
+use integration::TestApiServer;
+use serde_json::{json, Value};
+
+/// POST/PATCH `body` to `path`: status, Warning headers, body.
+async fn send(
+    s: &TestApiServer,
+    method: &str,
+    path: &str,
+    ct: &str,
+    body: Value,
+) -> (u16, Vec<String>, Value) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Content-Type", ct)
+        .body(body.to_string().into_bytes())
+        .unwrap();
+    let resp = s
+        .client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    let warnings = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        code,
+        warnings,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn namespace(s: &TestApiServer, name: &str, labels: Value) {
+    let (code, _, body) = send(s, "POST", "/api/v1/namespaces", "application/json",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})).await;
+    assert_eq!(code, 201, "{body}");
+}
+
+fn pod(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_labels_enforce_and_warn() {
+    let s = TestApiServer::start().await;
+    namespace(
+        &s,
+        "locked",
+        json!({"pod-security.kubernetes.io/enforce": "restricted"}),
+    )
+    .await;
+    namespace(
+        &s,
+        "warned",
+        json!({"pod-security.kubernetes.io/warn": "baseline"}),
+    )
+    .await;
+    // The watch cache must hold the namespaces the plugin reads.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let plain = json!({"containers": [{"name": "nginx", "image": "nginx"}]});
+    let (code, _, body) = send(
+        &s,
+        "POST",
+        "/api/v1/namespaces/locked/pods",
+        "application/json",
+        pod("p", plain.clone()),
+    )
+    .await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(body["reason"], "Forbidden");
+    assert_eq!(
+        body["message"],
+        "pods \"p\" is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false \
+         (container \"nginx\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities \
+         (container \"nginx\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or \
+         container \"nginx\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"nginx\" \
+         must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")"
+    );
+    let restricted = json!({
+        "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "nginx", "image": "nginx",
+            "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}],
+    });
+    let (code, warnings, body) = send(
+        &s,
+        "POST",
+        "/api/v1/namespaces/locked/pods",
+        "application/json",
+        pod("ok", restricted),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    assert!(warnings.is_empty(), "{warnings:?}");
+
+    // Templates are never refused: the Deployment is created with a warning.
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": plain}}});
+    let (code, warnings, body) = send(
+        &s,
+        "POST",
+        "/apis/apps/v1/namespaces/locked/deployments",
+        "application/json",
+        deployment,
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("299 - \"would violate PodSecurity \\\"restricted:latest\\\": allowPrivilegeEscalation != false"), "{warnings:?}");
+
+    // warn=baseline: admitted with upstream's warning.
+    let host = json!({"hostNetwork": true, "containers": [{"name": "c", "image": "busybox"}]});
+    let (code, warnings, body) = send(
+        &s,
+        "POST",
+        "/api/v1/namespaces/warned/pods",
+        "application/json",
+        pod("h", host),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(warnings, ["299 - \"would violate PodSecurity \\\"baseline:latest\\\": host namespaces (hostNetwork=true)\""]);
+
+    // Labels are validated.
+    let (code, _, body) = send(
+        &s,
+        "PATCH",
+        "/api/v1/namespaces/warned",
+        "application/merge-patch+json",
+        json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "strict"}}}),
+    )
+    .await;
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(
+        body["message"],
+        "namespaces \"warned\" is invalid: metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: \"strict\": must be one of privileged, baseline, restricted"
+    );
+    // Enforcing baseline where a hostNetwork pod runs: allowed, with a warning naming it.
+    let (code, warnings, body) = send(
+        &s,
+        "PATCH",
+        "/api/v1/namespaces/warned",
+        "application/merge-patch+json",
+        json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        warnings,
+        [
+            "299 - \"existing pods in namespace \\\"warned\\\" violate the new PodSecurity enforce level \\\"baseline:latest\\\"\"",
+            "299 - \"h: host namespaces\"",
+        ]
+    );
+    // Metadata-only updates of a violating pod are still allowed.
+    let (code, _, body) = send(
+        &s,
+        "PATCH",
+        "/api/v1/namespaces/warned/pods/h",
+        "application/merge-patch+json",
+        json!({"metadata": {"labels": {"touched": "yes"}}}),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+}
