@@ -44,6 +44,15 @@ fn free_port() -> std::io::Result<u16> {
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// What [`TestApiServer::raw`] got back.
+#[derive(Debug)]
+pub struct Raw {
+    pub code: u16,
+    /// The `Warning` header values (`299 - "…"`).
+    pub warnings: Vec<String>,
+    pub body: serde_json::Value,
+}
+
 impl TestApiServer {
     /// Starts etcd and the API server and waits until `/version` answers.
     /// Panics with a message naming what failed: this is test set-up.
@@ -199,6 +208,48 @@ impl TestApiServer {
             b64(key_pem)
         );
         client_from_kubeconfig_text(&text, false).await
+    }
+
+    /// One request as the admin with a JSON body (none when `Null`): the
+    /// status, the `Warning` headers and the answer's JSON.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &serde_json::Value,
+    ) -> Raw {
+        use http_body_util::BodyExt;
+        let bytes = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("Content-Type", content_type)
+            .header("Accept", "application/json")
+            .body(bytes)
+            .expect("request");
+        let resp = self
+            .client
+            .send(req.map(kube::client::Body::from))
+            .await
+            .expect("response");
+        let code = resp.status().as_u16();
+        let warnings = resp
+            .headers()
+            .get_all("warning")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        Raw {
+            code,
+            warnings,
+            body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        }
     }
 
     /// A fresh client (own connection pool) for the same admin user.

@@ -6,26 +6,8 @@ use integration::TestApiServer;
 use serde_json::{json, Value};
 
 async fn send(s: &TestApiServer, method: &str, path: &str, ct: &str, body: Value) -> (u16, Value) {
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("Content-Type", ct)
-        .header("Accept", "application/json")
-        .body(if body.is_null() {
-            vec![]
-        } else {
-            body.to_string().into_bytes()
-        })
-        .unwrap();
-    let resp = s
-        .client
-        .send(req.map(kube::client::Body::from))
-        .await
-        .unwrap();
-    let code = resp.status().as_u16();
-    use http_body_util::BodyExt;
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let r = s.raw(method, path, ct, &body).await;
+    (r.code, r.body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

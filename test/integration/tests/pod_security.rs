@@ -3,7 +3,6 @@
 //! enforce level with upstream's message, warn about pods and workload
 //! templates that violate the warn level, and are themselves validated.
 
-use http_body_util::BodyExt;
 use integration::TestApiServer;
 use serde_json::{json, Value};
 
@@ -15,30 +14,8 @@ async fn send(
     ct: &str,
     body: Value,
 ) -> (u16, Vec<String>, Value) {
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("Content-Type", ct)
-        .body(body.to_string().into_bytes())
-        .unwrap();
-    let resp = s
-        .client
-        .send(req.map(kube::client::Body::from))
-        .await
-        .unwrap();
-    let code = resp.status().as_u16();
-    let warnings = resp
-        .headers()
-        .get_all("warning")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        code,
-        warnings,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let r = s.raw(method, path, ct, &body).await;
+    (r.code, r.warnings, r.body)
 }
 
 async fn namespace(s: &TestApiServer, name: &str, labels: Value) {

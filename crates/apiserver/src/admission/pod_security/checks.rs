@@ -73,6 +73,15 @@ fn plural(names: &[&str], one: &str, many: &str) -> String {
     }
 }
 
+/// `pod`, `pod and container "a"`, or `containers "a", "b"`: who set it.
+fn pod_and(pod: bool, names: &[&str]) -> String {
+    match (pod, names.is_empty()) {
+        (true, true) => "pod".to_string(),
+        (true, false) => format!("pod and {}", plural(names, "container", "containers")),
+        _ => plural(names, "container", "containers"),
+    }
+}
+
 fn sc<'a>(c: &'a Value) -> &'a Value {
     c.get("securityContext").unwrap_or(&Value::Null)
 }
@@ -338,11 +347,7 @@ fn host_process(_meta: &Value, spec: &Value) -> Option<Violation> {
     if !pod && names.is_empty() {
         return None;
     }
-    let who = match (pod, names.is_empty()) {
-        (true, true) => "pod".to_string(),
-        (true, false) => format!("pod and {}", plural(&names, "container", "containers")),
-        _ => plural(&names, "container", "containers"),
-    };
+    let who = pod_and(pod, &names);
     Some(Violation {
         reason: "hostProcess",
         detail: format!("{who} must not set securityContext.windowsOptions.hostProcess=true"),
@@ -461,11 +466,7 @@ fn run_as_user(_meta: &Value, spec: &Value) -> Option<Violation> {
     if !pod && names.is_empty() {
         return None;
     }
-    let who = match (pod, names.is_empty()) {
-        (true, true) => "pod".to_string(),
-        (true, false) => format!("pod and {}", plural(&names, "container", "containers")),
-        _ => plural(&names, "container", "containers"),
-    };
+    let who = pod_and(pod, &names);
     Some(Violation {
         reason: "runAsUser=0",
         detail: format!("{who} must not set runAsUser=0"),
