@@ -109,7 +109,8 @@ pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
         d(
             "certificatesigningrequest-cleaner-controller",
             &["csrcleaner"],
-        ),
+        )
+        .start(crate::certificates::cleaner::start),
         d("ttl-controller", &["ttl"]),
         d("bootstrap-signer-controller", &["bootstrapsigner"]).disabled(),
         d("token-cleaner-controller", &["tokencleaner"]).disabled(),

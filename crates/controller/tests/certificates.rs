@@ -254,3 +254,62 @@ async fn approved_requests_are_signed_and_kubelet_clients_approved() {
     let other = api.get("other").await.unwrap();
     assert!(!issued(&other) && condition(&other, "Failed").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_and_stale_requests_are_cleaned_up() {
+    let start = jiff::Timestamp::now();
+    let clock = controller::clock::FakeClock::new(start);
+    let c2 = clock.clone();
+    let cluster = common::start(&["csrcleaner"], move |_, c| c.clock = c2).await;
+    let client = cluster.client.clone();
+    let api: Api<CertificateSigningRequest> = Api::all(client.clone());
+    let pem = request("x", &[], &[]);
+    create(
+        &api,
+        "pending",
+        &pem,
+        "example.com/custom",
+        &["client auth"],
+    )
+    .await;
+    create(&api, "denied", &pem, "example.com/custom", &["client auth"]).await;
+    let mut denied = serde_json::to_value(api.get("denied").await.unwrap()).unwrap();
+    denied["status"] =
+        json!({"conditions": [{"type": "Denied", "status": "True", "reason": "KubectlDeny"}]});
+    let req = http::Request::put(
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests/denied/approval",
+    )
+    .header("Content-Type", "application/json")
+    .body(denied.to_string().into_bytes())
+    .unwrap();
+    let _: Value = client.request(req).await.unwrap();
+    let gone = |name: &'static str| {
+        let api = api.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while api.get_opt(name).await.unwrap().is_some() {
+                assert!(Instant::now() < deadline, "{name} was not cleaned up");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        api.get_opt("denied").await.unwrap().is_some(),
+        "not before its hour"
+    );
+    // An hour and a bit later the denied one goes; the pending one waits a day.
+    clock.set(
+        start
+            .checked_add(jiff::SignedDuration::from_mins(61))
+            .unwrap(),
+    );
+    gone("denied").await;
+    assert!(api.get_opt("pending").await.unwrap().is_some());
+    clock.set(
+        start
+            .checked_add(jiff::SignedDuration::from_hours(25))
+            .unwrap(),
+    );
+    gone("pending").await;
+}

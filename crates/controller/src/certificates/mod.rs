@@ -13,8 +13,12 @@
 //!   `--cluster-signing-cert-file` and `--cluster-signing-key-file` are set,
 //!   as upstream.
 //!
+//! - `certificatesigningrequest-cleaner-controller` (`csrcleaner`): done
+//!   requests are deleted after upstream's delays ([`cleaner`]).
+//!
 //! [`request`] reads the PKCS#10 requests and holds the signers' checks.
 
+pub mod cleaner;
 pub mod request;
 pub mod signer;
 
