@@ -78,6 +78,14 @@ struct Progress {
     tick_start: AtomicI64,
     nodes_synced: AtomicBool,
     pods_synced: AtomicBool,
+    /// Woken when either informer syncs.
+    synced: tokio::sync::Notify,
+}
+
+impl Progress {
+    fn both_synced(&self) -> bool {
+        self.nodes_synced.load(Ordering::Relaxed) && self.pods_synced.load(Ordering::Relaxed)
+    }
 }
 
 struct Server {
@@ -155,7 +163,10 @@ pub async fn start(
         futures::pin_mut!(stream);
         while let Some(ev) = stream.next().await {
             match ev {
-                Ok(watcher::Event::InitDone) => p.nodes_synced.store(true, Ordering::Relaxed),
+                Ok(watcher::Event::InitDone) => {
+                    p.nodes_synced.store(true, Ordering::Relaxed);
+                    p.synced.notify_waiters();
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "watching nodes failed; retrying"),
             }
@@ -169,7 +180,10 @@ pub async fn start(
         futures::pin_mut!(stream);
         while let Some(ev) = stream.next().await {
             match ev {
-                Ok(watcher::Event::InitDone) => p.pods_synced.store(true, Ordering::Relaxed),
+                Ok(watcher::Event::InitDone) => {
+                    p.pods_synced.store(true, Ordering::Relaxed);
+                    p.synced.notify_waiters();
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "watching pods failed; retrying"),
             }
@@ -179,10 +193,14 @@ pub async fn start(
     let resolution = config.resolution;
     let scrape_loop = async move {
         // Upstream starts scraping once both informers have synced.
-        while !(progress.nodes_synced.load(Ordering::Relaxed)
-            && progress.pods_synced.load(Ordering::Relaxed))
-        {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        loop {
+            let woken = progress.synced.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if progress.both_synced() {
+                break;
+            }
+            woken.await;
         }
         let mut ticker = tokio::time::interval(resolution);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -43,10 +43,46 @@ async fn namespace_labels_enforce_and_warn() {
         json!({"pod-security.kubernetes.io/warn": "baseline"}),
     )
     .await;
-    // The watch cache must hold the namespaces the plugin reads.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-
     let plain = json!({"containers": [{"name": "nginx", "image": "nginx"}]});
+    // The plugin reads namespaces from the watch cache: wait until it has them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while send(
+        &s,
+        "POST",
+        "/api/v1/namespaces/locked/pods?dryRun=All",
+        "application/json",
+        pod("p", plain.clone()),
+    )
+    .await
+    .0 != 403
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the namespace's labels never applied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    while send(
+        &s,
+        "POST",
+        "/api/v1/namespaces/warned/pods?dryRun=All",
+        "application/json",
+        pod(
+            "w",
+            json!({"hostNetwork": true, "containers": [{"name": "c", "image": "b"}]}),
+        ),
+    )
+    .await
+    .1
+    .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the warned namespace's labels never applied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
     let (code, _, body) = send(
         &s,
         "POST",

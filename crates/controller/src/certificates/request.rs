@@ -44,7 +44,8 @@ pub fn parse(pem_bytes: &[u8]) -> Result<Request, String> {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    let der = base64_decode(&b64).ok_or("invalid base64 in the PEM block")?;
+    let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &b64)
+        .map_err(|_| "invalid base64 in the PEM block")?;
     let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(&der)
         .map_err(|e| format!("invalid certificate request: {e}"))?;
     let subject = &csr.certification_request_info.subject;
@@ -76,29 +77,6 @@ pub fn parse(pem_bytes: &[u8]) -> Result<Request, String> {
         }
     }
     Ok(r)
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 fn usages(csr: &CertificateSigningRequest) -> BTreeSet<&str> {

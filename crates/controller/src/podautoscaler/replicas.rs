@@ -240,7 +240,76 @@ fn ceil(x: f64) -> i32 {
     }
 }
 
+/// How one kind of metric turns usage into a ratio and treats missing pods.
+struct Rules<'a, T> {
+    /// The usage ratio against the target, and the figure to report.
+    ratio: &'a dyn Fn(&PodMetrics) -> Result<(f64, T), String>,
+    /// What a pod without a metric counts as, given the first ratio
+    /// (`None`: it is left out).
+    missing: &'a dyn Fn(&str, f64) -> Option<i64>,
+    /// Whether a count whose direction disagrees with the new ratio keeps
+    /// the current one (upstream checks this for utilization only).
+    direction_guard: bool,
+}
+
 impl Calculator {
+    /// The shared body of upstream's `GetResourceReplicas` and
+    /// `calcPlainMetricReplicas`: the count and the reported figure.
+    fn replicas<T: Copy>(
+        &self,
+        current: i32,
+        cpu: bool,
+        mut metrics: PodMetrics,
+        pods: &[&Pod],
+        now: Timestamp,
+        rules: &Rules<'_, T>,
+    ) -> Result<(i32, T), String> {
+        let g = group_pods(pods, &metrics, cpu, self, now);
+        for p in g.ignored.iter().chain(g.unready.iter()) {
+            metrics.remove(p);
+        }
+        if metrics.is_empty() {
+            return Err("did not receive metrics for targeted pods (pods might be unready)".into());
+        }
+        let (ratio, figure) = (rules.ratio)(&metrics)?;
+        let rebalance_unready = !g.unready.is_empty() && ratio > 1.0;
+        if !rebalance_unready && g.missing.is_empty() {
+            if (1.0 - ratio).abs() <= self.tolerance {
+                return Ok((current, figure));
+            }
+            return Ok((ceil(ratio * g.ready as f64), figure));
+        }
+        let filler = |value| PodMetric {
+            timestamp: now,
+            window: Duration::ZERO,
+            value,
+        };
+        for p in &g.missing {
+            if let Some(v) = (rules.missing)(p, ratio) {
+                metrics.insert(p.clone(), filler(v));
+            }
+        }
+        if rebalance_unready {
+            for p in &g.unready {
+                metrics.insert(p.clone(), filler(0));
+            }
+        }
+        let (new_ratio, _) = (rules.ratio)(&metrics)?;
+        if (1.0 - new_ratio).abs() <= self.tolerance
+            || (ratio < 1.0 && new_ratio > 1.0)
+            || (ratio > 1.0 && new_ratio < 1.0)
+        {
+            return Ok((current, figure));
+        }
+        let replicas = ceil(new_ratio * metrics.len() as f64);
+        if rules.direction_guard
+            && ((new_ratio < 1.0 && replicas > current) || (new_ratio > 1.0 && replicas < current))
+        {
+            return Ok((current, figure));
+        }
+        Ok((replicas, figure))
+    }
+
     /// Replicas for a utilization target (percent of the pods' requests)
     /// of `resource` (upstream's `GetResourceReplicas`).
     pub fn resource_replicas(
@@ -249,65 +318,41 @@ impl Calculator {
         target: i32,
         resource: &str,
         container: Option<&str>,
-        mut metrics: PodMetrics,
+        metrics: PodMetrics,
         pods: &[&Pod],
         now: Timestamp,
     ) -> Result<Utilization, String> {
         if pods.is_empty() {
             return Err("no pods returned by selector while calculating replica count".into());
         }
-        let g = group_pods(pods, &metrics, resource == "cpu", self, now);
-        for p in g.ignored.iter().chain(g.unready.iter()) {
-            metrics.remove(p);
-        }
         let requests = requests(pods, resource, container)?;
-        if metrics.is_empty() {
-            return Err("did not receive metrics for targeted pods (pods might be unready)".into());
-        }
-        let (ratio, utilization, raw) = utilization_ratio(&metrics, &requests, target)?;
-        let at = |replicas| Utilization {
+        let ratio = |m: &PodMetrics| {
+            utilization_ratio(m, &requests, target)
+                .map(|(r, utilization, raw)| (r, (utilization, raw)))
+        };
+        // On a scale-down a missing pod uses its whole request, on a
+        // scale-up nothing.
+        let missing = |p: &str, ratio: f64| {
+            if ratio < 1.0 {
+                Some(requests.get(p).copied().unwrap_or(0))
+            } else if ratio > 1.0 {
+                Some(0)
+            } else {
+                None
+            }
+        };
+        let rules = Rules {
+            ratio: &ratio,
+            missing: &missing,
+            direction_guard: true,
+        };
+        let (replicas, (utilization, raw)) =
+            self.replicas(current, resource == "cpu", metrics, pods, now, &rules)?;
+        Ok(Utilization {
             replicas,
             utilization,
             raw,
-        };
-        let rebalance_unready = !g.unready.is_empty() && ratio > 1.0;
-        if !rebalance_unready && g.missing.is_empty() {
-            if (1.0 - ratio).abs() <= self.tolerance {
-                return Ok(at(current));
-            }
-            return Ok(at(ceil(ratio * g.ready as f64)));
-        }
-        let filler = |value| PodMetric {
-            timestamp: now,
-            window: Duration::ZERO,
-            value,
-        };
-        if ratio < 1.0 {
-            for p in &g.missing {
-                metrics.insert(p.clone(), filler(requests.get(p).copied().unwrap_or(0)));
-            }
-        } else if ratio > 1.0 {
-            for p in &g.missing {
-                metrics.insert(p.clone(), filler(0));
-            }
-        }
-        if rebalance_unready {
-            for p in &g.unready {
-                metrics.insert(p.clone(), filler(0));
-            }
-        }
-        let (new_ratio, _, _) = utilization_ratio(&metrics, &requests, target)?;
-        if (1.0 - new_ratio).abs() <= self.tolerance
-            || (ratio < 1.0 && new_ratio > 1.0)
-            || (ratio > 1.0 && new_ratio < 1.0)
-        {
-            return Ok(at(current));
-        }
-        let replicas = ceil(new_ratio * metrics.len() as f64);
-        if (new_ratio < 1.0 && replicas > current) || (new_ratio > 1.0 && replicas < current) {
-            return Ok(at(current));
-        }
-        Ok(at(replicas))
+        })
     }
 
     /// Replicas for an average value target in milli-units per pod
@@ -318,7 +363,7 @@ impl Calculator {
         current: i32,
         target: i64,
         resource: &str,
-        mut metrics: PodMetrics,
+        metrics: PodMetrics,
         pods: &[&Pod],
         now: Timestamp,
     ) -> Result<(i32, i64), String> {
@@ -328,46 +373,14 @@ impl Calculator {
         if target <= 0 {
             return Err(format!("invalid target value {target} for {resource}"));
         }
-        let g = group_pods(pods, &metrics, resource == "cpu", self, now);
-        for p in g.ignored.iter().chain(g.unready.iter()) {
-            metrics.remove(p);
-        }
-        if metrics.is_empty() {
-            return Err("did not receive metrics for targeted pods (pods might be unready)".into());
-        }
-        let (ratio, usage) = usage_ratio(&metrics, target);
-        let rebalance_unready = !g.unready.is_empty() && ratio > 1.0;
-        if !rebalance_unready && g.missing.is_empty() {
-            if (1.0 - ratio).abs() <= self.tolerance {
-                return Ok((current, usage));
-            }
-            return Ok((ceil(ratio * g.ready as f64), usage));
-        }
-        let filler = |value| PodMetric {
-            timestamp: now,
-            window: Duration::ZERO,
-            value,
+        let ratio = |m: &PodMetrics| Ok(usage_ratio(m, target));
+        let missing = |_: &str, ratio: f64| Some(if ratio < 1.0 { target } else { 0 });
+        let rules = Rules {
+            ratio: &ratio,
+            missing: &missing,
+            direction_guard: false,
         };
-        for p in &g.missing {
-            metrics.insert(p.clone(), filler(if ratio < 1.0 { target } else { 0 }));
-        }
-        if rebalance_unready {
-            for p in &g.unready {
-                metrics.insert(p.clone(), filler(0));
-            }
-        }
-        let (new_ratio, _) = usage_ratio(&metrics, target);
-        if (1.0 - new_ratio).abs() <= self.tolerance
-            || (ratio < 1.0 && new_ratio > 1.0)
-            || (ratio > 1.0 && new_ratio < 1.0)
-        {
-            return Ok((current, usage));
-        }
-        let replicas = ceil(new_ratio * metrics.len() as f64);
-        if (new_ratio < 1.0 && replicas > current) || (new_ratio > 1.0 && replicas < current) {
-            return Ok((current, usage));
-        }
-        Ok((replicas, usage))
+        self.replicas(current, resource == "cpu", metrics, pods, now, &rules)
     }
 }
 
