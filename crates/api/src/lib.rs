@@ -6,6 +6,7 @@
 //! trip through their k8s-openapi type, which also tells unknown fields.
 //! Invariant: nothing here does IO.
 
+pub mod admissionregistration;
 pub mod attrs;
 pub mod autoscaling;
 pub mod certificates;

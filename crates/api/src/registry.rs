@@ -686,6 +686,34 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
         )
         .sub(&["status"]),
         r(
+            "admissionregistration.k8s.io",
+            "v1",
+            "MutatingWebhookConfiguration",
+            "mutatingwebhookconfigurations",
+            Cluster,
+            whole(typed!(
+                k::admissionregistration::v1::MutatingWebhookConfiguration,
+                crate::admissionregistration::mutating
+            ))
+            .validate(crate::admissionregistration::validate_mutating)
+            .validate_update(crate::admissionregistration::validate_mutating_update)
+            .generation(GenerationPolicy::NonMetadata),
+        ),
+        r(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingWebhookConfiguration",
+            "validatingwebhookconfigurations",
+            Cluster,
+            whole(typed!(
+                k::admissionregistration::v1::ValidatingWebhookConfiguration,
+                crate::admissionregistration::validating
+            ))
+            .validate(crate::admissionregistration::validate_validating)
+            .validate_update(crate::admissionregistration::validate_validating_update)
+            .generation(GenerationPolicy::NonMetadata),
+        ),
+        r(
             "scheduling.k8s.io",
             "v1",
             "PriorityClass",

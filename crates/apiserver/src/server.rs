@@ -256,6 +256,7 @@ pub async fn serve(state: Arc<ApiState>) -> Result<(), ServeError> {
     // Post-start hook: the CRD controllers.
     tokio::spawn(crate::crd::run(state.clone()));
     tokio::spawn(crate::aggregator::controller::run(state.clone()));
+    tokio::spawn(crate::admission::webhook::source::run(state.clone()));
     tracing::info!(%addr, "serving securely");
     loop {
         let (tcp, peer) = match listener.accept().await {

@@ -81,6 +81,8 @@ pub struct ApiState {
     pub kubelet_tls: Arc<rustls::ClientConfig>,
     /// The enabled admission plugins, in order.
     pub admission: crate::admission::Chain,
+    /// The admission webhooks in force.
+    pub webhooks: crate::admission::webhook::Source,
 }
 
 impl ApiState {
@@ -135,6 +137,7 @@ impl ApiState {
             openapi_custom: Default::default(),
             kubelet_tls,
             admission,
+            webhooks: Default::default(),
         }))
     }
 

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 
-/// What the handler gets: method, path, query.
+/// What the handler gets: method, path, query, body.
 #[derive(Debug, Clone)]
 pub struct Request {
     pub method: String,
     pub path: String,
     pub query: String,
+    pub body: Bytes,
 }
 
 /// Serves on a free loopback port until the runtime ends; returns the port
@@ -56,10 +57,16 @@ where
                     hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                         let handler = handler.clone();
                         async move {
+                            let (parts, body) = req.into_parts();
+                            let body = http_body_util::BodyExt::collect(body)
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let r = Request {
-                                method: req.method().to_string(),
-                                path: req.uri().path().to_string(),
-                                query: req.uri().query().unwrap_or("").to_string(),
+                                method: parts.method.to_string(),
+                                path: parts.uri.path().to_string(),
+                                query: parts.uri.query().unwrap_or("").to_string(),
+                                body,
                             };
                             let (status, body) = handler(r).await;
                             let resp = http::Response::builder()

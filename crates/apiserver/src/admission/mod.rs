@@ -19,6 +19,7 @@ mod runtime_class;
 mod serviceaccount;
 mod storage_protection;
 mod tolerations;
+pub mod webhook;
 
 use apimachinery::{ApiError, GroupResource};
 use async_trait::async_trait;
@@ -40,6 +41,9 @@ pub enum Operation {
 pub struct Attributes<'a> {
     pub operation: Operation,
     pub group: &'a str,
+    /// The version the request addressed, and the kind it writes.
+    pub version: &'a str,
+    pub kind: &'a str,
     pub resource: &'a str,
     pub subresource: &'a str,
     pub namespace: &'a str,
@@ -50,12 +54,23 @@ pub struct Attributes<'a> {
     pub old: Option<&'a Value>,
     /// `dryRun=All`: plugins must not persist side effects (quota charges).
     pub dry_run: bool,
+    /// Who asks.
+    pub user: &'a component_base::authn::User,
 }
 
 impl Attributes<'_> {
     /// Whether this is a write of `group/resource` itself (no subresource).
     pub fn is(&self, group: &str, resource: &str) -> bool {
         self.group == group && self.resource == resource && self.subresource.is_empty()
+    }
+
+    /// The name upstream's `GetName` gives: the object's own, which is
+    /// empty on a create that only has a `generateName`.
+    pub fn object_name<'b>(&'b self, object: Option<&'b Value>) -> &'b str {
+        match (self.operation, object) {
+            (Operation::Create, Some(o)) => apimachinery::meta::name(o),
+            _ => self.name,
+        }
     }
 
     /// 403 for this request, worded like upstream's `admission.NewForbidden`.
@@ -82,6 +97,17 @@ pub trait Plugin: Send + Sync {
         _obj: &mut Value,
     ) -> Result<(), ApiError> {
         Ok(())
+    }
+
+    /// The mutating phase with warnings for the client; defaults to
+    /// [`Plugin::admit`] without any.
+    async fn admit_warn(
+        &self,
+        state: &ApiState,
+        a: &Attributes<'_>,
+        obj: &mut Value,
+    ) -> Result<Vec<String>, ApiError> {
+        self.admit(state, a, obj).await.map(|()| Vec::new())
     }
 
     /// The validating phase: may only refuse.
@@ -129,6 +155,8 @@ fn registry(config: &AdmissionConfig) -> Vec<Box<dyn Plugin>> {
         Box::new(storage_protection::StorageObjectInUseProtection),
         Box::new(runtime_class::RuntimeClass),
         Box::new(default_class::DefaultIngressClass),
+        Box::new(webhook::MutatingAdmissionWebhook),
+        Box::new(webhook::ValidatingAdmissionWebhook),
         Box::new(resource_quota::ResourceQuota),
     ]
 }
@@ -277,17 +305,18 @@ impl Chain {
         })
     }
 
-    /// Runs the mutating phase.
+    /// Runs the mutating phase; the plugins' warnings for the client.
     pub async fn admit(
         &self,
         state: &ApiState,
         a: &Attributes<'_>,
         obj: &mut Value,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Vec<String>, ApiError> {
+        let mut warnings = Vec::new();
         for p in &self.plugins {
-            p.admit(state, a, obj).await?;
+            warnings.extend(p.admit_warn(state, a, obj).await?);
         }
-        Ok(())
+        Ok(warnings)
     }
 
     /// Runs the validating phase; the plugins' warnings for the client.
@@ -334,6 +363,8 @@ mod tests {
                 "StorageObjectInUseProtection",
                 "RuntimeClass",
                 "DefaultIngressClass",
+                "MutatingAdmissionWebhook",
+                "ValidatingAdmissionWebhook",
                 "ResourceQuota"
             ]
         );

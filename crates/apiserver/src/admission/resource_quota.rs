@@ -317,12 +317,15 @@ mod tests {
         Attributes {
             operation: Operation::Create,
             group: "",
+            version: "v1",
+            kind: "Pod",
             resource,
             subresource: "",
             namespace: "ns",
             name: "x",
             old: None,
             dry_run: false,
+            user: Box::leak(Box::default()),
         }
     }
 

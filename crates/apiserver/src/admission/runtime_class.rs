@@ -179,12 +179,15 @@ mod tests {
         Attributes {
             operation: Operation::Create,
             group: "",
+            version: "v1",
+            kind: "Pod",
             resource: "pods",
             subresource: "",
             namespace: "default",
             name: "p",
             old: None,
             dry_run: false,
+            user: Box::leak(Box::default()),
         }
     }
 

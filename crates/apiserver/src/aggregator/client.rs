@@ -58,29 +58,38 @@ fn cached(state: &ApiState, key: &str) -> Option<Value> {
 
 /// The address to dial for `r`.
 pub fn resolve(state: &ApiState, r: &Remote) -> Result<SocketAddr, BackendError> {
+    resolve_service(state, &r.namespace, &r.service, r.port)
+}
+
+/// The address to dial for port `port` of Service `namespace/service`
+/// (upstream's `ClusterIPServiceResolver`, or its endpoint resolver with
+/// `--enable-aggregator-routing`); webhooks are reached the same way.
+pub fn resolve_service(
+    state: &ApiState,
+    namespace: &str,
+    service: &str,
+    port: i64,
+) -> Result<SocketAddr, BackendError> {
     let not_found = || BackendError::ServiceNotFound {
-        service: r.service.clone(),
-        namespace: r.namespace.clone(),
+        service: service.to_string(),
+        namespace: namespace.to_string(),
     };
     let svc = cached(
         state,
-        &format!(
-            "{}services/specs/{}/{}",
-            state.prefix, r.namespace, r.service
-        ),
+        &format!("{}services/specs/{}/{}", state.prefix, namespace, service),
     )
     .ok_or_else(not_found)?;
-    let port = svc
+    let svc_port = svc
         .pointer("/spec/ports")
         .and_then(Value::as_array)
         .and_then(|ps| {
             ps.iter()
-                .find(|p| p.get("port").and_then(Value::as_i64) == Some(r.port))
+                .find(|p| p.get("port").and_then(Value::as_i64) == Some(port))
         })
         .ok_or_else(|| BackendError::PortNotFound {
-            service: r.service.clone(),
-            namespace: r.namespace.clone(),
-            port: r.port,
+            service: service.to_string(),
+            namespace: namespace.to_string(),
+            port,
         })?
         .clone();
     if !state.config.aggregator.enable_aggregator_routing {
@@ -89,24 +98,24 @@ pub fn resolve(state: &ApiState, r: &Remote) -> Result<SocketAddr, BackendError>
             .and_then(Value::as_str)
             .unwrap_or("");
         if let Ok(ip) = ip.parse() {
-            return Ok(SocketAddr::new(ip, r.port as u16));
+            return Ok(SocketAddr::new(ip, port as u16));
         }
     }
-    let port_name = port
+    let port_name = svc_port
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
     let missing = || BackendError::MissingEndpoints {
-        service: r.service.clone(),
-        namespace: r.namespace.clone(),
+        service: service.to_string(),
+        namespace: namespace.to_string(),
         port_name: port_name.clone(),
     };
     let eps = cached(
         state,
         &format!(
             "{}services/endpoints/{}/{}",
-            state.prefix, r.namespace, r.service
+            state.prefix, namespace, service
         ),
     )
     .ok_or_else(missing)?;

@@ -90,17 +90,22 @@ async fn create_decoded(
     let attrs = Attributes {
         operation: Operation::Create,
         group: &def.group,
+        version: &def.version,
+        kind: &def.kind,
         resource: &def.plural,
         subresource: "",
         namespace: &ctx.info.namespace,
         name: &named,
         old: None,
         dry_run: dry_run(ctx)?,
+        user: &ctx.user,
     };
-    ctx.state
+    let warned = ctx
+        .state
         .admission
         .admit(&ctx.state, &attrs, &mut obj)
         .await?;
+    ctx.add_warnings(warned);
     object::prepare_for_create(def, &mut obj);
     if let Some(record) = def.strategy.record_requester {
         record(&mut obj, &super::reviews::user_info(&ctx.user));
@@ -302,14 +307,18 @@ async fn update_existing(
         let attrs = Attributes {
             operation: Operation::Update,
             group: &def.group,
+            version: &def.version,
+            kind: &def.kind,
             resource: &def.plural,
             subresource: &ctx.info.subresource,
             namespace: &ctx.info.namespace,
             name: &name,
             old: Some(&cur.value),
             dry_run: dry,
+            user: &ctx.user,
         };
-        ctx.state
+        let admitted = ctx
+            .state
             .admission
             .admit(&ctx.state, &attrs, &mut obj)
             .await?;
@@ -318,11 +327,13 @@ async fn update_existing(
         } else {
             validate(def, &obj, Some(&cur.value))?;
         }
-        let warned = ctx
-            .state
-            .admission
-            .validate(&ctx.state, &attrs, &obj)
-            .await?;
+        let mut warned = admitted;
+        warned.extend(
+            ctx.state
+                .admission
+                .validate(&ctx.state, &attrs, &obj)
+                .await?,
+        );
         if tracking == Tracking::Update {
             crate::fieldmanager::track_update(ctx, def, Some(&cur.value), &mut obj);
         }
@@ -668,26 +679,41 @@ pub(super) async fn delete_one(
 pub async fn delete(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
     let opts = delete_options(ctx)?;
     let dry = dry_run(ctx)?;
+    // Webhooks see the object being deleted (upstream's Store.Delete reads
+    // it before admission); a read only when there are webhooks.
+    let current = if ctx.state.webhooks.is_empty() {
+        None
+    } else {
+        let key = ctx
+            .state
+            .object_key(def, &ctx.info.namespace, &ctx.info.name);
+        ctx.state.store.get(&key).await.ok().map(|o| o.value)
+    };
     let attrs = Attributes {
         operation: Operation::Delete,
         group: &def.group,
+        version: &def.version,
+        kind: &def.kind,
         resource: &def.plural,
         subresource: "",
         namespace: &ctx.info.namespace,
         name: &ctx.info.name,
-        old: None,
+        old: current.as_ref(),
         dry_run: dry,
+        user: &ctx.user,
     };
     let mut nothing = Value::Null;
-    ctx.state
+    let mut warned = ctx
+        .state
         .admission
         .admit(&ctx.state, &attrs, &mut nothing)
         .await?;
-    let warned = ctx
-        .state
-        .admission
-        .validate(&ctx.state, &attrs, &nothing)
-        .await?;
+    warned.extend(
+        ctx.state
+            .admission
+            .validate(&ctx.state, &attrs, &nothing)
+            .await?,
+    );
     ctx.add_warnings(warned);
     let (mut obj, gone) =
         delete_one(ctx, def, &ctx.info.namespace, &ctx.info.name, &opts, dry).await?;
