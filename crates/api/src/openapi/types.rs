@@ -74,6 +74,8 @@ pub const KINDS: &[KindType] = kinds! {
     "storage.k8s.io" "v1" CSIDriver k::storage::v1::CSIDriver;
     "storage.k8s.io" "v1" CSINode k::storage::v1::CSINode;
     "storage.k8s.io" "v1" VolumeAttachment k::storage::v1::VolumeAttachment;
+    "admissionregistration.k8s.io" "v1" MutatingWebhookConfiguration k::admissionregistration::v1::MutatingWebhookConfiguration;
+    "admissionregistration.k8s.io" "v1" ValidatingWebhookConfiguration k::admissionregistration::v1::ValidatingWebhookConfiguration;
     "scheduling.k8s.io" "v1" PriorityClass k::scheduling::v1::PriorityClass;
     "node.k8s.io" "v1" RuntimeClass k::node::v1::RuntimeClass;
     "certificates.k8s.io" "v1" CertificateSigningRequest k::certificates::v1::CertificateSigningRequest;
