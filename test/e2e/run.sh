@@ -31,6 +31,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/aggregation.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/autoscale.sh"
 # shellcheck source=test/e2e/pod_security.sh
 source "$(dirname "${BASH_SOURCE[0]}")/pod_security.sh"
+# shellcheck source=test/e2e/webhooks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/webhooks.sh"
 
 # The oldest and newest supported kubectl: 1.27 sends JSON bodies, 1.33
 # protobuf ones for built-in kinds.
@@ -343,7 +345,7 @@ run_version() {
     empty_namespace namespace_isolation \
     deployment scale \
     auth_whoami typed_creates ephemeral_container service_account_token crd_lifecycle crd_name_conflict drain_with_budget events_two_versions \
-    server_side_apply apiservices autoscale_two_versions pod_security; do
+    server_side_apply apiservices autoscale_two_versions pod_security admission_webhooks; do
     e2e::run_case "${version} ${c//_/ }" "case_${c}"
   done
 }
