@@ -117,7 +117,7 @@ case_node_ready() {
   local out
   out="$(e2e::ok get nodes)"
   e2e::assert_eq "get nodes header" "NAME STATUS ROLES AGE VERSION" "$(head -n 1 <<<"${out}" | e2e::squeeze)"
-  e2e::assert_match "the node is Ready" $'\n[a-z0-9.-]+ Ready <none> [0-9]+[smhd] v1\\.33\\.0' "$(e2e::squeeze <<<"${out}")"
+  e2e::assert_match "the node is Ready" $'\n[a-z0-9.-]+ Ready <none> [0-9]+[smhd]([0-9]+[smh])? v1\\.33\\.0' "$(e2e::squeeze <<<"${out}")"
   # The heartbeat Lease the kubelet renews.
   e2e::wait_until "the node's Lease" 30 node_lease
 }

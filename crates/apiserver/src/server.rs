@@ -126,13 +126,14 @@ pub struct ServerMetrics {
 }
 
 impl ServerMetrics {
-    fn new() -> Self {
+    fn new(state: &ApiState) -> Self {
         let registry = component_base::metrics::Metrics::default();
         let requests = component_base::metrics::Family::<
             RequestLabels,
             component_base::metrics::Counter,
         >::default();
         registry.register("apiserver_request", "Counter of apiserver requests broken out for each verb, resource and HTTP response code.", requests.clone());
+        state.webhooks.metrics.register(&registry);
         Self { registry, requests }
     }
 }
@@ -252,7 +253,7 @@ pub async fn serve(state: Arc<ApiState>) -> Result<(), ServeError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Listen { addr, source })?;
-    let metrics = Arc::new(ServerMetrics::new());
+    let metrics = Arc::new(ServerMetrics::new(&state));
     // Post-start hook: the CRD controllers.
     tokio::spawn(crate::crd::run(state.clone()));
     tokio::spawn(crate::aggregator::controller::run(state.clone()));

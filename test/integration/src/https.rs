@@ -26,9 +26,17 @@ where
     F: Fn(Request) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = (u16, String)> + Send,
 {
+    serve_for(vec!["localhost".into(), "127.0.0.1".into()], handler).await
+}
+
+/// [`serve`] with a certificate for `names` (e.g. `<service>.<namespace>.svc`).
+pub async fn serve_for<F, Fut>(names: Vec<String>, handler: F) -> (u16, String)
+where
+    F: Fn(Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = (u16, String)> + Send,
+{
     let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-            .expect("self-signed certificate");
+        rcgen::generate_simple_self_signed(names).expect("self-signed certificate");
     let pem = cert.pem();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());

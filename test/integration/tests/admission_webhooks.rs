@@ -4,7 +4,8 @@
 //! the reviews carry the write (operation, user, object, old object, dry
 //! run), namespace and object selectors choose what is sent, a webhook that
 //! cannot be called fails the write unless its failure policy is Ignore,
-//! and configurations are validated.
+//! configurations are validated, webhooks behind a Service are reached
+//! through its endpoints, and IfNeeded webhooks are called again.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -223,6 +224,18 @@ async fn webhooks_mutate_validate_and_see_the_request() {
         .code,
         404
     );
+    // Each call is counted under upstream's metric names.
+    let metrics = s
+        .client
+        .request_text(http::Request::get("/metrics").body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    for line in [
+        "apiserver_admission_webhook_request_total{name=\"deny.example.com\",operation=\"CREATE\",type=\"validating\",code=\"403\",rejected=\"true\"}",
+        "apiserver_admission_webhook_admission_duration_seconds_count{name=\"label.example.com\",operation=\"CREATE\",type=\"admit\",rejected=\"false\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
 
     // The namespace selector: nothing is sent for the other namespace.
     seen.lock().unwrap().clear();
@@ -389,4 +402,128 @@ async fn configurations_are_validated() {
     assert!(r.body["message"].as_str().unwrap().starts_with(
         "ValidatingWebhookConfiguration.admissionregistration.k8s.io \"bad\" is invalid: "
     ));
+}
+
+/// Webhooks behind a Service (reached through its Endpoints with
+/// `--enable-aggregator-routing`, the name checked being
+/// `<service>.<namespace>.svc`), and reinvocation: `first` (IfNeeded) is
+/// called again after `second` changed the object, and sees the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_webhooks_and_reinvocation() {
+    let s = TestApiServer::start_with(|c| c.aggregator.enable_aggregator_routing = true).await;
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    let names = vec!["hook.hooks.svc".to_string()];
+    let (port, ca) = https::serve_for(names, move |r: https::Request| {
+        let log = log.clone();
+        async move {
+            let review: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            log.lock().unwrap().push(json!({"path": r.path}));
+            let req = &review["request"];
+            let meta = &req["object"]["metadata"];
+            let has_label = |l: &str| meta["labels"].get(l).is_some();
+            let labels_op = |l: &str| {
+                if meta["labels"].is_object() {
+                    json!({"op": "add", "path": format!("/metadata/labels/{l}"), "value": "1"})
+                } else {
+                    json!({"op": "add", "path": "/metadata/labels", "value": {l: "1"}})
+                }
+            };
+            let patch = match r.path.as_str() {
+                "/first" if !has_label("a") => json!([labels_op("a")]),
+                "/first" if has_label("b") && meta["annotations"].get("a-saw-b").is_none() => {
+                    json!([{"op": "add", "path": "/metadata/annotations", "value": {"a-saw-b": "yes"}}])
+                }
+                "/second" if !has_label("b") => json!([labels_op("b")]),
+                _ => json!([]),
+            };
+            let mut response = json!({"uid": req["uid"], "allowed": true});
+            if patch.as_array().is_some_and(|p| !p.is_empty()) {
+                response["patch"] = json!(b64(&patch.to_string()));
+                response["patchType"] = json!("JSONPatch");
+            }
+            let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
+            (200, body.to_string())
+        }
+    })
+    .await;
+    let r = create(
+        &s,
+        "/api/v1/namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hooks"}}),
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    let r = create(
+        &s,
+        "/api/v1/namespaces/hooks/services",
+        json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "hook"}, "spec": {"ports": [{"port": 443, "targetPort": port}]}}),
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    let r = create(&s, "/api/v1/namespaces/hooks/endpoints", json!({"apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "hook"}, "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": port}]}]})).await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    let svc = |path: &str| json!({"service": {"namespace": "hooks", "name": "hook", "path": path}, "caBundle": b64(&ca)});
+    let only_default = json!({"matchLabels": {"kubernetes.io/metadata.name": "default"}});
+    let r = create(&s, "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "pair"},
+        "webhooks": [
+            hook("first.example.com", "", "", json!({"clientConfig": svc("/first"), "reinvocationPolicy": "IfNeeded", "namespaceSelector": only_default})),
+            hook("second.example.com", "", "", json!({"clientConfig": svc("/second"), "namespaceSelector": only_default})),
+        ],
+    })).await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    assert_eq!(
+        r.body["webhooks"][0]["clientConfig"]["service"]["port"],
+        443
+    );
+    wait_for(&s, "default", configmap("probe", json!({})), |r| {
+        r.code == 201 && r.body["metadata"]["labels"]["b"] == "1"
+    })
+    .await;
+    seen.lock().unwrap().clear();
+    let r = create(
+        &s,
+        "/api/v1/namespaces/default/configmaps",
+        configmap("pair", json!({})),
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    assert_eq!(r.body["metadata"]["labels"], json!({"a": "1", "b": "1"}));
+    assert_eq!(r.body["metadata"]["annotations"], json!({"a-saw-b": "yes"}));
+    let paths: Vec<Value> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].clone())
+        .collect();
+    assert_eq!(paths, [json!("/first"), json!("/second"), json!("/first")]);
+    // A webhook whose Service does not exist fails with the resolver's reason.
+    let r = create(&s, "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "missing"},
+        "webhooks": [hook("missing.example.com", "", "", json!({
+            "clientConfig": {"service": {"namespace": "hooks", "name": "missing", "path": "/x"}},
+            "namespaceSelector": only_default,
+        }))],
+    }))
+    .await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    wait_for(&s, "default", configmap("after", json!({})), |r| {
+        r.code == 500
+    })
+    .await;
+    let r = create(
+        &s,
+        "/api/v1/namespaces/default/configmaps",
+        configmap("after", json!({})),
+    )
+    .await;
+    assert_eq!(
+        r.body["message"],
+        "Internal error occurred: failed calling webhook \"missing.example.com\": failed to call webhook: Post \"https://missing.hooks.svc:443/x?timeout=5s\": service/missing in \"hooks\" is not present"
+    );
 }

@@ -18,6 +18,7 @@
 
 pub mod call;
 pub mod hook;
+pub mod metrics;
 pub mod review;
 pub mod source;
 
@@ -133,6 +134,30 @@ async fn invoke(
     a: &Attributes<'_>,
     obj: Option<&Value>,
 ) -> Result<review::Answer, Failure> {
+    let start = std::time::Instant::now();
+    let result = exchange(state, hook, a, obj).await;
+    let (rejected, code) = match &result {
+        Ok(_) => (false, 200),
+        Err(Failure::Refused(e)) => (true, e.code),
+        Err(Failure::Call(_)) => (!hook.ignore_failures, 0),
+    };
+    state.webhooks.metrics.observe(
+        &hook.name,
+        hook.kind,
+        a.operation,
+        start.elapsed(),
+        rejected,
+        code,
+    );
+    result
+}
+
+async fn exchange(
+    state: &ApiState,
+    hook: &Hook,
+    a: &Attributes<'_>,
+    obj: Option<&Value>,
+) -> Result<review::Answer, Failure> {
     let uid = uuid::Uuid::new_v4().to_string();
     let body = review::request(hook, &uid, a, obj);
     let body = Bytes::from(serde_json::to_vec(&body).map_err(|e| Failure::Call(e.to_string()))?);
@@ -149,9 +174,10 @@ async fn invoke(
 }
 
 /// A call failure under the webhook's failure policy: None to go on.
-fn failed(hook: &Hook, why: String) -> Option<ApiError> {
+fn failed(state: &ApiState, hook: &Hook, why: String) -> Option<ApiError> {
     let message = format!("failed calling webhook {:?}: {why}", hook.name);
     if hook.ignore_failures {
+        state.webhooks.metrics.failed_open(&hook.name, hook.kind);
         tracing::warn!(webhook = %hook.name, error = %message, "failed calling webhook, failing open");
         None
     } else {
@@ -262,7 +288,7 @@ impl MutatingAdmissionWebhook {
                 apply(state, hook, a, obj, &answer).map(Some)
             }
             Err(Failure::Refused(e)) => Err(e),
-            Err(Failure::Call(why)) => match failed(hook, why) {
+            Err(Failure::Call(why)) => match failed(state, hook, why) {
                 Some(e) => Err(e),
                 None => Ok(None),
             },
@@ -308,7 +334,7 @@ impl Plugin for ValidatingAdmissionWebhook {
                     None
                 }
                 Err(Failure::Refused(e)) => Some(e),
-                Err(Failure::Call(why)) => failed(hook, why),
+                Err(Failure::Call(why)) => failed(state, hook, why),
             };
             if first_error.is_none() {
                 first_error = err;

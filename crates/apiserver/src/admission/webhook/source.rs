@@ -34,11 +34,12 @@ impl Kind {
 
 type Hooks = Arc<Vec<Arc<Hook>>>;
 
-/// The compiled webhooks of both kinds.
+/// The compiled webhooks of both kinds, and their metrics.
 #[derive(Default)]
 pub struct Source {
     mutating: RwLock<Hooks>,
     validating: RwLock<Hooks>,
+    pub metrics: super::metrics::WebhookMetrics,
 }
 
 impl Source {
