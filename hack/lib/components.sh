@@ -167,6 +167,13 @@ kube::components::start_node() {
     "--cluster-dns=${CLUSTER_DNS}"
     "--cluster-domain=${DNS_DOMAIN}"
     "--pod-cidr=${POD_CIDR}"
+    # Callers of the secure port: the API server by its client certificate,
+    # others by tokens the API server vouches for; no anonymous ones
+    # (upstream's script does the same through the kubelet's config file).
+    "--client-ca-file=${CERT_DIR}/ca.crt"
+    --anonymous-auth=false
+    --authentication-token-webhook
+    --authorization-mode=Webhook
     -v "${LOG_LEVEL}"
   )
   local -a extra

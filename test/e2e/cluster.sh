@@ -23,7 +23,7 @@ KUBECTL_VERSIONS="${KUBECTL_VERSIONS:-1.27 1.33}"
 # (ENABLE_CLUSTER_DNS, on by default), `top` the metrics add-on
 # (ENABLE_METRICS_SERVER, on by default; scraped every 12 s here, the least
 # upstream allows next to its 10 s kubelet request timeout).
-CLUSTER_CASES="${CLUSTER_CASES:-node_ready pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top hpa certificates}"
+CLUSTER_CASES="${CLUSTER_CASES:-node_ready kubelet_auth pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top hpa certificates}"
 NS=""
 
 # e2e::cluster_up: builds (unless E2E_BIN_DIR) and starts the cluster as a
@@ -120,6 +120,34 @@ case_node_ready() {
   e2e::assert_match "the node is Ready" $'\n[a-z0-9.-]+ Ready <none> [0-9]+[smhd]([0-9]+[smh])? v1\\.33\\.0' "$(e2e::squeeze <<<"${out}")"
   # The heartbeat Lease the kubelet renews.
   e2e::wait_until "the node's Lease" 30 node_lease
+}
+
+# kubelet_api PATH [CURL ARGS...]: the kubelet's secure port, straight.
+kubelet_api() {
+  local path=$1 node_ip port
+  shift
+  node_ip="$(e2e::ok get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')"
+  port="$(e2e::ok get nodes -o jsonpath='{.items[0].status.daemonEndpoints.kubeletEndpoint.Port}')"
+  curl -sk --max-time 5 -w ' %{http_code}' "$@" "https://${node_ip}:${port}${path}"
+}
+
+case_kubelet_auth() {
+  local out token node
+  ensure_ns
+  # No credentials: refused, as with upstream's config-file defaults.
+  out="$(kubelet_api /pods)"
+  e2e::assert_eq "an anonymous caller" "Unauthorized 401" "${out}"
+  # A ServiceAccount token the API server vouches for (TokenReview), then
+  # allowed by its SubjectAccessReview.
+  token="$(e2e::ok -n "${NS}" create token default)"
+  out="$(kubelet_api /pods -H "Authorization: Bearer ${token}")"
+  e2e::assert_match "a ServiceAccount token" '"kind":"PodList".* 200$' "${out}"
+  out="$(kubelet_api /pods -H "Authorization: Bearer not-a-token")"
+  e2e::assert_eq "a token nobody vouches for" "Unauthorized 401" "${out}"
+  # The API server's client certificate (x509 against --client-ca-file).
+  node="$(e2e::ok get nodes -o jsonpath='{.items[0].metadata.name}')"
+  out="$(e2e::ok get --raw "/api/v1/nodes/${node}/proxy/pods")"
+  e2e::assert_match "nodes/proxy through the API server" '"kind":"PodList"' "${out}"
 }
 
 case_pod_runs_and_logs() {

@@ -6,6 +6,7 @@
 //! and [`cri::ImageService`], so everything here runs against the in-memory
 //! fake as well as against containerd.
 
+pub mod auth;
 pub mod backoff;
 pub mod cri;
 pub mod envvars;

@@ -10,8 +10,10 @@
 //! `/stats/summary` (`only_cpu_and_memory`), `/metrics/resource` and
 //! `/metrics` are gathered on request by [`crate::stats`].
 //!
-//! Not yet: authentication and authorization of callers (upstream asks
-//! the API server with TokenReview/SubjectAccessReview).
+//! Every request on the secure port passes [`crate::auth`] first: client
+//! certificates, bearer tokens by TokenReview, anonymous callers as
+//! configured, then the AlwaysAllow or Webhook (SubjectAccessReview)
+//! decision.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -44,6 +46,8 @@ pub struct ServerState {
     pub manager: Arc<RuntimeManager>,
     pub healthz: Checks,
     pub stats: Arc<StatsProvider>,
+    /// Who may call the secure port.
+    pub auth: Arc<crate::auth::KubeletAuth>,
 }
 
 fn text(status: u16, b: impl Into<String>) -> Response<Body> {
@@ -196,14 +200,26 @@ impl ServerState {
     }
 }
 
-async fn serve_conn<S>(stream: S, state: Arc<ServerState>, peer: SocketAddr)
-where
+async fn serve_conn<S>(
+    stream: S,
+    state: Arc<ServerState>,
+    peer: SocketAddr,
+    cert_user: Option<component_base::authn::User>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         let state = state.clone();
+        let cert_user = cert_user.clone();
         async move {
             let path = req.uri().path().to_string();
+            let checked = state
+                .auth
+                .check(cert_user, req.headers(), req.method().as_str(), &path)
+                .await;
+            if let Err(r) = checked {
+                return Ok::<_, Infallible>(text(r.status, r.message));
+            }
             if let Some(stream) = crate::streaming::parse(&path) {
                 return Ok::<_, Infallible>(crate::streaming::serve(&state, stream, req).await);
             }
@@ -242,7 +258,14 @@ pub async fn bind_https(
             let state = state.clone();
             tokio::spawn(async move {
                 match tls.accept(tcp).await {
-                    Ok(s) => serve_conn(s, state, peer).await,
+                    Ok(s) => {
+                        let cert_user = s
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|chain| state.auth.certificate_user(chain));
+                        serve_conn(s, state, peer, cert_user).await
+                    }
                     Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 }
             });

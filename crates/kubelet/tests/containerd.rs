@@ -59,6 +59,7 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
         manager: kubelet.manager.clone(),
         healthz: kubelet.health_checks(),
         stats: kubelet.stats_provider(),
+        auth: std::sync::Arc::new(kubelet::auth::KubeletAuth::allow_all("test-node")),
     };
     tokio::spawn(kubelet.run());
 
@@ -239,6 +240,7 @@ async fn busybox_reads_config_map_and_service_account_token() {
         manager: kubelet.manager.clone(),
         healthz: kubelet.health_checks(),
         stats: kubelet.stats_provider(),
+        auth: std::sync::Arc::new(kubelet::auth::KubeletAuth::allow_all("test-node")),
     };
     tokio::spawn(kubelet.run());
 

@@ -50,6 +50,7 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
         manager: kubelet.manager.clone(),
         healthz: kubelet.health_checks(),
         stats: kubelet.stats_provider(),
+        auth: std::sync::Arc::new(kubelet::auth::KubeletAuth::allow_all("test-node")),
     };
     tokio::spawn(kubelet.run());
 

@@ -12,20 +12,18 @@
 //!   pass, everything else is a SubjectAccessReview. Both reviews are
 //!   cached for 10 s, as upstream's webhook caches are by default.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use apimachinery::resource::GroupResource;
 use apimachinery::ApiError;
+use client::delegated::{CacheTtls, Reviews};
 use component_base::authn::{Authorities, Peer, RequestHeader, User};
 use http::HeaderMap;
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::{json, Value};
 
 const CACHE_TTL: Duration = Duration::from_secs(10);
-/// Entries beyond this are dropped wholesale (a bound, not an LRU).
-const CACHE_MAX: usize = 4096;
 
 /// The request-header settings read from the ConfigMap.
 #[derive(Debug, Clone, Default)]
@@ -159,14 +157,7 @@ impl Attributes {
     }
 
     fn spec(&self, user: &User) -> Value {
-        let mut spec = json!({
-            "user": user.name,
-            "groups": user.groups,
-            "extra": user.extra,
-        });
-        if !user.uid.is_empty() {
-            spec["uid"] = json!(user.uid);
-        }
+        let mut spec = client::delegated::subject(user);
         match self {
             Attributes::Resource {
                 verb,
@@ -224,39 +215,12 @@ impl Attributes {
     }
 }
 
-struct Cache<V> {
-    entries: Mutex<HashMap<String, (Instant, V)>>,
-}
-
-impl<V: Clone> Cache<V> {
-    fn new() -> Self {
-        Self {
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-    fn get(&self, key: &str) -> Option<V> {
-        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key)
-            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
-            .map(|(_, v)| v.clone())
-    }
-    fn put(&self, key: String, v: V) {
-        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= CACHE_MAX {
-            map.clear();
-        }
-        map.insert(key, (Instant::now(), v));
-    }
-}
-
 /// Authentication and authorization for the secure port.
 pub struct Delegated {
-    client: kube::Client,
     pub info: AuthenticationInfo,
     authorities: Authorities,
     always_allow_paths: Vec<String>,
-    tokens: Cache<Option<User>>,
-    decisions: Cache<(bool, String)>,
+    reviews: Reviews,
 }
 
 /// Why a request goes no further.
@@ -273,12 +237,17 @@ impl Delegated {
             info.requestheader_ca.as_deref().map(str::as_bytes),
         )?;
         Ok(Arc::new(Self {
-            client,
             info,
             authorities,
             always_allow_paths,
-            tokens: Cache::new(),
-            decisions: Cache::new(),
+            reviews: Reviews::new(
+                client,
+                CacheTtls {
+                    authentication: CACHE_TTL,
+                    authorized: CACHE_TTL,
+                    unauthorized: CACHE_TTL,
+                },
+            ),
         }))
     }
 
@@ -301,45 +270,13 @@ impl Delegated {
         if let Some(u) = &peer.client_user {
             return Ok(u.clone());
         }
-        let token = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
-        let Some(token) = token else {
+        let Some(token) = client::delegated::bearer_token(headers) else {
             return Ok(User::anonymous());
         };
-        let user = match self.tokens.get(token) {
-            Some(u) => u,
-            None => {
-                let u = self.token_review(token).await?;
-                self.tokens.put(token.to_string(), u.clone());
-                u
-            }
-        };
-        user.ok_or_else(|| ApiError::unauthorized("Unauthorized"))
-    }
-
-    async fn token_review(&self, token: &str) -> Result<Option<User>, Denied> {
-        let review = json!({
-            "apiVersion": "authentication.k8s.io/v1",
-            "kind": "TokenReview",
-            "spec": {"token": token},
-        });
-        let out = self
-            .create("/apis/authentication.k8s.io/v1/tokenreviews", &review)
-            .await?;
-        if out.pointer("/status/authenticated") != Some(&Value::Bool(true)) {
-            return Ok(None);
-        }
-        let u = out.pointer("/status/user").cloned().unwrap_or_default();
-        Ok(Some(User {
-            name: u["username"].as_str().unwrap_or_default().to_string(),
-            uid: u["uid"].as_str().unwrap_or_default().to_string(),
-            groups: serde_json::from_value(u["groups"].clone()).unwrap_or_default(),
-            extra: serde_json::from_value(u["extra"].clone()).unwrap_or_default(),
-        }))
+        self.reviews
+            .authenticate_token(token)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("Unauthorized"))
     }
 
     /// Whether `user` may do `attrs`; the 403 when not.
@@ -349,49 +286,12 @@ impl Delegated {
                 return Ok(());
             }
         }
-        let spec = attrs.spec(user);
-        let key = spec.to_string();
-        let (allowed, reason) = match self.decisions.get(&key) {
-            Some(d) => d,
-            None => {
-                let review = json!({
-                    "apiVersion": "authorization.k8s.io/v1",
-                    "kind": "SubjectAccessReview",
-                    "spec": spec,
-                });
-                let out = self
-                    .create(
-                        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-                        &review,
-                    )
-                    .await?;
-                let d = (
-                    out.pointer("/status/allowed") == Some(&Value::Bool(true)),
-                    out.pointer("/status/reason")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-                self.decisions.put(key, d.clone());
-                d
-            }
-        };
-        if allowed {
+        let d = self.reviews.authorize(attrs.spec(user)).await?;
+        if d.allowed {
             Ok(())
         } else {
-            Err(attrs.forbidden(user, &reason))
+            Err(attrs.forbidden(user, &d.reason))
         }
-    }
-
-    async fn create(&self, path: &str, body: &Value) -> Result<Value, Denied> {
-        let req = http::Request::post(path)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string().into_bytes())
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        self.client.request::<Value>(req).await.map_err(|e| {
-            tracing::warn!(path, error = %e, "review request failed");
-            ApiError::internal(format!("delegated review failed: {e}"))
-        })
     }
 }
 

@@ -29,8 +29,54 @@ pub struct KubeletConfiguration {
     pub pod_cidr: Option<String>,
     pub pod_logs_dir: Option<PathBuf>,
     pub container_runtime_endpoint: Option<String>,
+    pub authentication: Option<Authentication>,
+    pub authorization: Option<Authorization>,
     #[serde(flatten)]
     pub unknown: std::collections::BTreeMap<String, serde_yaml::Value>,
+}
+
+/// `authentication`: who callers of the secure port are.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Authentication {
+    pub x509: Option<X509Authentication>,
+    pub webhook: Option<WebhookAuthentication>,
+    pub anonymous: Option<Enabled>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+pub struct X509Authentication {
+    #[serde(rename = "clientCAFile")]
+    pub client_ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+pub struct WebhookAuthentication {
+    pub enabled: Option<bool>,
+    /// A Go duration (`2m0s`).
+    #[serde(rename = "cacheTTL")]
+    pub cache_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+pub struct Enabled {
+    pub enabled: Option<bool>,
+}
+
+/// `authorization`: what callers may do.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+pub struct Authorization {
+    pub mode: Option<String>,
+    pub webhook: Option<WebhookAuthorization>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAuthorization {
+    #[serde(rename = "cacheAuthorizedTTL")]
+    pub cache_authorized_ttl: Option<String>,
+    #[serde(rename = "cacheUnauthorizedTTL")]
+    pub cache_unauthorized_ttl: Option<String>,
 }
 
 /// Reads and checks the file.

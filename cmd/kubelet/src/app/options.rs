@@ -69,6 +69,29 @@ pub struct Options {
     /// File containing the x509 private key matching --tls-cert-file.
     #[arg(long)]
     pub tls_private_key_file: Option<PathBuf>,
+    /// Enables anonymous requests to the kubelet server (true without a
+    /// config file, as upstream's legacy default).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub anonymous_auth: Option<bool>,
+    /// A CA bundle: callers with a client certificate it signed are the
+    /// certificate's CommonName, in its Organizations' groups.
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Use the TokenReview API to authenticate bearer tokens.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub authentication_token_webhook: Option<bool>,
+    /// How long to cache the token webhook's answers (a Go duration).
+    #[arg(long)]
+    pub authentication_token_webhook_cache_ttl: Option<String>,
+    /// AlwaysAllow or Webhook (SubjectAccessReview).
+    #[arg(long)]
+    pub authorization_mode: Option<String>,
+    /// How long to cache 'authorized' answers of the webhook authorizer.
+    #[arg(long)]
+    pub authorization_webhook_cache_authorized_ttl: Option<String>,
+    /// How long to cache 'unauthorized' answers of the webhook authorizer.
+    #[arg(long)]
+    pub authorization_webhook_cache_unauthorized_ttl: Option<String>,
     /// Log level verbosity.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub v: u8,
@@ -84,6 +107,77 @@ pub struct Config {
     pub healthz: Option<SocketAddr>,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_private_key_file: Option<PathBuf>,
+    pub auth: kubelet::auth::AuthConfig,
+}
+
+fn duration(flag: &str, v: &str) -> anyhow::Result<std::time::Duration> {
+    apimachinery::duration::parse_go_duration(v)
+        .map_err(|_| anyhow::anyhow!("{flag}: invalid duration {v:?}"))
+}
+
+impl Options {
+    /// `authentication`/`authorization`: the flags over the file over the
+    /// defaults — v1beta1's with a config file, the legacy ones without.
+    fn auth(
+        &self,
+        file: &config::KubeletConfiguration,
+    ) -> anyhow::Result<kubelet::auth::AuthConfig> {
+        let mut a = if self.config.is_some() {
+            kubelet::auth::AuthConfig::v1beta1()
+        } else {
+            kubelet::auth::AuthConfig::legacy()
+        };
+        let authn = file.authentication.as_ref();
+        let authz = file.authorization.as_ref();
+        if let Some(v) = self.anonymous_auth.or(authn
+            .and_then(|x| x.anonymous.as_ref())
+            .and_then(|x| x.enabled))
+        {
+            a.anonymous = v;
+        }
+        if let Some(v) = self.authentication_token_webhook.or(authn
+            .and_then(|x| x.webhook.as_ref())
+            .and_then(|w| w.enabled))
+        {
+            a.token_webhook = v;
+        }
+        if let Some(v) = self.authentication_token_webhook_cache_ttl.clone().or(authn
+            .and_then(|x| x.webhook.as_ref())
+            .and_then(|w| w.cache_ttl.clone()))
+        {
+            a.token_webhook_cache_ttl = duration("authentication-token-webhook-cache-ttl", &v)?;
+        }
+        let ca = self.client_ca_file.clone().or(authn
+            .and_then(|x| x.x509.as_ref())
+            .and_then(|x| x.client_ca_file.clone()));
+        if let Some(ca) = ca {
+            let pem = std::fs::read(&ca).with_context(|| format!("reading {}", ca.display()))?;
+            a.client_ca = Some(pem);
+        }
+        if let Some(m) = self
+            .authorization_mode
+            .clone()
+            .or(authz.and_then(|z| z.mode.clone()))
+        {
+            a.mode = m.parse().map_err(anyhow::Error::msg)?;
+        }
+        let hook = authz.and_then(|z| z.webhook.as_ref());
+        if let Some(v) = self
+            .authorization_webhook_cache_authorized_ttl
+            .clone()
+            .or(hook.and_then(|w| w.cache_authorized_ttl.clone()))
+        {
+            a.authorized_ttl = duration("authorization-webhook-cache-authorized-ttl", &v)?;
+        }
+        if let Some(v) = self
+            .authorization_webhook_cache_unauthorized_ttl
+            .clone()
+            .or(hook.and_then(|w| w.cache_unauthorized_ttl.clone()))
+        {
+            a.unauthorized_ttl = duration("authorization-webhook-cache-unauthorized-ttl", &v)?;
+        }
+        Ok(a)
+    }
 }
 
 fn hostname() -> String {
@@ -154,7 +248,9 @@ impl Options {
         } else {
             self.cluster_dns.clone()
         };
+        let auth = self.auth(&file)?;
         Ok(Config {
+            auth,
             kube: self.kube.clone(),
             runtime_endpoint: self
                 .container_runtime_endpoint
@@ -229,6 +325,49 @@ mod tests {
         assert_eq!(c.kubelet.node_ips, vec!["192.168.5.5"]);
         assert_eq!(c.serve.unwrap().port(), 10250);
         assert_eq!(c.healthz.unwrap().to_string(), "127.0.0.1:10248");
+        // A config file brings v1beta1's defaults: no anonymous callers,
+        // webhooks on.
+        assert_eq!(c.auth, kubelet::auth::AuthConfig::v1beta1());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn authentication_and_authorization_settings() {
+        let c = Options::parse_from(["kubelet"]).complete().unwrap();
+        assert_eq!(c.auth, kubelet::auth::AuthConfig::legacy());
+        let dir = std::env::temp_dir().join(format!("kubelet-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (file, ca) = (dir.join("config.yaml"), dir.join("ca.crt"));
+        std::fs::write(&ca, "PEM").unwrap();
+        std::fs::write(
+            &file,
+            format!("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  x509: {{clientCAFile: {}}}\n  webhook: {{cacheTTL: 1m}}\n  anonymous: {{enabled: true}}\nauthorization:\n  mode: AlwaysAllow\n  webhook: {{cacheAuthorizedTTL: 10s}}\n", ca.display()),
+        )
+        .unwrap();
+        let c = Options::parse_from([
+            "kubelet",
+            "--config",
+            file.to_str().unwrap(),
+            "--anonymous-auth=false",
+            "--authorization-mode",
+            "Webhook",
+        ])
+        .complete()
+        .unwrap();
+        assert!(!c.auth.anonymous && c.auth.token_webhook);
+        assert_eq!(c.auth.client_ca.as_deref(), Some(&b"PEM"[..]));
+        assert_eq!(
+            c.auth.token_webhook_cache_ttl,
+            std::time::Duration::from_secs(60)
+        );
+        assert_eq!(c.auth.mode, kubelet::auth::Mode::Webhook);
+        assert_eq!(c.auth.authorized_ttl, std::time::Duration::from_secs(10));
+        assert_eq!(c.auth.unauthorized_ttl, std::time::Duration::from_secs(30));
+        let bad = Options::parse_from(["kubelet", "--authorization-mode", "RBAC"]).complete();
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("unknown authorization mode"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -48,6 +48,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     wait_for_runtime(&remote, &config.runtime_endpoint).await;
     std::fs::create_dir_all(&config.kubelet.root_dir)
         .with_context(|| format!("creating {}", config.kubelet.root_dir.display()))?;
+    let auth = Arc::new(
+        kubelet::auth::KubeletAuth::new(
+            &config.auth,
+            Some(client.clone()),
+            &config.kubelet.node_name,
+        )
+        .map_err(anyhow::Error::msg)
+        .context("kubelet authentication")?,
+    );
     let kubelet = Kubelet::new(client, remote.clone(), remote, config.kubelet)
         .await
         .with_context(|| {
@@ -65,19 +74,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(serve);
     }
     if let Some(addr) = config.serve {
-        let tls =
-            component_base::serving::tls_config(&component_base::serving::SecureServingOptions {
-                bind_address: addr.ip(),
-                secure_port: Some(addr.port()),
-                tls_cert_file: config.tls_cert_file.clone(),
-                tls_private_key_file: config.tls_private_key_file.clone(),
-            })
-            .context("kubelet serving certificate")?;
+        let opts = component_base::serving::SecureServingOptions {
+            bind_address: addr.ip(),
+            secure_port: Some(addr.port()),
+            tls_cert_file: config.tls_cert_file.clone(),
+            tls_private_key_file: config.tls_private_key_file.clone(),
+        };
+        let tls = match &config.auth.client_ca {
+            Some(ca) => component_base::serving::tls_config_with_client_cas(&opts, ca),
+            None => component_base::serving::tls_config(&opts),
+        }
+        .context("kubelet serving certificate")?;
         let state = ServerState {
             pods: kubelet.pods.clone(),
             manager: kubelet.manager.clone(),
             healthz: checks,
             stats: kubelet.stats_provider(),
+            auth,
         };
         let (_, serve) = bind_https(addr, tls, state)
             .await
