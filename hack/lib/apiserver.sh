@@ -12,6 +12,8 @@
 #   SERVICE_CLUSTER_IP_RANGE  10.0.0.0/24
 #   NODE_PORT_RANGE           --service-node-port-range; omitted when empty
 #   SERVICE_ACCOUNT_ISSUER    https://kubernetes.default.svc
+#   ENABLE_ADMISSION_PLUGINS  NodeRestriction (besides upstream's defaults, as
+#                             upstream's local-up-cluster.sh enables it)
 #   LOG_LEVEL                 3 (klog -v level)
 #   LOG_DIR                   /tmp
 #   APISERVER_LOG             ${LOG_DIR}/kube-apiserver.log
@@ -28,6 +30,7 @@ kube::apiserver::_defaults() {
   SERVICE_CLUSTER_IP_RANGE="${SERVICE_CLUSTER_IP_RANGE:-10.0.0.0/24}"
   NODE_PORT_RANGE="${NODE_PORT_RANGE:-}"
   SERVICE_ACCOUNT_ISSUER="${SERVICE_ACCOUNT_ISSUER:-https://kubernetes.default.svc}"
+  ENABLE_ADMISSION_PLUGINS="${ENABLE_ADMISSION_PLUGINS-NodeRestriction}"
   LOG_LEVEL="${LOG_LEVEL:-3}"
   LOG_DIR="${LOG_DIR:-/tmp}"
   APISERVER_LOG="${APISERVER_LOG:-${LOG_DIR}/kube-apiserver.log}"
@@ -63,6 +66,7 @@ kube::apiserver::_args() {
   )
   [[ -n "${ADVERTISE_ADDRESS}" ]] && args+=("--advertise-address=${ADVERTISE_ADDRESS}")
   [[ -n "${NODE_PORT_RANGE}" ]] && args+=("--service-node-port-range=${NODE_PORT_RANGE}")
+  [[ -n "${ENABLE_ADMISSION_PLUGINS}" ]] && args+=("--enable-admission-plugins=${ENABLE_ADMISSION_PLUGINS}")
   local -a extra=()
   # Split on spaces on purpose: it is a list of flags.
   read -r -a extra <<<"${APISERVER_EXTRA_ARGS}"

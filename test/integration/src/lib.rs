@@ -34,6 +34,8 @@ pub struct TestApiServer {
     /// The CA that signs the serving and client certificates (PEM file).
     pub ca_file: PathBuf,
     pub etcd_endpoint: String,
+    /// The CA, to sign client certificates for other users.
+    ca: CertifiedIssuer<'static, KeyPair>,
     _etcd: EtcdProcess,
     dir: tempfile::TempDir,
 }
@@ -180,6 +182,7 @@ impl TestApiServer {
             kubeconfig,
             ca_file,
             etcd_endpoint: etcd.endpoint.clone(),
+            ca,
             _etcd: etcd,
             dir,
         })
@@ -189,6 +192,22 @@ impl TestApiServer {
     /// test writes here are removed with the server.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A client authenticated as `user` in `groups` by a client certificate
+    /// this server's CA signed (CN = user, O = groups); no retries.
+    pub async fn client_for(&self, user: &str, groups: &[&str]) -> kube::Client {
+        let key = KeyPair::generate().expect("key");
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.distinguished_name.push(DnType::CommonName, user);
+        for g in groups {
+            p.distinguished_name.push(DnType::OrganizationName, *g);
+        }
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = p.signed_by(&key, &self.ca).expect("client certificate");
+        self.client_with_cert(&cert.pem(), &key.serialize_pem())
+            .await
+            .expect("client")
     }
 
     /// A client for another identity: `cert_pem`/`key_pem` as its client

@@ -11,6 +11,7 @@
 mod default_class;
 mod limit_ranger;
 mod namespace_lifecycle;
+mod node_restriction;
 mod node_taints;
 mod pod_security;
 mod priority;
@@ -144,6 +145,7 @@ fn registry(config: &AdmissionConfig) -> Vec<Box<dyn Plugin>> {
         Box::new(namespace_lifecycle::NamespaceLifecycle),
         Box::new(limit_ranger::LimitRanger),
         Box::new(serviceaccount::ServiceAccount::default()),
+        Box::new(node_restriction::NodeRestriction),
         Box::new(node_taints::TaintNodesByCondition),
         Box::new(pod_security::PodSecurity),
         Box::new(priority::Priority),
@@ -377,8 +379,10 @@ mod tests {
     fn flags_enable_disable_and_refuse_like_upstream() {
         let (on, _) = cfg(&[], &["ServiceAccount"]).resolve().unwrap();
         assert!(!on.contains(&"ServiceAccount"));
-        let (_, missing) = cfg(&["NodeRestriction"], &[]).resolve().unwrap();
-        assert!(missing.contains(&"NodeRestriction"));
+        let (on, _) = cfg(&["NodeRestriction"], &[]).resolve().unwrap();
+        assert_eq!(&on[2..4], ["ServiceAccount", "NodeRestriction"]);
+        let (_, missing) = cfg(&["AlwaysPullImages"], &[]).resolve().unwrap();
+        assert!(missing.contains(&"AlwaysPullImages"));
         assert_eq!(
             cfg(&["Bogus"], &[]).resolve().unwrap_err(),
             "enable-admission-plugins plugin \"Bogus\" is unknown"

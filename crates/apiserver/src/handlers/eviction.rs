@@ -55,7 +55,8 @@ fn int(v: &Value, p: &str) -> i64 {
 
 /// Creates an Eviction: 201 with a Success Status once the pod is deleted.
 pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
-    let eviction = decode_body(body_format(ctx.content_type.as_deref(), false)?, &ctx.body)?;
+    let mut eviction = decode_body(body_format(ctx.content_type.as_deref(), false)?, &ctx.body)?;
+    super::write::admit_subresource_create(ctx, def, ("v1", "Eviction"), &mut eviction).await?;
     let (ns, name) = (ctx.info.namespace.clone(), ctx.info.name.clone());
     let named = eviction
         .pointer("/metadata/name")

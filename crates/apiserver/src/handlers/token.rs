@@ -46,7 +46,7 @@ fn reference(obj: &Value) -> Ref {
 }
 
 /// Creates a TokenRequest: 201 with `status.token` and `expirationTimestamp`.
-pub async fn create(ctx: &Ctx, _def: &ResourceDef) -> Result<Response<Body>, ApiError> {
+pub async fn create(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
     let tokens = ctx
         .state
         .tokens
@@ -79,6 +79,7 @@ pub async fn create(ctx: &Ctx, _def: &ResourceDef) -> Result<Response<Body>, Api
             )],
         ));
     }
+    super::write::admit_subresource_create(ctx, def, ("v1", "TokenRequest"), &mut req).await?;
     if let Some(max) = tokens.config.max_token_expiration {
         expiration = expiration.min(max.as_secs() as i64);
     }

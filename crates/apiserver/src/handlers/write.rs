@@ -676,6 +676,39 @@ pub(super) async fn delete_one(
     Ok((stored.value, false))
 }
 
+/// Admission for a create through a subresource whose body is another kind
+/// (a TokenRequest for `serviceaccounts/token`, an Eviction for
+/// `pods/eviction`): both phases, their warnings kept.
+pub(super) async fn admit_subresource_create(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    (version, kind): (&str, &str),
+    obj: &mut Value,
+) -> Result<(), ApiError> {
+    let attrs = Attributes {
+        operation: Operation::Create,
+        group: &def.group,
+        version,
+        kind,
+        resource: &def.plural,
+        subresource: &ctx.info.subresource,
+        namespace: &ctx.info.namespace,
+        name: &ctx.info.name,
+        old: None,
+        dry_run: dry_run(ctx)?,
+        user: &ctx.user,
+    };
+    let mut warned = ctx.state.admission.admit(&ctx.state, &attrs, obj).await?;
+    warned.extend(
+        ctx.state
+            .admission
+            .validate(&ctx.state, &attrs, obj)
+            .await?,
+    );
+    ctx.add_warnings(warned);
+    Ok(())
+}
+
 pub async fn delete(ctx: &Ctx, def: &ResourceDef) -> Result<Response<Body>, ApiError> {
     let opts = delete_options(ctx)?;
     let dry = dry_run(ctx)?;
