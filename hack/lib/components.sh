@@ -125,7 +125,8 @@ kube::components::stop_scheduler() {
 # Knobs: KUBELET_BIN, KUBELET_LOG, KUBELET_PID_FILE, KUBELET_ROOT_DIR
 # (/var/lib/kubelet), HOSTNAME_OVERRIDE (this machine's name, lowercase),
 # NODE_IP (API_HOST_IP), CLUSTER_DNS (10.0.0.10), DNS_DOMAIN,
-# KUBELET_EXTRA_ARGS, POD_CIDR (hack/lib/cni.sh), and containerd's knobs
+# KUBELET_EXTRA_ARGS, POD_MANIFEST_PATH (${CERT_DIR}/static-pods), POD_CIDR
+# (hack/lib/cni.sh), and containerd's knobs
 # (hack/lib/containerd.sh).
 
 kube::components::_node_defaults() {
@@ -138,6 +139,8 @@ kube::components::_node_defaults() {
   NODE_IP="${NODE_IP:-${API_HOST_IP:-$(kube::util::primary_ipv4)}}"
   CLUSTER_DNS="${CLUSTER_DNS:-10.0.0.10}"
   KUBELET_EXTRA_ARGS="${KUBELET_EXTRA_ARGS:-}"
+  # Static pods, where upstream's script keeps them.
+  POD_MANIFEST_PATH="${POD_MANIFEST_PATH:-${CERT_DIR}/static-pods}"
 }
 
 # kube::components::start_node: the network guard, the test images in the
@@ -157,7 +160,7 @@ kube::components::start_node() {
   kube::util::stop_process "kubelet (left by an earlier run)" \
     "${KUBELET_PID_FILE}" "${KUBELET_BIN}"
   kube::components::_kubeconfig kubelet "system:node:${HOSTNAME_OVERRIDE}" system:nodes || return 1
-  mkdir -p "${KUBELET_ROOT_DIR}"
+  mkdir -p "${KUBELET_ROOT_DIR}" "${POD_MANIFEST_PATH}"
   local -a args=(
     "--kubeconfig=${CERT_DIR}/kubelet.kubeconfig"
     "--container-runtime-endpoint=${CONTAINER_RUNTIME_ENDPOINT}"
@@ -167,6 +170,7 @@ kube::components::start_node() {
     "--cluster-dns=${CLUSTER_DNS}"
     "--cluster-domain=${DNS_DOMAIN}"
     "--pod-cidr=${POD_CIDR}"
+    "--pod-manifest-path=${POD_MANIFEST_PATH}"
     # Callers of the secure port: the API server by its client certificate,
     # others by tokens the API server vouches for; no anonymous ones
     # (upstream's script does the same through the kubelet's config file).

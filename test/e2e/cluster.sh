@@ -23,7 +23,7 @@ KUBECTL_VERSIONS="${KUBECTL_VERSIONS:-1.27 1.33}"
 # (ENABLE_CLUSTER_DNS, on by default), `top` the metrics add-on
 # (ENABLE_METRICS_SERVER, on by default; scraped every 12 s here, the least
 # upstream allows next to its 10 s kubelet request timeout).
-CLUSTER_CASES="${CLUSTER_CASES:-node_ready kubelet_auth pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top hpa certificates}"
+CLUSTER_CASES="${CLUSTER_CASES:-node_ready kubelet_auth static_pod pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top hpa certificates}"
 NS=""
 
 # e2e::cluster_up: builds (unless E2E_BIN_DIR) and starts the cluster as a
@@ -56,6 +56,7 @@ e2e::cluster_up() {
   export CONTAINERD_DIR=/var/lib/kube-containerd-e2e
   export CNI_BRIDGE=kube-e2e0 POD_CIDR=10.94.0.0/16
   export KUBELET_ROOT_DIR="${E2E_TMP}/kubelet"
+  export POD_MANIFEST_PATH="${E2E_TMP}/static-pods"
   export KUBELET_EXTRA_ARGS="--port=${kubelet_port} --healthz-port=${healthz_port}"
   export SCHEDULER_EXTRA_ARGS="--secure-port=${sched_port}"
   export CTLRMGR_EXTRA_ARGS="--secure-port=${cm_port}"
@@ -148,6 +149,52 @@ case_kubelet_auth() {
   node="$(e2e::ok get nodes -o jsonpath='{.items[0].metadata.name}')"
   out="$(e2e::ok get --raw "/api/v1/nodes/${node}/proxy/pods")"
   e2e::assert_match "nodes/proxy through the API server" '"kind":"PodList"' "${out}"
+}
+
+# mirror_phase NS NAME: the mirror pod's phase, if it exists.
+mirror_phase() {
+  kc -n "$1" get pod "$2" -o jsonpath='{.status.phase}' 2>/dev/null
+}
+
+mirror_running() { [[ "$(mirror_phase "$@")" == Running ]]; }
+log_has() { kc -n "$1" logs "$2" 2>/dev/null | grep -q "$3"; }
+mirror_gone() { ! kc -n "$1" get pod "$2" >/dev/null 2>&1; }
+
+# mirror_replaced NS NAME UID: a mirror pod other than UID is Running.
+mirror_replaced() {
+  local uid
+  uid="$(kc -n "$1" get pod "$2" -o jsonpath='{.metadata.uid}' 2>/dev/null)" || return 1
+  [[ -n "${uid}" && "${uid}" != "$3" ]] && mirror_running "$1" "$2"
+}
+
+case_static_pod() {
+  local node name manifest out uid
+  ensure_ns
+  node="$(e2e::ok get nodes -o jsonpath='{.items[0].metadata.name}')"
+  name="static-web-${node}"
+  manifest="${POD_MANIFEST_PATH}/static-web-${NS}.yaml"
+  cat >"${manifest}" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: static-web, namespace: ${NS}, labels: {app: static}}
+spec:
+  containers:
+  - {name: web, image: busybox, command: [sh, -c, "echo static pod up; sleep 3600"]}
+YAML
+  # The kubelet runs it from the file and shows it as a mirror pod.
+  e2e::wait_until "the static pod's mirror runs" 90 mirror_running "${NS}" "${name}"
+  out="$(e2e::ok -n "${NS}" get pod "${name}" -o jsonpath='{.metadata.annotations.kubernetes\.io/config\.source} {.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} {.spec.nodeName}')"
+  e2e::assert_eq "the mirror pod's source and owner" "file Node/${node} ${node}" "${out}"
+  e2e::wait_until "the static pod's log" 30 log_has "${NS}" "${name}" "static pod up"
+  # Deleting the mirror pod does not stop the static pod: a new mirror comes.
+  uid="$(e2e::ok -n "${NS}" get pod "${name}" -o jsonpath='{.metadata.uid}')"
+  e2e::ok -n "${NS}" delete pod "${name}" --wait=false >/dev/null
+  e2e::wait_until "a new mirror pod" 60 mirror_replaced "${NS}" "${name}" "${uid}"
+  out="$(e2e::ok -n "${NS}" get pod "${name}" -o jsonpath='{.status.containerStatuses[0].restartCount}')"
+  e2e::assert_eq "the static pod kept running" "0" "${out}"
+  # Removing the manifest stops the pod and deletes the mirror.
+  rm -f "${manifest}"
+  e2e::wait_until "the mirror pod goes with the manifest" 60 mirror_gone "${NS}" "${name}"
 }
 
 case_pod_runs_and_logs() {

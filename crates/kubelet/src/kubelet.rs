@@ -3,7 +3,9 @@
 //! the pods bound to this node (a kube-rs watcher with
 //! `spec.nodeName=<node>`), hands each to its pod worker, and routes PLEG
 //! events to the workers; runtime leftovers of pods this node no longer
-//! has are killed and removed (upstream's `HandlePodCleanups`).
+//! has are killed and removed (upstream's `HandlePodCleanups`). Static pods
+//! from `--pod-manifest-path` run beside them ([`crate::static_pods`]); the
+//! watch's mirror pods only stand for them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -28,6 +30,7 @@ use crate::kuberuntime::sandbox::{HostDns, SandboxSettings};
 use crate::nodestatus::{MachineInfo, NodeSettings, NodeStatusManager};
 use crate::pleg::PlegHealth;
 use crate::pod_workers::{PodStore, PodWorkers, WorkerContext};
+use crate::static_pods::{is_mirror, StaticPods};
 use crate::volume::VolumeManager;
 
 /// The kubelet's settings, completed from flags and the config file.
@@ -49,6 +52,8 @@ pub struct KubeletConfig {
     /// Upstream's `syncFrequency`: how often a quiet pod is synced anyway
     /// (which also refreshes its ConfigMap, Secret and token volumes).
     pub sync_frequency: std::time::Duration,
+    /// `--pod-manifest-path` (`staticPodPath`): where static pods come from.
+    pub static_pod_path: Option<PathBuf>,
 }
 
 impl Default for KubeletConfig {
@@ -67,6 +72,7 @@ impl Default for KubeletConfig {
             resolv_conf: "/etc/resolv.conf".into(),
             port: 10250,
             sync_frequency: crate::pod_workers::RESYNC,
+            static_pod_path: None,
         }
     }
 }
@@ -223,10 +229,48 @@ impl Kubelet {
         let mut pods = watcher::watcher(api, wc).default_backoff().boxed();
         let mut listing: Option<HashSet<String>> = None;
         let cleaning: Arc<Mutex<HashSet<String>>> = Default::default();
+        let mut statics = c
+            .static_pod_path
+            .clone()
+            .map(|dir| StaticPods::new(dir, c.node_name.clone(), self.client.clone()));
+        let mut static_tick = tokio::time::interval(crate::static_pods::CHECK_FREQUENCY);
         loop {
             tokio::select! {
+                _ = static_tick.tick(), if statics.is_some() => {
+                    if let Some(st) = statics.as_mut() {
+                        let (added, removed) = st.refresh();
+                        for pod in added {
+                            tracing::info!(pod = ?pod.metadata.name, "static pod");
+                            workers.update(pod);
+                        }
+                        for uid in removed {
+                            workers.remove(&uid);
+                        }
+                        st.reconcile();
+                    }
+                }
                 ev = pods.next() => match ev {
-                    Some(Ok(Event::Init)) => listing = Some(HashSet::new()),
+                    // Mirror pods stand for static pods: never run.
+                    Some(Ok(Event::InitApply(pod) | Event::Apply(pod))) if is_mirror(&pod) => {
+                        if let Some(st) = statics.as_mut() {
+                            if let Some(uid) = st.mirror_seen(pod) {
+                                workers.status_lost(&uid);
+                            }
+                            st.reconcile();
+                        }
+                    }
+                    Some(Ok(Event::Delete(pod))) if is_mirror(&pod) => {
+                        if let Some(st) = statics.as_mut() {
+                            st.mirror_gone(&pod);
+                            st.reconcile();
+                        }
+                    }
+                    Some(Ok(Event::Init)) => {
+                        listing = Some(HashSet::new());
+                        if let Some(st) = statics.as_mut() {
+                            st.forget_mirrors();
+                        }
+                    }
                     Some(Ok(Event::InitApply(pod))) => {
                         if let Some(l) = listing.as_mut() {
                             l.insert(pod_uid(&pod).to_string());
@@ -234,7 +278,8 @@ impl Kubelet {
                         workers.update(pod);
                     }
                     Some(Ok(Event::InitDone)) => {
-                        let seen = listing.take().unwrap_or_default();
+                        let mut seen = listing.take().unwrap_or_default();
+                        seen.extend(statics.iter().flat_map(|st| st.uids().cloned()));
                         for uid in workers.uids() {
                             if !seen.contains(&uid) {
                                 workers.remove(&uid);
@@ -244,6 +289,9 @@ impl Kubelet {
                             seen.iter().cloned().chain(workers.uids()).collect();
                         self.volumes.cleanup_orphaned_pod_dirs(&known);
                         self.synced.store(true, Ordering::SeqCst);
+                        if let Some(st) = statics.as_ref() {
+                            st.reconcile();
+                        }
                     }
                     Some(Ok(Event::Apply(pod))) => workers.update(pod),
                     Some(Ok(Event::Delete(pod))) => workers.remove(pod_uid(&pod)),

@@ -19,6 +19,7 @@ pub mod pleg;
 pub mod pod_workers;
 pub mod prober;
 pub mod server;
+pub mod static_pods;
 pub mod stats;
 pub mod status;
 pub mod streaming;

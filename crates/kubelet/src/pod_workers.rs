@@ -127,6 +127,18 @@ enum Msg {
     Removed,
     /// Something changed in the runtime (a PLEG event).
     Wake,
+    /// The object the status goes to is new (a static pod's mirror was
+    /// recreated): the next sync writes the status whatever it was.
+    StatusLost,
+}
+
+/// Whether `pod` came from a manifest file (a static pod).
+fn is_static(pod: &Pod) -> bool {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::static_pods::SOURCE_ANNOTATION))
+        .is_some_and(|s| s == "file")
 }
 
 /// The set of workers (upstream's `podWorkers`).
@@ -209,6 +221,15 @@ impl PodWorkers {
         }
     }
 
+    /// The object this pod's status is written to is new; whether a worker
+    /// exists for it.
+    pub fn status_lost(&mut self, uid: &str) -> bool {
+        match self.workers.get(uid) {
+            Some(tx) => tx.send(Msg::StatusLost).is_ok(),
+            None => false,
+        }
+    }
+
     /// UIDs with a worker.
     pub fn uids(&self) -> Vec<String> {
         self.workers.keys().cloned().collect()
@@ -280,6 +301,7 @@ impl Worker {
             Msg::Update(p) => self.pod = p,
             Msg::Removed => self.removed = true,
             Msg::Wake => {}
+            Msg::StatusLost => self.written = None,
         };
         if let Some(m) = first {
             apply(m);
@@ -429,6 +451,9 @@ impl Worker {
                 self.written = Some(status);
                 Ok(())
             }
+            // A static pod's mirror may not exist yet: the status is
+            // written again once it does (its arrival wakes this worker).
+            Err(kube::Error::Api(e)) if e.code == 404 && is_static(&self.pod) => Ok(()),
             Err(kube::Error::Api(e)) if e.code == 404 => {
                 self.written = Some(status);
                 Ok(())

@@ -29,6 +29,7 @@ pub struct KubeletConfiguration {
     pub pod_cidr: Option<String>,
     pub pod_logs_dir: Option<PathBuf>,
     pub container_runtime_endpoint: Option<String>,
+    pub static_pod_path: Option<PathBuf>,
     pub authentication: Option<Authentication>,
     pub authorization: Option<Authorization>,
     #[serde(flatten)]

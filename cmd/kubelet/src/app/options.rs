@@ -48,6 +48,9 @@ pub struct Options {
     /// Number of pods that can run on this kubelet.
     #[arg(long)]
     pub max_pods: Option<u32>,
+    /// Path to the directory of static pod manifests to run.
+    #[arg(long)]
+    pub pod_manifest_path: Option<PathBuf>,
     /// The CIDR to use for pod IP addresses (written to the node's spec.podCIDR).
     #[arg(long)]
     pub pod_cidr: Option<String>,
@@ -279,6 +282,11 @@ impl Options {
                     .unwrap_or(defaults.resolv_conf),
                 port,
                 sync_frequency: defaults.sync_frequency,
+                static_pod_path: self
+                    .pod_manifest_path
+                    .clone()
+                    .or(file.static_pod_path.clone())
+                    .filter(|p| !p.as_os_str().is_empty()),
             },
             serve: (port != 0).then(|| SocketAddr::new(address, port)),
             healthz: (healthz_port != 0).then(|| SocketAddr::new(healthz_address, healthz_port)),
