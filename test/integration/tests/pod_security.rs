@@ -188,3 +188,74 @@ async fn namespace_labels_enforce_and_warn() {
     .await;
     assert_eq!(code, 200, "{body}");
 }
+
+/// `--admission-control-config-file`: PodSecurity's defaults apply to
+/// namespaces without labels, a label still wins, and exempt namespaces
+/// and users pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_file_defaults_and_exemptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("admission.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: PodSecurity\n  configuration:\n    apiVersion: pod-security.admission.config.k8s.io/v1\n    kind: PodSecurityConfiguration\n    defaults: {enforce: baseline}\n    exemptions: {namespaces: [exempt], usernames: [ci-bot]}\n",
+    )
+    .unwrap();
+    let s = TestApiServer::start_with(|c| c.admission.load_config_file(&file).unwrap()).await;
+    namespace(&s, "plain", json!({})).await;
+    namespace(&s, "exempt", json!({})).await;
+    namespace(
+        &s,
+        "open",
+        json!({"pod-security.kubernetes.io/enforce": "privileged"}),
+    )
+    .await;
+    let privileged = json!({"containers": [{"name": "c", "image": "busybox", "securityContext": {"privileged": true}}]});
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // The watch cache must know the namespaces' labels first.
+    while send(
+        &s,
+        "POST",
+        "/api/v1/namespaces/open/pods?dryRun=All",
+        "application/json",
+        pod("p", privileged.clone()),
+    )
+    .await
+    .0 != 201
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the open namespace never applied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (code, _, body) = send(
+        &s,
+        "POST",
+        "/api/v1/namespaces/plain/pods",
+        "application/json",
+        pod("p", privileged.clone()),
+    )
+    .await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(
+        body["message"],
+        "pods \"p\" is forbidden: violates PodSecurity \"baseline:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"
+    );
+    let (code, _, body) = send(
+        &s,
+        "POST",
+        "/api/v1/namespaces/exempt/pods",
+        "application/json",
+        pod("p", privileged.clone()),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let bot = s.client_for("ci-bot", &["devs"]).await;
+    let req = http::Request::post("/api/v1/namespaces/plain/pods")
+        .header("Content-Type", "application/json")
+        .body(pod("bot", privileged).to_string().into_bytes())
+        .unwrap();
+    let created: Value = bot.request(req).await.unwrap();
+    assert_eq!(created["metadata"]["name"], "bot");
+}

@@ -127,6 +127,10 @@ pub struct Options {
     /// Admission plugins to disable although on by default, comma separated.
     #[arg(long, value_delimiter = ',')]
     pub disable_admission_plugins: Vec<String>,
+    /// An AdmissionConfiguration file with the plugins' configurations
+    /// (PodSecurity's defaults and exemptions).
+    #[arg(long)]
+    pub admission_control_config_file: Option<PathBuf>,
     /// The tolerationSeconds of the not-ready:NoExecute toleration added to
     /// every pod without one.
     #[arg(long, default_value_t = 300)]
@@ -173,12 +177,18 @@ impl Options {
                 self.service_cluster_ip_range
             );
         }
-        let admission = apiserver::admission::AdmissionConfig {
+        let mut admission = apiserver::admission::AdmissionConfig {
             enable: self.enable_admission_plugins.clone(),
             disable: self.disable_admission_plugins.clone(),
             default_not_ready_toleration_seconds: self.default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds: self.default_unreachable_toleration_seconds,
+            ..Default::default()
         };
+        if let Some(path) = &self.admission_control_config_file {
+            admission
+                .load_config_file(path)
+                .map_err(|e| anyhow::anyhow!("--admission-control-config-file: {e}"))?;
+        }
         admission.resolve().map_err(anyhow::Error::msg)?;
         let cert = self
             .tls_cert_file

@@ -8,12 +8,13 @@
 //! `--disable-admission-plugins` choose among them like upstream: plugins
 //! run in the registry's order whatever the order of the flag.
 
+mod config_file;
 mod default_class;
 mod limit_ranger;
 mod namespace_lifecycle;
 mod node_restriction;
 mod node_taints;
-mod pod_security;
+pub mod pod_security;
 mod priority;
 mod resource_quota;
 mod runtime_class;
@@ -147,7 +148,7 @@ fn registry(config: &AdmissionConfig) -> Vec<Box<dyn Plugin>> {
         Box::new(serviceaccount::ServiceAccount::default()),
         Box::new(node_restriction::NodeRestriction),
         Box::new(node_taints::TaintNodesByCondition),
-        Box::new(pod_security::PodSecurity),
+        Box::new(pod_security::PodSecurity::new(config.pod_security.clone())),
         Box::new(priority::Priority),
         Box::new(tolerations::DefaultTolerationSeconds {
             not_ready_seconds: config.default_not_ready_toleration_seconds,
@@ -227,6 +228,8 @@ pub struct AdmissionConfig {
     pub default_not_ready_toleration_seconds: i64,
     /// `--default-unreachable-toleration-seconds` (300).
     pub default_unreachable_toleration_seconds: i64,
+    /// PodSecurity's configuration from `--admission-control-config-file`.
+    pub pod_security: pod_security::Settings,
 }
 
 impl Default for AdmissionConfig {
@@ -236,7 +239,19 @@ impl Default for AdmissionConfig {
             disable: Vec::new(),
             default_not_ready_toleration_seconds: 300,
             default_unreachable_toleration_seconds: 300,
+            pod_security: Default::default(),
         }
+    }
+}
+
+impl AdmissionConfig {
+    /// Reads `--admission-control-config-file` into the plugins' settings.
+    pub fn load_config_file(&mut self, path: &std::path::Path) -> Result<(), String> {
+        let configs = config_file::load(path)?;
+        if let Some(c) = configs.get("PodSecurity") {
+            self.pod_security = pod_security::Settings::from_configuration(c)?;
+        }
+        Ok(())
     }
 }
 

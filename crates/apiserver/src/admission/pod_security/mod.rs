@@ -29,7 +29,116 @@ const MODES: [&str; 3] = ["enforce", "audit", "warn"];
 /// At most this many existing pods are named in a namespace warning.
 const MAX_POD_WARNINGS: usize = 10;
 
-pub struct PodSecurity;
+/// `PodSecurityConfiguration` (`pod-security.admission.config.k8s.io/v1`,
+/// from `--admission-control-config-file`): the levels of namespaces that
+/// have no label for a mode, and the users, namespaces and runtime classes
+/// that are exempt.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// `defaults` as the labels they stand in for
+    /// (`pod-security.kubernetes.io/enforce` …).
+    defaults: serde_json::Map<String, Value>,
+    exempt_users: Vec<String>,
+    exempt_namespaces: Vec<String>,
+    exempt_runtime_classes: Vec<String>,
+}
+
+impl Settings {
+    /// From the plugin's configuration object; upstream's errors.
+    pub fn from_configuration(c: &Value) -> Result<Self, String> {
+        let kind = c.get("kind").and_then(Value::as_str).unwrap_or("");
+        let version = c.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        if kind != "PodSecurityConfiguration"
+            || !matches!(
+                version,
+                "pod-security.admission.config.k8s.io/v1"
+                    | "pod-security.admission.config.k8s.io/v1beta1"
+            )
+        {
+            return Err(format!(
+                "PodSecurity: expected a PodSecurityConfiguration of pod-security.admission.config.k8s.io/v1, got {kind:?} of {version:?}"
+            ));
+        }
+        let mut defaults = serde_json::Map::new();
+        let given = c.get("defaults").and_then(Value::as_object);
+        for mode in MODES {
+            let level = given
+                .and_then(|d| d.get(mode))
+                .and_then(Value::as_str)
+                .unwrap_or("privileged");
+            if Level::parse(level).is_none() {
+                return Err(format!(
+                    "defaults.{mode}: Invalid value: {level:?}: must be one of privileged, baseline, restricted"
+                ));
+            }
+            let ver = given
+                .and_then(|d| d.get(&format!("{mode}-version")))
+                .and_then(Value::as_str)
+                .unwrap_or("latest");
+            if !valid_version(ver) {
+                return Err(format!(
+                    "defaults.{mode}-version: Invalid value: {ver:?}: must be 'latest' or of the form 'v1.x'"
+                ));
+            }
+            defaults.insert(format!("{PREFIX}{mode}"), Value::from(level));
+            defaults.insert(format!("{PREFIX}{mode}-version"), Value::from(ver));
+        }
+        let list = |k: &str| -> Vec<String> {
+            c.pointer(&format!("/exemptions/{k}"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Ok(Self {
+            defaults,
+            exempt_users: list("usernames"),
+            exempt_namespaces: list("namespaces"),
+            exempt_runtime_classes: list("runtimeClasses"),
+        })
+    }
+
+    /// A namespace's labels over the defaults.
+    fn labels(
+        &self,
+        labels: Option<&serde_json::Map<String, Value>>,
+    ) -> serde_json::Map<String, Value> {
+        let mut all = self.defaults.clone();
+        if let Some(l) = labels {
+            for (k, v) in l {
+                if k.starts_with(PREFIX) {
+                    all.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        all
+    }
+
+    fn exempt(&self, a: &Attributes<'_>, spec: &Value) -> bool {
+        let class = spec
+            .get("runtimeClassName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        self.exempt_users.iter().any(|u| *u == a.user.name)
+            || self.exempt_namespaces.iter().any(|n| n == a.namespace)
+            || (!class.is_empty() && self.exempt_runtime_classes.iter().any(|c| c == class))
+    }
+}
+
+#[derive(Default)]
+pub struct PodSecurity {
+    settings: Settings,
+}
+
+impl PodSecurity {
+    pub fn new(settings: Settings) -> Self {
+        Self { settings }
+    }
+}
 
 /// `level:version` as upstream prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,12 +252,12 @@ impl PodSecurity {
                 format!("namespaces {:?} is invalid: {all}", a.name),
             ));
         }
-        let new = policy(labels, "enforce");
+        let new = policy(Some(&self.settings.labels(labels)), "enforce");
         let old_labels = a
             .old
             .and_then(|o| o.pointer("/metadata/labels"))
             .and_then(Value::as_object);
-        let old = policy(old_labels, "enforce");
+        let old = policy(Some(&self.settings.labels(old_labels)), "enforce");
         if a.operation != Operation::Update || new == old || new.level == Level::Privileged {
             return Ok(Vec::new());
         }
@@ -226,9 +335,14 @@ impl Plugin for PodSecurity {
         } else {
             return Ok(Vec::new());
         };
-        let labels = namespace_labels(state, a.namespace);
-        let enforce = policy(labels.as_ref(), "enforce");
-        let warn = policy(labels.as_ref(), "warn");
+        if self.settings.exempt(a, spec) {
+            return Ok(Vec::new());
+        }
+        let labels = self
+            .settings
+            .labels(namespace_labels(state, a.namespace).as_ref());
+        let enforce = policy(Some(&labels), "enforce");
+        let warn = policy(Some(&labels), "warn");
         if pod && enforce.level != Level::Privileged {
             let v = checks::evaluate(enforce.level, meta, spec);
             if !v.is_empty() {
@@ -289,6 +403,59 @@ mod tests {
             errs[0].contains("must be one of privileged, baseline, restricted"),
             "{errs:?}"
         );
+    }
+
+    #[test]
+    fn configuration_defaults_and_exemptions() {
+        let c = json!({"apiVersion": "pod-security.admission.config.k8s.io/v1", "kind": "PodSecurityConfiguration",
+            "defaults": {"enforce": "baseline", "warn": "restricted", "warn-version": "v1.30"},
+            "exemptions": {"usernames": ["ci"], "namespaces": ["kube-system"], "runtimeClasses": ["kata"]}});
+        let s = Settings::from_configuration(&c).unwrap();
+        let none = s.labels(None);
+        assert_eq!(policy(Some(&none), "enforce").text(), "baseline:latest");
+        assert_eq!(policy(Some(&none), "warn").text(), "restricted:v1.30");
+        assert_eq!(policy(Some(&none), "audit").text(), "privileged:latest");
+        // A namespace's label wins over the default.
+        let ns = json!({"pod-security.kubernetes.io/enforce": "privileged"});
+        let merged = s.labels(ns.as_object());
+        assert_eq!(policy(Some(&merged), "enforce").text(), "privileged:latest");
+        assert_eq!(policy(Some(&merged), "warn").text(), "restricted:v1.30");
+        let bad = json!({"apiVersion": "pod-security.admission.config.k8s.io/v1", "kind": "PodSecurityConfiguration", "defaults": {"enforce": "strict"}});
+        assert_eq!(
+            Settings::from_configuration(&bad).unwrap_err(),
+            "defaults.enforce: Invalid value: \"strict\": must be one of privileged, baseline, restricted"
+        );
+        assert!(Settings::from_configuration(&json!({"kind": "Other"})).is_err());
+        let user = component_base::authn::User {
+            name: "ci".into(),
+            ..Default::default()
+        };
+        let other = component_base::authn::User::default();
+        let attrs = |u: &'static component_base::authn::User, ns: &'static str| Attributes {
+            operation: Operation::Create,
+            group: "",
+            version: "v1",
+            kind: "Pod",
+            resource: "pods",
+            subresource: "",
+            namespace: ns,
+            name: "p",
+            old: None,
+            dry_run: false,
+            user: u,
+        };
+        let (user, other): (&'static _, &'static _) =
+            (Box::leak(Box::new(user)), Box::leak(Box::new(other)));
+        assert!(s.exempt(&attrs(user, "default"), &json!({})));
+        assert!(s.exempt(&attrs(other, "kube-system"), &json!({})));
+        assert!(s.exempt(
+            &attrs(other, "default"),
+            &json!({"runtimeClassName": "kata"})
+        ));
+        assert!(!s.exempt(
+            &attrs(other, "default"),
+            &json!({"runtimeClassName": "runc"})
+        ));
     }
 
     #[test]
