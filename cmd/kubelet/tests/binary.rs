@@ -58,6 +58,29 @@ fn curl(args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A token of a new ServiceAccount `scraper` in `default`.
+async fn service_account_token(api: &integration::TestApiServer) -> String {
+    let sa = api
+        .raw(
+            "POST",
+            "/api/v1/namespaces/default/serviceaccounts",
+            "application/json",
+            &serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "scraper"}}),
+        )
+        .await;
+    assert_eq!(sa.code, 201, "{}", sa.body);
+    let t = api
+        .raw(
+            "POST",
+            "/api/v1/namespaces/default/serviceaccounts/scraper/token",
+            "application/json",
+            &serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}),
+        )
+        .await;
+    assert_eq!(t.code, 201, "{}", t.body);
+    t.body["status"]["token"].as_str().unwrap().to_string()
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()?
@@ -66,7 +89,9 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
-#[tokio::test]
+// Several threads: curl blocks one while the kubelet asks the API server
+// in this process to review its token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubelet_binary_runs_a_pod_and_serves_its_endpoints() {
     let Ok(endpoint) = std::env::var("KUBELET_TEST_CRI_ENDPOINT") else {
         eprintln!("skipping: KUBELET_TEST_CRI_ENDPOINT is not set (see crates/kubelet/README.md)");
@@ -136,14 +161,35 @@ async fn kubelet_binary_runs_a_pod_and_serves_its_endpoints() {
     })
     .await;
     let base = format!("https://127.0.0.1:{port}");
-    let list = curl(&["-k", &format!("{base}/pods")]).unwrap();
+    // A config file brings v1beta1's defaults: no anonymous callers; a
+    // ServiceAccount token is checked with the API server (TokenReview).
+    let status = Command::new("curl")
+        .args([
+            "-ksS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{base}/pods"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "401");
+    let token = service_account_token(&api).await;
+    let bearer = format!("Authorization: Bearer {token}");
+    let list = curl(&["-k", "-H", &bearer, &format!("{base}/pods")]).unwrap();
     assert!(
         list.contains("\"kind\":\"PodList\"") && list.contains("\"web\""),
         "{list}"
     );
     let logs = eventually("the log", || async {
-        curl(&["-k", &format!("{base}/containerLogs/default/web/main")])
-            .filter(|l| l.contains("nameserver"))
+        curl(&[
+            "-k",
+            "-H",
+            &bearer,
+            &format!("{base}/containerLogs/default/web/main"),
+        ])
+        .filter(|l| l.contains("nameserver"))
     })
     .await;
     assert!(logs.contains("nameserver 10.0.0.10"), "{logs}");

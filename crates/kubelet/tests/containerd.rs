@@ -112,14 +112,22 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
     // containerd measures its snapshots in the background (every 10 s by
     // default): a containerd started just now may still report an image
     // filesystem of 0 bytes, so wait for its first measurement.
-    let summary = eventually("the image filesystem measured", T, || {
+    let summary = eventually("the image filesystem and the container measured", T, || {
         let server = server.clone();
         async move {
             let summary = server.handle("/stats/summary", "").await;
             assert_eq!(summary.status(), 200);
             let body = summary.into_body().collect().await.ok()?.to_bytes();
             let summary: serde_json::Value = serde_json::from_slice(&body).ok()?;
-            (summary["node"]["runtime"]["imageFs"]["usedBytes"].as_u64() > Some(0))
+            // containerd also reports a just-started container's CPU only
+            // after its first sample.
+            let measured = summary["pods"].as_array().is_some_and(|pods| {
+                pods.iter().any(|p| {
+                    p["podRef"]["name"] == "web"
+                        && p["containers"][0]["cpu"]["usageCoreNanoSeconds"].is_u64()
+                })
+            });
+            (summary["node"]["runtime"]["imageFs"]["usedBytes"].as_u64() > Some(0) && measured)
                 .then_some(summary)
         }
     })
