@@ -10,6 +10,7 @@ pub mod auth;
 pub mod backoff;
 pub mod cri;
 pub mod envvars;
+mod grpc_probe;
 pub mod kubelet;
 pub mod kuberuntime;
 pub mod logs;

@@ -367,8 +367,10 @@ impl ProbeWorker {
                 Err(_) => Err(format!("dial tcp {host}:{port}: i/o timeout")),
             };
         }
-        if p.grpc.is_some() {
-            return Err("gRPC probes are not supported yet".into());
+        if let Some(g) = &p.grpc {
+            let port = u16::try_from(g.port).map_err(|_| format!("invalid port {}", g.port))?;
+            let service = g.service.clone().unwrap_or_default();
+            return crate::grpc_probe::probe(&self.pod_ip, port, &service, timeout).await;
         }
         Err("probe has no handler".into())
     }
