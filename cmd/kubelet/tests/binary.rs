@@ -58,29 +58,6 @@ fn curl(args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// A token of a new ServiceAccount `scraper` in `default`.
-async fn service_account_token(api: &integration::TestApiServer) -> String {
-    let sa = api
-        .raw(
-            "POST",
-            "/api/v1/namespaces/default/serviceaccounts",
-            "application/json",
-            &serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "scraper"}}),
-        )
-        .await;
-    assert_eq!(sa.code, 201, "{}", sa.body);
-    let t = api
-        .raw(
-            "POST",
-            "/api/v1/namespaces/default/serviceaccounts/scraper/token",
-            "application/json",
-            &serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}),
-        )
-        .await;
-    assert_eq!(t.code, 201, "{}", t.body);
-    t.body["status"]["token"].as_str().unwrap().to_string()
-}
-
 fn rss_kib(pid: u32) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()?
@@ -175,7 +152,7 @@ async fn kubelet_binary_runs_a_pod_and_serves_its_endpoints() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&status.stdout), "401");
-    let token = service_account_token(&api).await;
+    let token = api.service_account_token("default", "scraper").await;
     let bearer = format!("Authorization: Bearer {token}");
     let list = curl(&["-k", "-H", &bearer, &format!("{base}/pods")]).unwrap();
     assert!(

@@ -10,31 +10,6 @@ use integration::TestApiServer;
 use kubelet::auth::{AuthConfig, KubeletAuth, Refusal};
 use serde_json::{json, Value};
 
-async fn token(s: &TestApiServer) -> String {
-    let r = s
-        .raw(
-            "POST",
-            "/api/v1/namespaces/default/serviceaccounts",
-            "application/json",
-            &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "scraper"}}),
-        )
-        .await;
-    assert_eq!(r.code, 201, "{}", r.body);
-    let r = s
-        .raw(
-            "POST",
-            "/api/v1/namespaces/default/serviceaccounts/scraper/token",
-            "application/json",
-            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}),
-        )
-        .await;
-    assert_eq!(r.code, 201, "{}", r.body);
-    r.body["status"]["token"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("no token in {}", r.body))
-}
-
 fn bearer(t: &str) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(
@@ -48,7 +23,7 @@ fn bearer(t: &str) -> HeaderMap {
 async fn tokens_certificates_and_anonymous_callers() {
     let s = TestApiServer::start().await;
     let auth = KubeletAuth::new(&AuthConfig::v1beta1(), Some(s.client.clone()), "node-1").unwrap();
-    let t = token(&s).await;
+    let t = s.service_account_token("default", "scraper").await;
     let u = auth
         .check(None, &bearer(&t), "GET", "/stats/summary")
         .await

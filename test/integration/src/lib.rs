@@ -238,37 +238,34 @@ impl TestApiServer {
         content_type: &str,
         body: &serde_json::Value,
     ) -> Raw {
-        use http_body_util::BodyExt;
-        let bytes = if body.is_null() {
-            Vec::new()
-        } else {
-            body.to_string().into_bytes()
-        };
-        let req = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("Content-Type", content_type)
-            .header("Accept", "application/json")
-            .body(bytes)
-            .expect("request");
-        let resp = self
-            .client
-            .send(req.map(kube::client::Body::from))
-            .await
-            .expect("response");
-        let code = resp.status().as_u16();
-        let warnings = resp
-            .headers()
-            .get_all("warning")
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_string))
-            .collect();
-        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-        Raw {
-            code,
-            warnings,
-            body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-        }
+        request(&self.client, method, path, content_type, body).await
+    }
+
+    /// A new ServiceAccount `name` in `namespace` and a token for it
+    /// (TokenRequest, the server's default audiences).
+    pub async fn service_account_token(&self, namespace: &str, name: &str) -> String {
+        let sa = self
+            .raw(
+                "POST",
+                &format!("/api/v1/namespaces/{namespace}/serviceaccounts"),
+                "application/json",
+                &serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}}),
+            )
+            .await;
+        assert_eq!(sa.code, 201, "{}", sa.body);
+        let t = self
+            .raw(
+                "POST",
+                &format!("/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"),
+                "application/json",
+                &serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}),
+            )
+            .await;
+        assert_eq!(t.code, 201, "{}", t.body);
+        t.body["status"]["token"]
+            .as_str()
+            .expect("a token in the TokenRequest's status")
+            .to_string()
     }
 
     /// A fresh client (own connection pool) for the same admin user.
@@ -288,4 +285,45 @@ async fn client_from_kubeconfig_text(text: &str, retry: bool) -> Result<kube::Cl
     let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     cfg.default_retry = retry;
     Ok(kube::Client::try_from(cfg)?)
+}
+
+/// One request through `client` with a JSON body (none when `Null`): the
+/// status, the `Warning` headers and the answer's JSON.
+pub async fn request(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &serde_json::Value,
+) -> Raw {
+    use http_body_util::BodyExt;
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Content-Type", content_type)
+        .header("Accept", "application/json")
+        .body(bytes)
+        .expect("request");
+    let resp = client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .expect("response");
+    let code = resp.status().as_u16();
+    let warnings = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    Raw {
+        code,
+        warnings,
+        body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    }
 }

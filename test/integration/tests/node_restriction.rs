@@ -16,24 +16,8 @@ async fn send(
     ct: &str,
     body: &Value,
 ) -> (u16, Value) {
-    use http_body_util::BodyExt;
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("Content-Type", ct)
-        .body(if body.is_null() {
-            Vec::new()
-        } else {
-            body.to_string().into_bytes()
-        })
-        .unwrap();
-    let resp = client
-        .send(req.map(kube::client::Body::from))
-        .await
-        .unwrap();
-    let code = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let r = integration::request(client, method, path, ct, body).await;
+    (r.code, r.body)
 }
 
 fn node(name: &str, labels: Value) -> Value {
