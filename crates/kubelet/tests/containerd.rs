@@ -159,13 +159,20 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
         main["memory"]["workingSetBytes"].as_u64().unwrap() > 0,
         "{main}"
     );
-    let metrics = server.handle("/metrics/resource", "").await;
-    let body = metrics.into_body().collect().await.unwrap().to_bytes();
-    let metrics = String::from_utf8_lossy(&body).into_owned();
-    assert!(
-        metrics.contains("container_cpu_usage_seconds_total{container=\"main\",namespace=\"default\",pod=\"web\"} "),
-        "{metrics}"
-    );
+    // Each request reads the runtime's stats afresh; a sample may lack the
+    // container's CPU for a moment, as the summary's first one may.
+    let cpu_line =
+        "container_cpu_usage_seconds_total{container=\"main\",namespace=\"default\",pod=\"web\"} ";
+    let metrics = eventually("the container's CPU in /metrics/resource", T, || {
+        let server = server.clone();
+        async move {
+            let metrics = server.handle("/metrics/resource", "").await;
+            let body = metrics.into_body().collect().await.ok()?.to_bytes();
+            let metrics = String::from_utf8_lossy(&body).into_owned();
+            metrics.contains(cpu_line).then_some(metrics)
+        }
+    })
+    .await;
     assert!(metrics.contains("resource_scrape_error 0\n"), "{metrics}");
 
     let deleted = Instant::now();
