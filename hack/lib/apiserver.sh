@@ -14,6 +14,8 @@
 #   SERVICE_ACCOUNT_ISSUER    https://kubernetes.default.svc
 #   ENABLE_ADMISSION_PLUGINS  NodeRestriction (besides upstream's defaults, as
 #                             upstream's local-up-cluster.sh enables it)
+#   AUTHORIZATION_MODE        --authorization-mode; Node,RBAC (upstream's
+#                             local-up-cluster.sh default)
 #   LOG_LEVEL                 3 (klog -v level)
 #   LOG_DIR                   /tmp
 #   APISERVER_LOG             ${LOG_DIR}/kube-apiserver.log
@@ -31,6 +33,7 @@ kube::apiserver::_defaults() {
   NODE_PORT_RANGE="${NODE_PORT_RANGE:-}"
   SERVICE_ACCOUNT_ISSUER="${SERVICE_ACCOUNT_ISSUER:-https://kubernetes.default.svc}"
   ENABLE_ADMISSION_PLUGINS="${ENABLE_ADMISSION_PLUGINS-NodeRestriction}"
+  AUTHORIZATION_MODE="${AUTHORIZATION_MODE:-Node,RBAC}"
   LOG_LEVEL="${LOG_LEVEL:-3}"
   LOG_DIR="${LOG_DIR:-/tmp}"
   APISERVER_LOG="${APISERVER_LOG:-${LOG_DIR}/kube-apiserver.log}"
@@ -62,6 +65,7 @@ kube::apiserver::_args() {
     "--kubelet-client-certificate=${CERT_DIR}/client-kube-apiserver.crt"
     "--kubelet-client-key=${CERT_DIR}/client-kube-apiserver.key"
     "--kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP"
+    "--authorization-mode=${AUTHORIZATION_MODE}"
     -v "${LOG_LEVEL}"
   )
   [[ -n "${ADVERTISE_ADDRESS}" ]] && args+=("--advertise-address=${ADVERTISE_ADDRESS}")

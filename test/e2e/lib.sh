@@ -68,6 +68,8 @@ e2e::setup_cluster() {
   # admission plugins are off, as in upstream's integration servers
   # (test/e2e/cluster.sh runs the whole cluster).
   export APISERVER_EXTRA_ARGS="--disable-admission-plugins=ServiceAccount,TaintNodesByCondition,StorageObjectInUseProtection ${APISERVER_EXTRA_ARGS:-}"
+  # Authorization as in a real cluster: the suite's admin is in system:masters.
+  export AUTHORIZATION_MODE="${AUTHORIZATION_MODE:-Node,RBAC}"
   kube::certs::generate "${ADVERTISE_ADDRESS}" || return 1
   kube::etcd::start || return 1
   kube::apiserver::start || return 1

@@ -15,6 +15,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/typed_creates.sh"
 # shellcheck source=test/e2e/tokens.sh
 source "$(dirname "${BASH_SOURCE[0]}")/tokens.sh"
+# shellcheck source=test/e2e/rbac.sh
+source "$(dirname "${BASH_SOURCE[0]}")/rbac.sh"
 # shellcheck source=test/e2e/openapi.sh
 source "$(dirname "${BASH_SOURCE[0]}")/openapi.sh"
 # shellcheck source=test/e2e/crds.sh
@@ -345,7 +347,7 @@ run_version() {
     empty_namespace namespace_isolation \
     deployment scale \
     auth_whoami typed_creates ephemeral_container service_account_token crd_lifecycle crd_name_conflict drain_with_budget events_two_versions \
-    server_side_apply apiservices autoscale_two_versions pod_security admission_webhooks; do
+    server_side_apply apiservices autoscale_two_versions pod_security admission_webhooks rbac; do
     e2e::run_case "${version} ${c//_/ }" "case_${c}"
   done
 }

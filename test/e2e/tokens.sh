@@ -42,7 +42,14 @@ case_service_account_token() {
   out="$(as_token "${kubeconfig}" auth whoami -o jsonpath='{.status.userInfo.username} {.status.userInfo.groups}')"
   e2e::assert_eq "the token authenticates as the service account" \
     "system:serviceaccount:${NS}:bot [\"system:serviceaccounts\",\"system:serviceaccounts:${NS}\",\"system:authenticated\"]" "${out}"
-  as_token "${kubeconfig}" -n "${NS}" get configmaps >/dev/null
+  # RBAC: nothing until a Role is bound to the service account.
+  out="$(as_token "${kubeconfig}" -n "${NS}" get configmaps 2>&1 || true)"
+  e2e::assert_match "the service account may not list configmaps yet" \
+    "configmaps is forbidden: User \"system:serviceaccount:${NS}:bot\" cannot list resource \"configmaps\"" "${out}"
+  e2e::ok -n "${NS}" create role cm-reader --verb=list --resource=configmaps >/dev/null
+  e2e::ok -n "${NS}" create rolebinding bot-reads --role=cm-reader --serviceaccount="${NS}:bot" >/dev/null
+  e2e::wait_until "the binding to reach the authorizer" 10 \
+    bash -c "'${KUBECTL}' --kubeconfig='${kubeconfig}' -n '${NS}' get configmaps >/dev/null 2>&1"
 
   out="$(printf '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"%s"}}' "${token}" |
     e2e::ok create --validate=false -f - -o jsonpath='{.status.authenticated} {.status.user.username}')"

@@ -96,7 +96,7 @@ pub async fn run(state: &Arc<ApiState>) -> Result<(), storage::Error> {
         ensure(state, &format!("{p}priorityclasses/{name}"), pc).await?;
     }
     publish_authentication_info(state).await?;
-    Ok(())
+    crate::authz::bootstrap::run(state).await
 }
 
 /// `kube-system/extension-apiserver-authentication` (upstream's

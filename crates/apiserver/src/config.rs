@@ -26,4 +26,6 @@ pub struct Config {
     pub kubelet: crate::kubelet::KubeletConfig,
     /// Which admission plugins run, and their flags.
     pub admission: crate::admission::AdmissionConfig,
+    /// `--authorization-mode`, in order.
+    pub authorization_modes: Vec<crate::authz::Mode>,
 }

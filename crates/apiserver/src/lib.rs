@@ -4,11 +4,13 @@
 //! the watch cache and storage, Table printing, and bootstrap objects.
 //!
 //! Request path, in order: TLS (client certificate) → panic recovery →
-//! authentication → request info → handler (`handlers::dispatch`).
+//! authentication → request info → authorization (`authz`) → handler
+//! (`handlers::dispatch`).
 
 pub mod admission;
 pub mod aggregator;
 pub mod authn;
+pub mod authz;
 /// Proxying to backends lives in component-base (the kubelet uses it too).
 pub use component_base::proxy as backend;
 pub mod bootstrap;

@@ -219,7 +219,17 @@ async fn handle(
             return response::error(&ApiError::unauthorized("Unauthorized"))
         }
     };
+    let mut req = req;
+    let user = match crate::authz::impersonation::apply(&state, req.headers_mut(), user) {
+        Ok(u) => u,
+        Err(e) => return response::error(&e),
+    };
     if path == "/metrics" {
+        let info = crate::request_info::parse("GET", &path, false);
+        let asked = crate::authz::Attributes::of_request(&user, &info, &path, None);
+        if let Err(e) = crate::authz::check(&state, &asked) {
+            return response::error(&e);
+        }
         return response::text(200, metrics.registry.encode());
     }
     let method = req.method().as_str().to_string();
@@ -258,6 +268,7 @@ pub async fn serve(state: Arc<ApiState>) -> Result<(), ServeError> {
     tokio::spawn(crate::crd::run(state.clone()));
     tokio::spawn(crate::aggregator::controller::run(state.clone()));
     tokio::spawn(crate::admission::webhook::source::run(state.clone()));
+    tokio::spawn(crate::authz::rbac::run(state.clone()));
     tracing::info!(%addr, "serving securely");
     loop {
         let (tcp, peer) = match listener.accept().await {

@@ -83,6 +83,8 @@ pub struct ApiState {
     pub admission: crate::admission::Chain,
     /// The admission webhooks in force.
     pub webhooks: crate::admission::webhook::Source,
+    /// The authorizers of `--authorization-mode` and the RBAC policy.
+    pub authorizer: crate::authz::Authorizer,
 }
 
 impl ApiState {
@@ -123,7 +125,9 @@ impl ApiState {
         }
         let service_net = parse_cidr(&config.service_cluster_ip_range)
             .unwrap_or((Ipv4Addr::new(10, 0, 0, 0), 24));
+        let authorizer = crate::authz::Authorizer::new(config.authorization_modes.clone());
         Ok(Arc::new(ApiState {
+            authorizer,
             config,
             store,
             cacher,

@@ -146,6 +146,7 @@ impl TestApiServer {
                 ],
                 ..Default::default()
             },
+            authorization_modes: vec![apiserver::authz::Mode::AlwaysAllow],
         };
         let mut config = config;
         adjust(&mut config);
@@ -296,19 +297,33 @@ pub async fn request(
     content_type: &str,
     body: &serde_json::Value,
 ) -> Raw {
+    request_with(client, method, path, content_type, body, &[]).await
+}
+
+/// [`request`] with more headers (`Impersonate-User`, …).
+pub async fn request_with(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &serde_json::Value,
+    headers: &[(&str, &str)],
+) -> Raw {
     use http_body_util::BodyExt;
     let bytes = if body.is_null() {
         Vec::new()
     } else {
         body.to_string().into_bytes()
     };
-    let req = http::Request::builder()
+    let mut req = http::Request::builder()
         .method(method)
         .uri(path)
         .header("Content-Type", content_type)
-        .header("Accept", "application/json")
-        .body(bytes)
-        .expect("request");
+        .header("Accept", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(bytes).expect("request");
     let resp = client
         .send(req.map(kube::client::Body::from))
         .await

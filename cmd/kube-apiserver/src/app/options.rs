@@ -142,6 +142,10 @@ pub struct Options {
     /// Number of events the watch cache keeps for watches that resume.
     #[arg(long, default_value_t = 100_000)]
     pub watch_cache_history: usize,
+    /// Ordered list of plug-ins to do authorization on the secure port,
+    /// comma separated: AlwaysAllow, AlwaysDeny, Node, RBAC.
+    #[arg(long, value_delimiter = ',', default_value = "AlwaysAllow")]
+    pub authorization_mode: Vec<String>,
     /// Log verbosity (klog's levels).
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub v: u8,
@@ -190,6 +194,8 @@ impl Options {
                 .map_err(|e| anyhow::anyhow!("--admission-control-config-file: {e}"))?;
         }
         admission.resolve().map_err(anyhow::Error::msg)?;
+        let authorization_modes = apiserver::authz::Mode::parse_list(&self.authorization_mode)
+            .map_err(|e| anyhow::anyhow!("--authorization-mode: {e}"))?;
         let cert = self
             .tls_cert_file
             .clone()
@@ -259,6 +265,7 @@ impl Options {
                 ..Default::default()
             },
             admission,
+            authorization_modes,
         })
     }
 }

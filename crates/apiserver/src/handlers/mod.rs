@@ -149,14 +149,16 @@ async fn route(
     req: Request<hyper::body::Incoming>,
     user: User,
 ) -> Result<Response<Body>, ApiError> {
+    let asked = Query::parse(req.uri().query());
+    let info = request_info::parse(req.method().as_str(), req.uri().path(), asked.flag("watch"));
+    let selected = crate::authz::selected_name(&asked);
+    crate::authz::check(
+        &state,
+        &crate::authz::Attributes::of_request(&user, &info, req.uri().path(), selected.as_deref()),
+    )?;
     if let Some(remote) = aggregated_remote(&state, req.uri().path()) {
         return crate::aggregator::proxy::proxy(&state, &remote, req, &user).await;
     }
-    let info = request_info::parse(
-        req.method().as_str(),
-        req.uri().path(),
-        Query::parse(req.uri().query()).flag("watch"),
-    );
     if let Some(kind) = crate::kubelet::connect::wanted(&info) {
         return crate::kubelet::connect::serve(&state, kind, &info, req, &user).await;
     }

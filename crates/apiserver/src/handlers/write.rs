@@ -111,6 +111,15 @@ async fn create_decoded(
         record(&mut obj, &super::reviews::user_info(&ctx.user));
     }
     validate(def, &obj, None)?;
+    crate::authz::escalation::check(
+        &ctx.state,
+        &ctx.user,
+        &def.group,
+        &def.plural,
+        &ctx.info.namespace,
+        &obj,
+        None,
+    )?;
     let warned = ctx
         .state
         .admission
@@ -326,6 +335,17 @@ async fn update_existing(
             validate(def, &obj, None)?;
         } else {
             validate(def, &obj, Some(&cur.value))?;
+        }
+        if ctx.info.subresource.is_empty() {
+            crate::authz::escalation::check(
+                &ctx.state,
+                &ctx.user,
+                &def.group,
+                &def.plural,
+                &ctx.info.namespace,
+                &obj,
+                Some(&cur.value),
+            )?;
         }
         let mut warned = admitted;
         warned.extend(
