@@ -1,7 +1,8 @@
 //! The objects plugins look up besides pods and nodes (upstream's shared
 //! informers in `pkg/scheduler/scheduler.go`): kube-rs reflector stores
 //! for PersistentVolumeClaims, PersistentVolumes, StorageClasses,
-//! CSINodes, Namespaces and PriorityClasses. A change to one of them is a
+//! CSINodes and Namespaces (pods carry their resolved priority, so no
+//! PriorityClasses, as upstream). A change to one of them is a
 //! cluster event that may move unschedulable pods (a PVC appearing, a PV
 //! being released, a StorageClass created).
 
@@ -9,7 +10,6 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim};
-use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::api::storage::v1::{CSINode, StorageClass};
 use kube::runtime::reflector::{self, store::Writer, Store};
 use kube::runtime::{watcher, WatchStreamExt};
@@ -26,7 +26,6 @@ pub struct Listers {
     pub storage_classes: Store<StorageClass>,
     pub csi_nodes: Store<CSINode>,
     pub namespaces: Store<Namespace>,
-    pub priority_classes: Store<PriorityClass>,
 }
 
 /// The write halves, consumed by [`Writers::spawn`].
@@ -36,7 +35,6 @@ pub struct Writers {
     storage_classes: Writer<StorageClass>,
     csi_nodes: Writer<CSINode>,
     namespaces: Writer<Namespace>,
-    priority_classes: Writer<PriorityClass>,
 }
 
 impl Listers {
@@ -46,7 +44,6 @@ impl Listers {
         let (sc_r, storage_classes) = reflector::store();
         let (csi_r, csi_nodes) = reflector::store();
         let (ns_r, namespaces) = reflector::store();
-        let (pc_r, priority_classes) = reflector::store();
         (
             Listers {
                 pvcs: pvcs_r,
@@ -54,7 +51,6 @@ impl Listers {
                 storage_classes: sc_r,
                 csi_nodes: csi_r,
                 namespaces: ns_r,
-                priority_classes: pc_r,
             },
             Writers {
                 pvcs,
@@ -62,7 +58,6 @@ impl Listers {
                 storage_classes,
                 csi_nodes,
                 namespaces,
-                priority_classes,
             },
         )
     }
@@ -145,7 +140,6 @@ impl Writers {
             Api::all(client.clone()),
             q(EventResource::CSINode, "CSINodeChange"),
         );
-        follow(self.namespaces, Api::all(client.clone()), None);
-        follow(self.priority_classes, Api::all(client), None);
+        follow(self.namespaces, Api::all(client), None);
     }
 }

@@ -16,7 +16,7 @@
 use serde_json::Value;
 
 use super::{
-    cluster_role, cluster_role_binding, events_rule, rule, service_account,
+    cluster_role, cluster_role_binding, events_rule, project_extras, rule, service_account,
     storage_controller_roles, workload_controller_roles, RuleBuilder, ADMISSION_REGISTRATION,
     AUTHORIZATION, CERTIFICATES, DISCOVERY, LEGACY, NETWORKING, RBAC_GROUP, SYSTEM_NAMESPACE,
 };
@@ -34,7 +34,8 @@ pub(super) fn controller_roles() -> (Vec<Value>, Vec<Value>) {
     controllers.sort_by_key(|(name, _)| *name);
     controllers
         .into_iter()
-        .map(|(controller, rules)| {
+        .map(|(controller, mut rules)| {
+            rules.extend(project_extras::controller_extras(controller));
             let name = format!("{PREFIX}{controller}");
             let subject = service_account(SYSTEM_NAMESPACE, controller);
             (

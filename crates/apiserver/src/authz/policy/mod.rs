@@ -20,6 +20,7 @@ mod cluster_roles;
 mod controller_roles;
 mod namespace_roles;
 mod node_roles;
+mod project_extras;
 mod storage_controller_roles;
 mod workload_controller_roles;
 

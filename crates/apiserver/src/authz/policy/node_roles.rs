@@ -6,7 +6,7 @@
 
 use super::{
     events_rule, rule, RuleBuilder, AUTHENTICATION, AUTHORIZATION, CERTIFICATES, COORDINATION,
-    DISCOVERY, LEGACY, NETWORKING, NODE, READ, STORAGE,
+    DISCOVERY, EVENTS, LEGACY, NETWORKING, NODE, READ, STORAGE,
 };
 
 /// What a kubelet needs (upstream's `NodeRules`); the Node authorizer and
@@ -33,8 +33,10 @@ pub(super) fn node_rules() -> Vec<RuleBuilder> {
         rule(&["update", "patch"])
             .groups(&[LEGACY])
             .resources(&["nodes"]),
+        // events.k8s.io too: this kubelet records through it (upstream's
+        // role gains it in 1.35).
         rule(&["create", "update", "patch"])
-            .groups(&[LEGACY])
+            .groups(&[LEGACY, EVENTS])
             .resources(&["events"]),
         rule(READ).groups(&[LEGACY]).resources(&["pods"]),
         // Mirror pods, pod status, evictions of the node's own pods.
