@@ -164,6 +164,14 @@ start_apiserver() {
   echo "Waiting for apiserver to come up"
   kube::apiserver::wait_ready "${API_HOST}" ||
     { echo "check apiserver logs: ${APISERVER_LOG}" >&2; return 1; }
+  # The API server's kubelet client (CN=kube-apiserver) may use the whole
+  # kubelet API: logs, exec, port-forward, metrics (as upstream's script).
+  if [[ ",${AUTHORIZATION_MODE}," == *,RBAC,* ]]; then
+    kubectl --kubeconfig "${CERT_DIR}/admin.kubeconfig" create clusterrolebinding \
+      kube-apiserver-kubelet-admin --clusterrole=system:kubelet-api-admin --user=kube-apiserver \
+      --dry-run=client -o yaml | kubectl --kubeconfig "${CERT_DIR}/admin.kubeconfig" apply -f - >/dev/null ||
+      { echo "could not bind system:kubelet-api-admin to kube-apiserver" >&2; return 1; }
+  fi
 }
 
 start_controller_manager() {

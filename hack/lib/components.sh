@@ -64,6 +64,7 @@ kube::components::start_controller_manager() {
   kube::components::_kubeconfig controller system:kube-controller-manager || return 1
   local -a args=(
     "--kubeconfig=${CERT_DIR}/controller.kubeconfig"
+    "--use-service-account-credentials=true"
     "--controllers=${KUBE_CONTROLLERS}"
     "--service-account-private-key-file=${CERT_DIR}/sa.key"
     "--root-ca-file=${CERT_DIR}/ca.crt"

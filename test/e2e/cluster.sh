@@ -132,17 +132,30 @@ kubelet_api() {
   curl -sk --max-time 5 -w ' %{http_code}' "$@" "https://${node_ip}:${port}${path}"
 }
 
+# kubelet_allows TOKEN: the kubelet answers /pods with 200 for TOKEN.
+kubelet_allows() {
+  [[ "$(kubelet_api /pods -H "Authorization: Bearer $1")" == *' 200' ]]
+}
+
 case_kubelet_auth() {
   local out token node
   ensure_ns
   # No credentials: refused, as with upstream's config-file defaults.
   out="$(kubelet_api /pods)"
   e2e::assert_eq "an anonymous caller" "Unauthorized 401" "${out}"
-  # A ServiceAccount token the API server vouches for (TokenReview), then
-  # allowed by its SubjectAccessReview.
+  # A ServiceAccount token the API server vouches for (TokenReview), refused
+  # by its SubjectAccessReview until RBAC grants it the kubelet API.
   token="$(e2e::ok -n "${NS}" create token default)"
   out="$(kubelet_api /pods -H "Authorization: Bearer ${token}")"
-  e2e::assert_match "a ServiceAccount token" '"kind":"PodList".* 200$' "${out}"
+  e2e::assert_match "a ServiceAccount without the kubelet API" \
+    "Forbidden \\(user=system:serviceaccount:${NS}:default, verb=get, resource=nodes, subresource=proxy\\) 403$" "${out}"
+  e2e::ok create clusterrolebinding "kubelet-api-${NS}" --clusterrole=system:kubelet-api-admin \
+    --serviceaccount="${NS}:default" >/dev/null
+  # The kubelet keeps a denial for 30 s (--authorization-webhook-cache-unauthorized-ttl).
+  e2e::wait_until "the kubelet to allow the bound ServiceAccount" 60 kubelet_allows "${token}"
+  out="$(kubelet_api /pods -H "Authorization: Bearer ${token}")"
+  e2e::assert_match "a ServiceAccount with system:kubelet-api-admin" '"kind":"PodList".* 200$' "${out}"
+  e2e::ok delete clusterrolebinding "kubelet-api-${NS}" >/dev/null
   out="$(kubelet_api /pods -H "Authorization: Bearer not-a-token")"
   e2e::assert_eq "a token nobody vouches for" "Unauthorized 401" "${out}"
   # The API server's client certificate (x509 against --client-ca-file).

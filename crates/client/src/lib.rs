@@ -13,5 +13,6 @@ pub mod delegated;
 pub mod leaderelection;
 mod options;
 pub mod reflect;
+pub mod service_account_credentials;
 
 pub use options::{ClientError, KubeOptions};

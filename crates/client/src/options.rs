@@ -107,7 +107,7 @@ impl KubeOptions {
 
 /// The limiter's window: `burst` requests per `burst / qps` seconds, which
 /// averages `qps` and lets `burst` through at once. `None`: unlimited.
-fn rate_window(qps: f32, burst: u32) -> Option<(u64, Duration)> {
+pub(crate) fn rate_window(qps: f32, burst: u32) -> Option<(u64, Duration)> {
     if qps < 0.0 || !qps.is_finite() {
         return None;
     }

@@ -63,6 +63,56 @@ impl ControllerDescriptor {
     }
 }
 
+/// The ServiceAccount (in kube-system) a controller acts as with
+/// `--use-service-account-credentials` (upstream's `ClientOrDie` names,
+/// bound by the default policy to `system:controller:<name>`); None for
+/// controllers that use the manager's own identity.
+pub fn service_account(controller: &str) -> Option<&'static str> {
+    Some(match controller {
+        "endpoints-controller" => "endpoint-controller",
+        "endpointslice-controller" => "endpointslice-controller",
+        "endpointslice-mirroring-controller" => "endpointslicemirroring-controller",
+        "replicationcontroller-controller" => "replication-controller",
+        "pod-garbage-collector-controller" => "pod-garbage-collector",
+        "resourcequota-controller" => "resourcequota-controller",
+        "namespace-controller" => "namespace-controller",
+        "serviceaccount-controller" => "service-account-controller",
+        "garbage-collector-controller" => "generic-garbage-collector",
+        "daemonset-controller" => "daemon-set-controller",
+        "job-controller" => "job-controller",
+        "deployment-controller" => "deployment-controller",
+        "replicaset-controller" => "replicaset-controller",
+        "horizontal-pod-autoscaler-controller" => "horizontal-pod-autoscaler",
+        "disruption-controller" => "disruption-controller",
+        "statefulset-controller" => "statefulset-controller",
+        "cronjob-controller" => "cronjob-controller",
+        "certificatesigningrequest-signing-controller"
+        | "certificatesigningrequest-approving-controller"
+        | "certificatesigningrequest-cleaner-controller" => "certificate-controller",
+        "ttl-controller" => "ttl-controller",
+        // The taint eviction controller uses the node controller's role, as upstream's.
+        "node-ipam-controller" | "node-lifecycle-controller" | "taint-eviction-controller" => {
+            "node-controller"
+        }
+        "persistentvolume-binder-controller" => "persistent-volume-binder",
+        "persistentvolume-attach-detach-controller" => "attachdetach-controller",
+        "persistentvolume-expander-controller" => "expand-controller",
+        "clusterrole-aggregation-controller" => "clusterrole-aggregation-controller",
+        "persistentvolumeclaim-protection-controller" => "pvc-protection-controller",
+        "persistentvolume-protection-controller" => "pv-protection-controller",
+        "ttl-after-finished-controller" => "ttl-after-finished-controller",
+        "root-ca-certificate-publisher-controller" => "root-ca-cert-publisher",
+        "ephemeral-volume-controller" => "ephemeral-volume-controller",
+        "resourceclaim-controller" => "resource-claim-controller",
+        "legacy-serviceaccount-token-cleaner-controller" => "legacy-service-account-token-cleaner",
+        "validatingadmissionpolicy-status-controller" => {
+            "validatingadmissionpolicy-status-controller"
+        }
+        "service-cidr-controller" => "service-cidrs-controller",
+        _ => return None,
+    })
+}
+
 /// All controllers, in upstream's order.
 pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
     vec![

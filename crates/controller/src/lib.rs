@@ -130,6 +130,9 @@ pub struct ControllerContext {
     pub informers: Arc<SharedInformers>,
     pub config: Arc<ControllerConfig>,
     pub metrics: Arc<ControllerMetrics>,
+    /// `--use-service-account-credentials`: each controller gets a client
+    /// acting as its own ServiceAccount; None: all use `client`.
+    pub credentials: Option<Arc<client::service_account_credentials::ServiceAccountClients>>,
 }
 
 impl ControllerContext {
@@ -143,6 +146,7 @@ impl ControllerContext {
             client,
             config: Arc::new(config),
             metrics,
+            credentials: None,
         }
     }
 }

@@ -175,7 +175,20 @@ pub async fn run(
     for c in &selected {
         match c.start {
             Some(start) => {
-                loops.push(start(&ctx)?);
+                let own = match (
+                    &ctx.credentials,
+                    crate::descriptors::service_account(c.name),
+                ) {
+                    (Some(creds), Some(sa)) => ControllerContext {
+                        client: creds.client(sa).await.map_err(|e| StartError::Config {
+                            controller: c.name,
+                            message: e.to_string(),
+                        })?,
+                        ..ctx.clone()
+                    },
+                    _ => ctx.clone(),
+                };
+                loops.push(start(&own)?);
                 tracing::info!(controller = c.name, "starting controller");
             }
             None => tracing::info!(

@@ -28,6 +28,11 @@ pub struct Options {
     /// disables the controller named 'foo'.
     #[arg(long, value_delimiter = ',', default_value = "*")]
     pub controllers: Vec<String>,
+    /// If true, use individual service account credentials for each
+    /// controller (ServiceAccounts in kube-system, bound to the
+    /// system:controller:* roles by the default RBAC policy).
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub use_service_account_credentials: bool,
     /// The number of namespace objects that are allowed to sync concurrently.
     #[arg(long, default_value_t = 10)]
     pub concurrent_namespace_syncs: u16,
@@ -138,6 +143,7 @@ pub struct Completed {
     pub serving: SecureServingOptions,
     pub controllers: Vec<ControllerDescriptor>,
     pub config: ControllerConfig,
+    pub use_service_account_credentials: bool,
 }
 
 impl Options {
@@ -188,6 +194,7 @@ impl Options {
             leader_election: self.leader_election,
             serving: self.serving,
             controllers,
+            use_service_account_credentials: self.use_service_account_credentials,
             config: ControllerConfig {
                 root_ca,
                 concurrent_namespace_syncs: self.concurrent_namespace_syncs.max(1),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use client::leaderelection::{default_identity, LeaderElector};
+use client::service_account_credentials::ServiceAccountClients;
 use component_base::healthz::{Check, Checks};
 use component_base::metrics::Metrics;
 use component_base::serving::{bind, Endpoints};
@@ -44,7 +45,23 @@ pub async fn run(c: Completed) -> anyhow::Result<()> {
         let (_, serve) = bind(addr, &c.serving, endpoints).await?;
         tokio::spawn(serve);
     }
-    let ctx = ControllerContext::new(client, c.config, controller_metrics);
+    let mut ctx = ControllerContext::new(client.clone(), c.config, controller_metrics);
+    if c.use_service_account_credentials {
+        let config = c.kube.config().await.context("building the client")?;
+        let qps = c
+            .kube
+            .kube_api_qps
+            .filter(|q| *q != 0.0)
+            .unwrap_or(DEFAULT_QPS);
+        let burst = c
+            .kube
+            .kube_api_burst
+            .filter(|b| *b > 0)
+            .unwrap_or(DEFAULT_BURST);
+        ctx.credentials = Some(Arc::new(ServiceAccountClients::new(
+            client, config, qps, burst,
+        )));
+    }
     let controllers = c.controllers;
     tracing::info!(
         identity = elector.identity(),
