@@ -23,7 +23,7 @@ KUBECTL_VERSIONS="${KUBECTL_VERSIONS:-1.27 1.33}"
 # (ENABLE_CLUSTER_DNS, on by default), `top` the metrics add-on
 # (ENABLE_METRICS_SERVER, on by default; scraped every 12 s here, the least
 # upstream allows next to its 10 s kubelet request timeout).
-CLUSTER_CASES="${CLUSTER_CASES:-node_ready kubelet_auth static_pod pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top hpa certificates}"
+CLUSTER_CASES="${CLUSTER_CASES:-node_ready kubelet_auth static_pod pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top hpa certificates rbac}"
 NS=""
 
 # e2e::cluster_up: builds (unless E2E_BIN_DIR) and starts the cluster as a
@@ -590,6 +590,41 @@ case_hpa() {
   # The spinning pods would slow the cases after this one.
   e2e::ok -n "${NS}" delete hpa spin >/dev/null
   e2e::ok -n "${NS}" delete deployment spin --wait=false >/dev/null
+}
+
+# RBAC in the running cluster: the clusterrole-aggregation controller (as
+# its own ServiceAccount) filled admin/edit/view from the aggregate-to-*
+# roles, a pod's ServiceAccount may do nothing until a RoleBinding to edit
+# lets it write Deployments in its namespace only, and the controllers run
+# as their ServiceAccounts.
+aggregated_view_has_pods() {
+  [[ "$(kc get clusterrole view -o jsonpath='{.rules[*].resources}' 2>/dev/null)" == *'"pods"'* ]]
+}
+
+sa_can() {
+  [[ "$(kc auth can-i "$@" --as="system:serviceaccount:${NS}:default" 2>/dev/null)" == yes ]]
+}
+
+case_rbac() {
+  local out
+  ensure_ns
+  e2e::wait_until "view to be aggregated" 30 aggregated_view_has_pods
+  out="$(e2e::ok get clusterrole edit -o jsonpath='{.aggregationRule.clusterRoleSelectors[0].matchLabels}')"
+  e2e::assert_eq "edit aggregates" '{"rbac.authorization.k8s.io/aggregate-to-edit":"true"}' "${out}"
+  e2e::assert_eq "a ServiceAccount starts with nothing" no \
+    "$(kc auth can-i create deployments.apps -n "${NS}" --as="system:serviceaccount:${NS}:default" 2>/dev/null || true)"
+  e2e::ok -n "${NS}" create rolebinding default-edit --clusterrole=edit --serviceaccount="${NS}:default" >/dev/null
+  e2e::wait_until "edit to reach the ServiceAccount" 10 sa_can create deployments.apps -n "${NS}"
+  e2e::assert_eq "but not in other namespaces" no \
+    "$(kc auth can-i create deployments.apps -n kube-system --as="system:serviceaccount:${NS}:default" 2>/dev/null || true)"
+  e2e::assert_eq "nor RBAC objects (edit is not admin)" no \
+    "$(kc auth can-i create rolebindings -n "${NS}" --as="system:serviceaccount:${NS}:default" 2>/dev/null || true)"
+  out="$(e2e::ok -n "${NS}" create deployment rbac-web --image=busybox --as="system:serviceaccount:${NS}:default" -- sleep 3600)"
+  e2e::assert_match "the ServiceAccount creates a Deployment" 'deployment.apps/rbac-web created' "${out}"
+  e2e::ok -n "${NS}" rollout status deployment/rbac-web --timeout=90s >/dev/null
+  out="$(e2e::ok -n kube-system get serviceaccounts -o name)"
+  e2e::assert_match "controllers have their ServiceAccounts" 'serviceaccount/deployment-controller' "${out}"
+  e2e::ok -n "${NS}" delete deployment rbac-web >/dev/null
 }
 
 # Certificates: a client certificate requested with openssl through a

@@ -18,6 +18,7 @@ pub mod config;
 pub mod crd;
 pub mod discovery;
 pub mod fieldmanager;
+pub mod follow;
 pub mod handlers;
 pub mod kubelet;
 pub mod negotiation;

@@ -10,8 +10,6 @@ use std::sync::{Arc, RwLock};
 
 use component_base::authn::User;
 use serde_json::Value;
-use storage::cacher::WatchStart;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::rules::Rule;
 use super::{Attributes, Decision};
@@ -313,42 +311,11 @@ async fn follow(state: Arc<ApiState>, kind: Kind) {
         return;
     };
     let prefix = state.collection_key(&def, "");
-    let load = |state: &ApiState| {
-        let (items, _) = state.cacher.list(&prefix, &|_| true);
-        let objects: Vec<Value> = items.iter().filter_map(|o| o.value().ok()).collect();
-        tracing::debug!(
-            kind = kind.plural(),
-            objects = objects.len(),
-            "RBAC policy reloaded"
-        );
-        rebuild(&state.authorizer.rbac, kind, objects);
-    };
-    loop {
-        let mut watch = match state.cacher.watch(&prefix, &prefix, WatchStart::Now) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::error!(error = %e, kind = kind.plural(), "cannot watch RBAC policy");
-                return;
-            }
-        };
-        load(&state);
-        loop {
-            match watch.live.recv().await {
-                Ok(_) => {}
-                Err(RecvError::Lagged(_)) => break,
-                Err(RecvError::Closed) => return,
-            }
-            // One rebuild for a burst of changes.
-            loop {
-                match watch.live.try_recv() {
-                    Ok(_) | Err(TryRecvError::Lagged(_)) => {}
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Closed) => return,
-                }
-            }
-            load(&state);
-        }
-    }
+    crate::follow::reload_on_change(state, prefix, kind.plural(), move |state, objects| {
+        tracing::debug!(kind = kind.plural(), objects = objects.len(), "RBAC policy reloaded");
+        rebuild(&state.authorizer.rbac, kind, objects)
+    })
+    .await
 }
 
 #[cfg(test)]

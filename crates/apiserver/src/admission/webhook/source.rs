@@ -8,8 +8,6 @@
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
-use storage::cacher::WatchStart;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::hook::Hook;
 use crate::state::ApiState;
@@ -95,9 +93,7 @@ pub fn compile(kind: Kind, mut configs: Vec<Value>) -> Vec<Arc<Hook>> {
     out
 }
 
-fn rebuild(state: &ApiState, kind: Kind, prefix: &str) {
-    let (items, _) = state.cacher.list(prefix, &|_| true);
-    let configs: Vec<Value> = items.iter().filter_map(|o| o.value().ok()).collect();
+fn rebuild(state: &ApiState, kind: Kind, configs: Vec<Value>) {
     let hooks = compile(kind, configs);
     tracing::debug!(kind = ?kind, webhooks = hooks.len(), "admission webhooks reloaded");
     state.webhooks.set(kind, hooks);
@@ -116,30 +112,8 @@ async fn follow(state: Arc<ApiState>, kind: Kind) {
         return;
     };
     let prefix = state.collection_key(&def, "");
-    loop {
-        let mut watch = match state.cacher.watch(&prefix, &prefix, WatchStart::Now) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot watch webhook configurations");
-                return;
-            }
-        };
-        rebuild(&state, kind, &prefix);
-        loop {
-            match watch.live.recv().await {
-                Ok(_) => {}
-                Err(RecvError::Lagged(_)) => break,
-                Err(RecvError::Closed) => return,
-            }
-            // One rebuild for a burst of changes.
-            loop {
-                match watch.live.try_recv() {
-                    Ok(_) | Err(TryRecvError::Lagged(_)) => {}
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Closed) => return,
-                }
-            }
-            rebuild(&state, kind, &prefix);
-        }
-    }
+    crate::follow::reload_on_change(state, prefix, kind.plural(), move |state, configs| {
+        rebuild(state, kind, configs)
+    })
+    .await
 }
