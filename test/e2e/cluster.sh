@@ -377,6 +377,30 @@ case_service_account() {
     "Error from server (Forbidden): pods \"ghost\" is forbidden: error looking up service account ${NS}/ghost: serviceaccount \"ghost\" not found" "${out}"
   out="$(e2e::ok get nodes -o jsonpath='{.items[*].spec.taints}')"
   e2e::assert_eq "a Ready node carries no not-ready taint" "" "${out}"
+  # A Secret-based (legacy) token: the token controller fills it, the API
+  # server accepts it while the Secret holds it.
+  e2e::ok -n "${NS}" apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Secret
+metadata:
+  name: default-token
+  annotations:
+    kubernetes.io/service-account.name: default
+type: kubernetes.io/service-account-token
+EOF
+  e2e::wait_until "the token controller to fill the Secret" 30 secret_has_token default-token
+  local token
+  token="$(e2e::ok -n "${NS}" get secret default-token -o jsonpath='{.data.token}' | base64 -d)"
+  out="$(timeout "${E2E_CMD_TIMEOUT}" "${KUBECTL}" --kubeconfig=/dev/null --server="https://127.0.0.1:${API_SECURE_PORT}" \
+    --certificate-authority="${CERT_DIR}/ca.crt" --token="${token}" auth whoami -o jsonpath='{.status.userInfo.username}')"
+  e2e::assert_eq "the Secret's token authenticates" "system:serviceaccount:${NS}:default" "${out}"
+  out="$(e2e::ok -n "${NS}" get secret default-token -o jsonpath='{.data.namespace}' | base64 -d)"
+  e2e::assert_eq "and the Secret names its namespace" "${NS}" "${out}"
+}
+
+# secret_has_token NAME: the token controller put a token into NS/NAME.
+secret_has_token() {
+  [[ -n "$(kc -n "${NS}" get secret "$1" -o jsonpath='{.data.token}' 2>/dev/null)" ]]
 }
 
 # Cluster DNS: the kube-dns add-on local-up-cluster deployed answers a pod

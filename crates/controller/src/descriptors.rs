@@ -116,7 +116,8 @@ pub fn service_account(controller: &str) -> Option<&'static str> {
 /// All controllers, in upstream's order.
 pub fn controller_descriptors() -> Vec<ControllerDescriptor> {
     vec![
-        d("serviceaccount-token-controller", &["serviceaccount-token"]),
+        d("serviceaccount-token-controller", &["serviceaccount-token"])
+            .start(crate::serviceaccount_token::start),
         d("endpoints-controller", &["endpoint"]).start(crate::endpoint::start),
         d("endpointslice-controller", &["endpointslice"]).start(crate::endpointslice::start),
         d(

@@ -47,12 +47,15 @@ pub mod resourcequota;
 pub mod rootcacertpublisher;
 pub mod runner;
 pub mod serviceaccount;
+pub mod serviceaccount_token;
 pub mod statefulset;
 pub mod ttlafterfinished;
 pub mod volumeprotection;
 pub mod workqueue;
 
 use std::sync::Arc;
+
+use component_base::serviceaccount_keys::SigningKey;
 
 pub use descriptors::{controller_descriptors, ControllerDescriptor};
 pub use informers::SharedInformers;
@@ -64,6 +67,9 @@ pub use runner::{run, ControllerMetrics};
 pub struct ControllerConfig {
     /// The bytes of `--root-ca-file`, published as `kube-root-ca.crt`.
     pub root_ca: Option<Vec<u8>>,
+    /// `--service-account-private-key-file`, loaded: signs the token
+    /// controller's Secret-based tokens.
+    pub service_account_key: Option<Arc<SigningKey>>,
     /// `--concurrent-namespace-syncs`.
     pub concurrent_namespace_syncs: u16,
     /// `--concurrent-serviceaccount-token-syncs`.
@@ -102,6 +108,7 @@ impl Default for ControllerConfig {
     fn default() -> Self {
         Self {
             root_ca: None,
+            service_account_key: None,
             concurrent_namespace_syncs: 10,
             concurrent_serviceaccount_token_syncs: 5,
             concurrent_replicaset_syncs: 5,

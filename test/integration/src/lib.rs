@@ -230,6 +230,19 @@ impl TestApiServer {
         client_from_kubeconfig_text(&text, false).await
     }
 
+    /// A client sending `token` as its bearer token, trusting this
+    /// server's CA; no retries.
+    pub async fn client_with_token(&self, token: &str) -> Result<kube::Client, Error> {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let ca = std::fs::read_to_string(&self.ca_file)?;
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n",
+            self.url,
+            b64(&ca),
+        );
+        client_from_kubeconfig_text(&text, false).await
+    }
+
     /// One request as the admin with a JSON body (none when `Null`): the
     /// status, the `Warning` headers and the answer's JSON.
     pub async fn raw(

@@ -56,8 +56,7 @@ pub struct Options {
     #[arg(long, default_value_t = 20)]
     pub concurrent_gc_syncs: u16,
     /// Filename containing a PEM-encoded private RSA or ECDSA key used to
-    /// sign service account tokens (accepted; the token controller is not
-    /// implemented yet).
+    /// sign service account tokens (the token controller's Secret-based ones).
     #[arg(long)]
     pub service_account_private_key_file: Option<PathBuf>,
     /// If set, this root certificate authority will be included in service
@@ -169,10 +168,14 @@ impl Options {
             ),
             None => None,
         };
-        if let Some(p) = &self.service_account_private_key_file {
-            std::fs::metadata(p)
-                .with_context(|| format!("--service-account-private-key-file {}", p.display()))?;
-        }
+        let service_account_key = match &self.service_account_private_key_file {
+            Some(p) => Some(std::sync::Arc::new(
+                component_base::serviceaccount_keys::load_signing_key(p).with_context(|| {
+                    format!("--service-account-private-key-file {}", p.display())
+                })?,
+            )),
+            None => None,
+        };
         let read = |flag: &str, p: &PathBuf| {
             std::fs::read_to_string(p).with_context(|| format!("{flag} {}", p.display()))
         };
@@ -197,6 +200,7 @@ impl Options {
             use_service_account_credentials: self.use_service_account_credentials,
             config: ControllerConfig {
                 root_ca,
+                service_account_key,
                 concurrent_namespace_syncs: self.concurrent_namespace_syncs.max(1),
                 concurrent_serviceaccount_token_syncs: self
                     .concurrent_serviceaccount_token_syncs

@@ -3,7 +3,8 @@
 //! with neither is anonymous (allowed only where the server says so); a
 //! request with a bad bearer token is refused with 401.
 
-pub mod keys;
+pub use component_base::serviceaccount_keys as keys;
+pub mod legacy;
 pub mod serviceaccount;
 
 use serde_json::Value;
@@ -57,7 +58,14 @@ pub async fn authenticate_token(
     audiences: &[String],
 ) -> Result<User, TokenError> {
     let tokens = state.tokens.as_ref().ok_or(TokenError::Invalid)?;
-    let claims = tokens.verify(token, audiences)?;
+    let claims = match tokens.verify(token, audiences) {
+        Ok(c) => c,
+        // Not a bound token: perhaps a Secret's.
+        Err(TokenError::Invalid) => {
+            return legacy::authenticate(state, tokens, token, audiences).await
+        }
+        Err(e) => return Err(e),
+    };
     if tokens.config.lookup {
         let k = &claims.kubernetes;
         let ns = k.namespace.as_str();

@@ -161,6 +161,28 @@ impl Tokens {
         Err(TokenError::Invalid)
     }
 
+    /// Checks a legacy (Secret-based) token's signature and issuer; such
+    /// tokens have no expiry and no audience.
+    pub fn verify_legacy(&self, token: &str) -> Result<super::legacy::LegacyClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        for key in self.verifying.iter().filter(|k| k.alg == header.alg) {
+            if header.kid.as_ref().is_some_and(|kid| kid != &key.kid) {
+                continue;
+            }
+            let mut v = Validation::new(key.alg);
+            v.set_issuer(&[super::legacy::ISSUER]);
+            v.validate_aud = false;
+            v.validate_exp = false;
+            v.set_required_spec_claims(&["iss", "sub"]);
+            if let Ok(data) =
+                jsonwebtoken::decode::<super::legacy::LegacyClaims>(token, &key.key, &v)
+            {
+                return Ok(data.claims);
+            }
+        }
+        Err(TokenError::Invalid)
+    }
+
     /// The OpenID discovery document (`/.well-known/openid-configuration`).
     pub fn openid_configuration(&self) -> Value {
         let issuer = self.issuer().trim_end_matches('/');

@@ -312,7 +312,11 @@ async fn follow(state: Arc<ApiState>, kind: Kind) {
     };
     let prefix = state.collection_key(&def, "");
     crate::follow::reload_on_change(state, prefix, kind.plural(), move |state, objects| {
-        tracing::debug!(kind = kind.plural(), objects = objects.len(), "RBAC policy reloaded");
+        tracing::debug!(
+            kind = kind.plural(),
+            objects = objects.len(),
+            "RBAC policy reloaded"
+        );
         rebuild(&state.authorizer.rbac, kind, objects)
     })
     .await
