@@ -215,6 +215,20 @@ impl Rbac {
         }
     }
 
+    /// Replaces one kind's objects (`clusterroles`, `roles`,
+    /// `clusterrolebindings`, `rolebindings`) — what following the watch
+    /// cache does, for benchmarks and tests; unknown kinds are ignored.
+    pub fn load(&self, plural: &str, objects: Vec<Value>) {
+        let kind = match plural {
+            "clusterroles" => Kind::ClusterRoles,
+            "roles" => Kind::Roles,
+            "clusterrolebindings" => Kind::ClusterRoleBindings,
+            "rolebindings" => Kind::RoleBindings,
+            _ => return,
+        };
+        rebuild(self, kind, objects);
+    }
+
     /// Every rule granted to `user` in `namespace`, and the errors met
     /// resolving them (upstream's `RulesFor`).
     pub fn rules_for(&self, user: &User, namespace: &str) -> (Vec<Rule>, Vec<String>) {
