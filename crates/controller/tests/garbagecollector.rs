@@ -175,3 +175,38 @@ async fn dependent_of_an_absent_owner_is_deleted_but_one_with_a_live_owner_stays
         live_uid
     );
 }
+
+/// The garbage collector starts after the owner's foreground deletion began:
+/// its first list has the owner before its dependents, which must still be
+/// deleted (the plain one at once, the owner after the blocking one).
+#[tokio::test]
+async fn foreground_deletion_begun_before_the_collector_starts_completes() {
+    let server = integration::TestApiServer::start().await;
+    let nss: Api<Namespace> = Api::all(server.client.clone());
+    nss.create(&PostParams::default(), &common::ns("gc-late"))
+        .await
+        .expect("create namespace");
+    let cms: Api<ConfigMap> = Api::namespaced(server.client.clone(), "gc-late");
+    let (_, a, b) = family(&cms, "owner").await;
+    cms.patch(
+        &a,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&json!({"metadata": {"finalizers": ["example.com/hold"]}})),
+    )
+    .await
+    .expect("hold dependent");
+    cms.delete("owner", &DeleteParams::foreground())
+        .await
+        .expect("delete");
+    let _c = common::start_on(server, &["garbagecollector"], |_, _| {}).await;
+    gone(&cms, &b).await;
+    cms.patch(
+        &a,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("release dependent");
+    gone(&cms, &a).await;
+    gone(&cms, "owner").await;
+}

@@ -179,9 +179,17 @@ impl Graph {
         for owner in &obj.owners {
             match self.nodes.get_mut(&owner.uid) {
                 Some(n) => {
-                    n.dependents.insert(uid.clone());
+                    let new = n.dependents.insert(uid.clone());
                     if n.is_virtual {
                         // Possibly already found absent: check again for this dependent.
+                        work.delete(&owner.uid);
+                    }
+                    if new && n.deleting_dependents {
+                        // Seen after its owner's foreground deletion began
+                        // (an initial list orders the owner first): the
+                        // owner's dependents were already looked at, so
+                        // this one is now; the owner waits for it again.
+                        work.delete(&uid);
                         work.delete(&owner.uid);
                     }
                 }
@@ -309,6 +317,33 @@ mod tests {
             deleting: false,
             finalizers: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_dependent_seen_after_its_owners_foreground_deletion_is_checked() {
+        let mut g = Graph::default();
+        let mut rs = id("ReplicaSet", "rs", "rs1");
+        rs.api_version = "apps/v1".into();
+        let mut owner = obj(rs, vec![]);
+        owner.deleting = true;
+        owner.finalizers = vec![FOREGROUND.to_string()];
+        let w = g.upsert(owner);
+        assert_eq!(w.attempt_to_delete, vec!["rs1".to_string()]);
+        let mut w = g.upsert(obj(
+            id("Pod", "p", "p1"),
+            vec![owner_ref("rs", "rs1", false)],
+        ));
+        w.attempt_to_delete.sort();
+        assert_eq!(
+            w.attempt_to_delete,
+            vec!["p1".to_string(), "rs1".to_string()]
+        );
+        // Seen again (an update): nothing new.
+        let w = g.upsert(obj(
+            id("Pod", "p", "p1"),
+            vec![owner_ref("rs", "rs1", false)],
+        ));
+        assert_eq!(w, Work::default());
     }
 
     #[test]
