@@ -134,6 +134,7 @@ impl ServerMetrics {
         >::default();
         registry.register("apiserver_request", "Counter of apiserver requests broken out for each verb, resource and HTTP response code.", requests.clone());
         state.webhooks.metrics.register(&registry);
+        state.authorizer.register(&registry);
         Self { registry, requests }
     }
 }

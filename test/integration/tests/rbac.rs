@@ -252,6 +252,23 @@ async fn rbac_decides_and_explains() {
                 == json!(["selfsubjectaccessreviews", "selfsubjectrulesreviews"])),
         "{resource_rules:?}"
     );
+
+    // Decisions are counted per authorizer.
+    let metrics = s
+        .client
+        .request_text(http::Request::get("/metrics").body(Vec::new()).unwrap())
+        .await
+        .expect("metrics");
+    let decisions: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.contains("authorization_decisions"))
+        .collect();
+    assert!(
+        decisions.iter().any(|l| l.starts_with(
+            r#"apiserver_authorization_decisions_total{type="RBAC",name="rbac",decision="allowed"}"#
+        )),
+        "{decisions:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,7 @@ pub mod rules;
 
 use apimachinery::{ApiError, GroupResource};
 use component_base::authn::User;
+use component_base::metrics::{Counter, Family};
 
 use crate::handlers::Query;
 use crate::request_info::RequestInfo;
@@ -37,6 +38,16 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The flag's spelling (the `type` label of the decisions metric).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::AlwaysAllow => "AlwaysAllow",
+            Mode::AlwaysDeny => "AlwaysDeny",
+            Mode::Node => "Node",
+            Mode::Rbac => "RBAC",
+        }
+    }
+
     fn parse(s: &str) -> Result<Self, String> {
         match s {
             "AlwaysAllow" => Ok(Mode::AlwaysAllow),
@@ -132,10 +143,15 @@ pub enum Decision {
     NoOpinion(String),
 }
 
+type Labels = Vec<(&'static str, String)>;
+
 /// The configured authorizers and the policy they read.
 pub struct Authorizer {
     modes: Vec<Mode>,
     pub rbac: rbac::Rbac,
+    /// Upstream's `apiserver_authorization_decisions_total` (type, name,
+    /// decision), counted when an authorizer decides.
+    pub decisions: Family<Labels, Counter>,
 }
 
 impl Authorizer {
@@ -143,7 +159,17 @@ impl Authorizer {
         Authorizer {
             modes,
             rbac: rbac::Rbac::default(),
+            decisions: Family::default(),
         }
+    }
+
+    /// Adds the decisions counter to the server's registry.
+    pub fn register(&self, registry: &component_base::metrics::Metrics) {
+        registry.register(
+            "apiserver_authorization_decisions",
+            "Total number of terminal decisions made by an authorizer split by authorizer type, name, and decision.",
+            self.decisions.clone(),
+        );
     }
 
     pub fn has(&self, mode: Mode) -> bool {
@@ -165,14 +191,24 @@ impl Authorizer {
                 Mode::Rbac => self.rbac.authorize(a),
                 Mode::Node => node::authorize(state, a),
             };
-            match d {
+            let decision = match &d {
                 Decision::NoOpinion(r) => {
                     if !r.is_empty() {
-                        reasons.push(r);
+                        reasons.push(r.clone());
                     }
+                    continue;
                 }
-                decided => return decided,
-            }
+                Decision::Allow(_) => "allowed",
+                Decision::Deny(_) => "denied",
+            };
+            self.decisions
+                .get_or_create(&vec![
+                    ("type", mode.as_str().to_string()),
+                    ("name", mode.as_str().to_lowercase()),
+                    ("decision", decision.to_string()),
+                ])
+                .inc();
+            return d;
         }
         Decision::NoOpinion(reasons.join(", "))
     }
