@@ -72,6 +72,18 @@ async fn token_secrets_are_filled_and_die_with_their_account() {
         "system:serviceaccount:default:bot"
     );
     assert_eq!(r.body["status"]["userInfo"]["uid"], json!(sa.metadata.uid));
+    let used = secrets.get("bot-token").await.expect("secret");
+    let today = k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%d")
+        .to_string();
+    assert_eq!(
+        used.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("kubernetes.io/legacy-token-last-used")),
+        Some(&today),
+        "the Secret records the day its token was used"
+    );
     let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}});
     let r = c
         .server

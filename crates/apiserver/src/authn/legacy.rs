@@ -3,7 +3,9 @@
 //! into `kubernetes.io/service-account-token` Secrets, issuer
 //! `kubernetes/serviceaccount`, no expiry. With `--service-account-lookup`
 //! a token works only while its Secret holds it and its ServiceAccount
-//! (same uid) exists.
+//! (same uid) exists, and the Secret's `kubernetes.io/legacy-token-last-used`
+//! label records the day it was last used (upstream's legacy token
+//! tracking).
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -15,6 +17,8 @@ use crate::state::ApiState;
 
 /// The issuer of legacy tokens.
 pub const ISSUER: &str = "kubernetes/serviceaccount";
+/// The label with the last day (UTC, `YYYY-MM-DD`) a Secret's token worked.
+pub const LAST_USED_LABEL: &str = "kubernetes.io/legacy-token-last-used";
 
 /// A legacy token's claims, as the token controller writes them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -91,6 +95,7 @@ pub async fn authenticate(
         {
             return Err(TokenError::Invalidated);
         }
+        record_use(state, &secret).await;
     }
     Ok(User {
         name: claims.user_name(),
@@ -102,4 +107,50 @@ pub async fn authenticate(
         ],
         extra: Default::default(),
     })
+}
+
+/// Sets the last-used label to today unless it already says so; a failure
+/// is logged and does not refuse the token (as upstream's).
+async fn record_use(state: &ApiState, secret: &Value) {
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let label = secret
+        .pointer(&format!(
+            "/metadata/labels/{}",
+            LAST_USED_LABEL.replace('/', "~1")
+        ))
+        .and_then(Value::as_str);
+    if label == Some(today.as_str()) {
+        return;
+    }
+    let Some(def) = state.resource("", "v1", "secrets") else {
+        return;
+    };
+    let key = state.object_key(
+        &def,
+        apimachinery::meta::namespace(secret),
+        apimachinery::meta::name(secret),
+    );
+    let uid = apimachinery::meta::uid(secret).to_string();
+    let result = state
+        .store
+        .guaranteed_update(&key, false, &Default::default(), None, move |cur| {
+            let cur = cur.ok_or_else(|| storage::Error::NotFound { key: String::new() })?;
+            let mut v = cur.value.clone();
+            if apimachinery::meta::uid(&v) != uid {
+                return Ok(v);
+            }
+            let meta = apimachinery::meta::metadata_mut(&mut v);
+            let labels = meta
+                .entry("labels")
+                .or_insert_with(|| serde_json::json!({}));
+            if !labels.is_object() {
+                *labels = serde_json::json!({});
+            }
+            labels[LAST_USED_LABEL] = serde_json::json!(today.clone());
+            Ok(v)
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(secret = apimachinery::meta::name(secret), error = %e, "recording the legacy token's use");
+    }
 }
