@@ -348,6 +348,37 @@ async fn escalation_and_impersonation_are_checked() {
     )
     .await;
     assert_eq!(r.code, 201, "binding a role carol holds: {}", r.body);
+    // A Role and its binding sent back to back (kubectl apply -f of both):
+    // the binding finds the Role in storage.
+    for i in 0..5 {
+        let name = format!("fresh-{i}");
+        let r = request(
+            &carol,
+            "POST",
+            roles,
+            JSON,
+            &role(
+                &name,
+                json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]),
+            ),
+        )
+        .await;
+        assert_eq!(r.code, 201, "{}", r.body);
+        let r = request(
+            &carol,
+            "POST",
+            bindings,
+            JSON,
+            &binding(
+                &name,
+                "Role",
+                &name,
+                json!([{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "dave"}]),
+            ),
+        )
+        .await;
+        assert_eq!(r.code, 201, "a binding right after its Role: {}", r.body);
+    }
 
     // Impersonation: the admin acts as carol; carol may not act as others.
     let admin = s.client.clone();

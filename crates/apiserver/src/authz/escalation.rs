@@ -93,8 +93,32 @@ fn confirm_no_escalation(
     Err(msg)
 }
 
+/// The rules of the role a binding refers to, read from storage (as
+/// upstream's registry does), so that a Role written just before its
+/// binding is found even before the watch cache has it.
+async fn referenced_rules(
+    state: &ApiState,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+) -> Result<Vec<Rule>, String> {
+    let (plural, ns, what) = match kind {
+        "Role" => ("roles", namespace, "role"),
+        "ClusterRole" => ("clusterroles", "", "clusterrole"),
+        other => return Err(format!("unsupported role reference kind: {other:?}")),
+    };
+    let def = state
+        .resource(GROUP, "v1", plural)
+        .ok_or_else(|| format!("{what}.{GROUP} {name:?} not found"))?;
+    match state.store.get(&state.object_key(&def, ns, name)).await {
+        Ok(o) => Ok(Rule::parse_all(&o.value)),
+        Err(storage::Error::NotFound { .. }) => Err(format!("{what}.{GROUP} {name:?} not found")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Checks a create (`old` None) or update of an RBAC object by `user`.
-pub fn check(
+pub async fn check(
     state: &ApiState,
     user: &User,
     group: &str,
@@ -147,10 +171,8 @@ pub fn check(
             if allowed(state, user, "bind", role_resource, namespace, role) {
                 return Ok(());
             }
-            let rules = state
-                .authorizer
-                .rbac
-                .role_rules(namespace, kind, role)
+            let rules = referenced_rules(state, namespace, kind, role)
+                .await
                 .map_err(forbidden)?;
             confirm_no_escalation(state, user, namespace, &rules).map_err(forbidden)
         }

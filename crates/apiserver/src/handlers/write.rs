@@ -119,7 +119,8 @@ async fn create_decoded(
         &ctx.info.namespace,
         &obj,
         None,
-    )?;
+    )
+    .await?;
     let warned = ctx
         .state
         .admission
@@ -345,7 +346,8 @@ async fn update_existing(
                 &ctx.info.namespace,
                 &obj,
                 Some(&cur.value),
-            )?;
+            )
+            .await?;
         }
         let mut warned = admitted;
         warned.extend(
