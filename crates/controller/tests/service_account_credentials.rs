@@ -61,11 +61,11 @@ async fn every_controller_has_its_bootstrap_role() {
 async fn a_controller_acts_as_its_service_account() {
     let s = start().await;
     let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(&s.kubeconfig).unwrap(),
+        kube::config::Kubeconfig::read_from(&s.kubeconfig).expect("admin kubeconfig"),
         &Default::default(),
     )
     .await
-    .unwrap();
+    .expect("kube config");
     let clients = ServiceAccountClients::new(s.client.clone(), config, -1.0, 0);
     let deployments = clients
         .client("deployment-controller")

@@ -23,7 +23,8 @@ async fn token_secrets_are_filled_and_die_with_their_account() {
     })
     .await;
     let sas: Api<ServiceAccount> = Api::namespaced(c.client.clone(), "default");
-    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "bot"}})).unwrap();
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "bot"}})).expect("test value");
     let sa = sas
         .create(&PostParams::default(), &sa)
         .await
@@ -33,7 +34,7 @@ async fn token_secrets_are_filled_and_die_with_their_account() {
         "metadata": {"name": "bot-token", "annotations": {"kubernetes.io/service-account.name": "bot"}},
         "type": "kubernetes.io/service-account-token"
     }))
-    .unwrap();
+    .expect("test value");
     secrets
         .create(&PostParams::default(), &secret)
         .await
@@ -49,12 +50,16 @@ async fn token_secrets_are_filled_and_die_with_their_account() {
     .await;
     let data = filled.data.clone().unwrap_or_default();
     assert_eq!(data["namespace"].0, b"default");
-    assert_eq!(data["ca.crt"].0, std::fs::read(&c.server.ca_file).unwrap());
     assert_eq!(
-        filled.metadata.annotations.as_ref().unwrap()["kubernetes.io/service-account.uid"],
-        sa.metadata.uid.clone().unwrap()
+        data["ca.crt"].0,
+        std::fs::read(&c.server.ca_file).expect("test value")
     );
-    let token = String::from_utf8(data["token"].0.clone()).unwrap();
+    assert_eq!(
+        filled.metadata.annotations.as_ref().expect("annotations")
+            ["kubernetes.io/service-account.uid"],
+        sa.metadata.uid.clone().expect("uid")
+    );
+    let token = String::from_utf8(data["token"].0.clone()).expect("test value");
 
     let bot = c.server.client_with_token(&token).await.expect("client");
     let whoami = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});

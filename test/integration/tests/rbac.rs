@@ -256,7 +256,11 @@ async fn rbac_decides_and_explains() {
     // Decisions are counted per authorizer.
     let metrics = s
         .client
-        .request_text(http::Request::get("/metrics").body(Vec::new()).unwrap())
+        .request_text(
+            http::Request::get("/metrics")
+                .body(Vec::new())
+                .expect("request"),
+        )
         .await
         .expect("metrics");
     let decisions: Vec<&str> = metrics

@@ -83,7 +83,7 @@ impl Binding {
     fn applies_to(&self, user: &User) -> Option<&Subject> {
         self.subjects.iter().find(|s| match s.kind.as_str() {
             "User" => s.name == user.name,
-            "Group" => user.groups.iter().any(|g| *g == s.name),
+            "Group" => user.groups.contains(&s.name),
             "ServiceAccount" => s.sa_user.as_deref() == Some(user.name.as_str()),
             _ => false,
         })
