@@ -40,6 +40,22 @@ async fn family(cms: &Api<ConfigMap>, owner: &str) -> (String, String, String) {
     (uid, a, b)
 }
 
+/// Puts a finalizer on `name` (holding its deletion) or takes it off.
+async fn set_hold(cms: &Api<ConfigMap>, name: &str, hold: bool) {
+    let finalizers = if hold {
+        json!(["example.com/hold"])
+    } else {
+        json!(null)
+    };
+    cms.patch(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&json!({"metadata": {"finalizers": finalizers}})),
+    )
+    .await
+    .expect("set the hold finalizer");
+}
+
 async fn gone(cms: &Api<ConfigMap>, name: &str) {
     common::eventually(&format!("{name} to be deleted"), || async {
         cms.get_opt(name).await.ok()?.is_none().then_some(())
@@ -73,13 +89,7 @@ async fn foreground_deletion_waits_for_blocking_dependents() {
     let (_c, cms) = setup("gc-fg").await;
     let (_, a, b) = family(&cms, "owner").await;
     // A finalizer on the blocking dependent holds the owner in foreground deletion.
-    cms.patch(
-        &a,
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(&json!({"metadata": {"finalizers": ["example.com/hold"]}})),
-    )
-    .await
-    .expect("hold dependent");
+    set_hold(&cms, &a, true).await;
     cms.delete("owner", &DeleteParams::foreground())
         .await
         .expect("delete");
@@ -101,13 +111,7 @@ async fn foreground_deletion_waits_for_blocking_dependents() {
         .finalizers
         .as_ref()
         .is_some_and(|f| f.iter().any(|f| f == "foregroundDeletion")));
-    cms.patch(
-        &a,
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(&json!({"metadata": {"finalizers": null}})),
-    )
-    .await
-    .expect("release dependent");
+    set_hold(&cms, &a, false).await;
     gone(&cms, &a).await;
     gone(&cms, "owner").await;
 }
@@ -188,25 +192,13 @@ async fn foreground_deletion_begun_before_the_collector_starts_completes() {
         .expect("create namespace");
     let cms: Api<ConfigMap> = Api::namespaced(server.client.clone(), "gc-late");
     let (_, a, b) = family(&cms, "owner").await;
-    cms.patch(
-        &a,
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(&json!({"metadata": {"finalizers": ["example.com/hold"]}})),
-    )
-    .await
-    .expect("hold dependent");
+    set_hold(&cms, &a, true).await;
     cms.delete("owner", &DeleteParams::foreground())
         .await
         .expect("delete");
     let _c = common::start_on(server, &["garbagecollector"], |_, _| {}).await;
     gone(&cms, &b).await;
-    cms.patch(
-        &a,
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(&json!({"metadata": {"finalizers": null}})),
-    )
-    .await
-    .expect("release dependent");
+    set_hold(&cms, &a, false).await;
     gone(&cms, &a).await;
     gone(&cms, "owner").await;
 }
