@@ -30,10 +30,16 @@ use kubelet::kuberuntime::labels;
 use kubelet::server::ServerState;
 use kubelet::{Kubelet, KubeletConfig};
 
+/// One kubelet on the shared test containerd at a time: a kubelet owns its
+/// runtime (as upstream's) and stops sandboxes it does not know, so two
+/// tests' kubelets side by side would stop each other's pods.
+static ONE_KUBELET: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const T: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
+    let _one = ONE_KUBELET.lock().await;
     let Ok(endpoint) = std::env::var("KUBELET_TEST_CRI_ENDPOINT") else {
         eprintln!("skipping: KUBELET_TEST_CRI_ENDPOINT is not set (see crates/kubelet/README.md)");
         return;
@@ -204,6 +210,7 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
 /// admission added, and finds the token mount read-only.
 #[tokio::test]
 async fn busybox_reads_config_map_and_service_account_token() {
+    let _one = ONE_KUBELET.lock().await;
     use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
     use serde_json::json;
 
