@@ -126,7 +126,10 @@ kube::components::stop_scheduler() {
 # Knobs: KUBELET_BIN, KUBELET_LOG, KUBELET_PID_FILE, KUBELET_ROOT_DIR
 # (/var/lib/kubelet), HOSTNAME_OVERRIDE (this machine's name, lowercase),
 # NODE_IP (API_HOST_IP), CLUSTER_DNS (10.0.0.10), DNS_DOMAIN,
-# KUBELET_EXTRA_ARGS, POD_MANIFEST_PATH (${CERT_DIR}/static-pods), POD_CIDR
+# KUBELET_EXTRA_ARGS, POD_MANIFEST_PATH (${CERT_DIR}/static-pods), POD_CIDR,
+# EVICTION_HARD, EVICTION_SOFT, EVICTION_PRESSURE_TRANSITION_PERIOD (upstream
+# script's defaults: memory.available<100Mi,nodefs.available<10%,
+# nodefs.inodesFree<5%; none; 1m)
 # (hack/lib/cni.sh), and containerd's knobs
 # (hack/lib/containerd.sh).
 
@@ -142,6 +145,9 @@ kube::components::_node_defaults() {
   KUBELET_EXTRA_ARGS="${KUBELET_EXTRA_ARGS:-}"
   # Static pods, where upstream's script keeps them.
   POD_MANIFEST_PATH="${POD_MANIFEST_PATH:-${CERT_DIR}/static-pods}"
+  EVICTION_HARD="${EVICTION_HARD:-memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%}"
+  EVICTION_SOFT="${EVICTION_SOFT:-}"
+  EVICTION_PRESSURE_TRANSITION_PERIOD="${EVICTION_PRESSURE_TRANSITION_PERIOD:-1m}"
 }
 
 # kube::components::start_node: the network guard, the test images in the
@@ -172,6 +178,8 @@ kube::components::start_node() {
     "--cluster-domain=${DNS_DOMAIN}"
     "--pod-cidr=${POD_CIDR}"
     "--pod-manifest-path=${POD_MANIFEST_PATH}"
+    "--eviction-hard=${EVICTION_HARD}"
+    "--eviction-pressure-transition-period=${EVICTION_PRESSURE_TRANSITION_PERIOD}"
     # Callers of the secure port: the API server by its client certificate,
     # others by tokens the API server vouches for; no anonymous ones
     # (upstream's script does the same through the kubelet's config file).
@@ -181,6 +189,7 @@ kube::components::start_node() {
     --authorization-mode=Webhook
     -v "${LOG_LEVEL}"
   )
+  [[ -z "${EVICTION_SOFT}" ]] || args+=("--eviction-soft=${EVICTION_SOFT}")
   local -a extra
   mapfile -t extra < <(kube::components::_extra "${KUBELET_EXTRA_ARGS}")
   kube::util::start_process kubelet "${KUBELET_PID_FILE}" "${KUBELET_LOG}" \

@@ -58,6 +58,9 @@ e2e::cluster_up() {
   export KUBELET_ROOT_DIR="${E2E_TMP}/kubelet"
   export POD_MANIFEST_PATH="${E2E_TMP}/static-pods"
   export KUBELET_EXTRA_ARGS="--port=${kubelet_port} --healthz-port=${healthz_port}"
+  # This machine's disk also holds the build's outputs: absolute disk
+  # thresholds keep a full-ish disk from evicting the suite's pods.
+  export EVICTION_HARD="${EVICTION_HARD:-memory.available<100Mi,nodefs.available<2Gi,imagefs.available<2Gi,nodefs.inodesFree<5%}"
   export SCHEDULER_EXTRA_ARGS="--secure-port=${sched_port}"
   export CTLRMGR_EXTRA_ARGS="--secure-port=${cm_port}"
   export KUBE_PROXY_EXTRA_ARGS="--healthz-bind-address=127.0.0.1:${proxy_healthz} --metrics-bind-address=127.0.0.1:${proxy_metrics}"

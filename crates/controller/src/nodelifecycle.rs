@@ -10,7 +10,9 @@
 //!   `NodeStatusNeverUpdated`);
 //! - Ready False/Unknown become the `node.kubernetes.io/not-ready` /
 //!   `node.kubernetes.io/unreachable` taints (NoSchedule and NoExecute),
-//!   removed again when the Node is Ready;
+//!   removed again when the Node is Ready; MemoryPressure, DiskPressure,
+//!   PIDPressure and NetworkUnavailable True, and `spec.unschedulable`,
+//!   become their NoSchedule taints (upstream's `doNoScheduleTaintingPass`);
 //! - pods on a Node with NoExecute taints they do not tolerate are
 //!   deleted, and ones tolerating them for `tolerationSeconds` once that
 //!   time has passed since the taint was added. (The eviction time is
@@ -34,6 +36,66 @@ use crate::{is_not_found, ControllerContext, StartError};
 const NAME: &str = "node-lifecycle-controller";
 pub const NOT_READY: &str = "node.kubernetes.io/not-ready";
 pub const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+pub const UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
+
+/// Conditions that, when True, call for a NoSchedule taint (upstream's
+/// `nodeConditionToTaintKeyStatusMap` beside Ready).
+const CONDITION_TAINTS: [(&str, &str); 4] = [
+    ("MemoryPressure", "node.kubernetes.io/memory-pressure"),
+    ("DiskPressure", "node.kubernetes.io/disk-pressure"),
+    ("PIDPressure", "node.kubernetes.io/pid-pressure"),
+    (
+        "NetworkUnavailable",
+        "node.kubernetes.io/network-unavailable",
+    ),
+];
+
+/// Whether this controller manages `t`.
+fn managed(t: &Taint) -> bool {
+    match t.effect.as_str() {
+        "NoExecute" => t.key == NOT_READY || t.key == UNREACHABLE,
+        "NoSchedule" => {
+            t.key == NOT_READY
+                || t.key == UNREACHABLE
+                || t.key == UNSCHEDULABLE
+                || CONDITION_TAINTS.iter().any(|(_, k)| *k == t.key)
+        }
+        _ => false,
+    }
+}
+
+/// The NoSchedule taints the node's other conditions and
+/// `spec.unschedulable` call for.
+pub fn condition_taints(node: &Node) -> Vec<Taint> {
+    let conditions = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or_default();
+    let mut out: Vec<Taint> = CONDITION_TAINTS
+        .iter()
+        .filter(|(ty, _)| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == *ty && c.status == "True")
+        })
+        .map(|(_, key)| Taint {
+            key: (*key).into(),
+            effect: "NoSchedule".into(),
+            time_added: None,
+            value: None,
+        })
+        .collect();
+    if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
+        out.push(Taint {
+            key: UNSCHEDULABLE.into(),
+            effect: "NoSchedule".into(),
+            time_added: None,
+            value: None,
+        });
+    }
+    out
+}
 
 /// The sweep's knobs.
 #[derive(Debug, Clone, Copy)]
@@ -212,11 +274,9 @@ async fn monitor(
         .as_ref()
         .and_then(|s| s.taints.clone())
         .unwrap_or_default();
-    let ours = |t: &Taint| {
-        (t.key == NOT_READY || t.key == UNREACHABLE)
-            && (t.effect == "NoSchedule" || t.effect == "NoExecute")
-    };
-    let wanted = wanted_taints(status.as_deref(), now);
+    let ours = managed;
+    let mut wanted = wanted_taints(status.as_deref(), now);
+    wanted.extend(condition_taints(node));
     let have: Vec<(&str, &str)> = taints
         .iter()
         .filter(|t| ours(t))
@@ -356,6 +416,42 @@ mod tests {
             toleration_seconds: secs,
             value: None,
         }
+    }
+
+    #[test]
+    fn pressure_conditions_and_cordons_become_no_schedule_taints() {
+        let node: Node = serde_json::from_value(json!({
+            "metadata": {"name": "n"},
+            "spec": {"unschedulable": true, "taints": [{"key": "user", "effect": "NoSchedule"}]},
+            "status": {"conditions": [
+                {"type": "Ready", "status": "True"},
+                {"type": "MemoryPressure", "status": "False"},
+                {"type": "DiskPressure", "status": "True"},
+            ]}
+        }))
+        .expect("node");
+        let keys: Vec<(String, String)> = condition_taints(&node)
+            .into_iter()
+            .map(|t| (t.key, t.effect))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (
+                    "node.kubernetes.io/disk-pressure".to_string(),
+                    "NoSchedule".to_string()
+                ),
+                (UNSCHEDULABLE.to_string(), "NoSchedule".to_string()),
+            ]
+        );
+        // Only this controller's taints are replaced; the user's stays.
+        let user = Taint {
+            key: "user".into(),
+            effect: "NoSchedule".into(),
+            ..Default::default()
+        };
+        assert!(!managed(&user));
+        assert!(managed(&condition_taints(&node)[0]));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Node lifecycle against a real API server: a Node whose kubelet went
 //! silent becomes Unknown and tainted unreachable, its pods that tolerate
 //! that only briefly are evicted and tolerating ones stay; a Node with a fresh Lease stays
-//! Ready and untainted.
+//! Ready and untainted; pressure conditions and cordons become NoSchedule taints.
 
 mod common;
 
@@ -154,4 +154,82 @@ async fn silent_nodes_become_unreachable_and_their_pods_are_evicted() {
         .metadata
         .deletion_timestamp
         .is_none());
+}
+
+fn taint_keys(n: &Node) -> Vec<String> {
+    let mut keys: Vec<String> = n
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|t| format!("{}:{}", t.key, t.effect))
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn pressure_conditions_and_cordons_taint_the_node_until_they_end() {
+    let c = common::start(&["nodelifecycle"], |_, config| {
+        config.node_lifecycle.monitor_period = Duration::from_millis(200);
+    })
+    .await;
+    let nodes: Api<Node> = Api::all(c.client.clone());
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    ready_node(&nodes, "pressed", &now).await;
+    let conditions = |disk: &str| {
+        json!({"status": {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "KubeletReady", "lastHeartbeatTime": now, "lastTransitionTime": now},
+            {"type": "DiskPressure", "status": disk, "reason": "KubeletHasDiskPressure", "lastHeartbeatTime": now, "lastTransitionTime": now},
+        ]}})
+    };
+    let pp = kube::api::PatchParams::default();
+    nodes
+        .patch_status(
+            "pressed",
+            &pp,
+            &kube::api::Patch::Merge(&conditions("True")),
+        )
+        .await
+        .expect("status");
+    nodes
+        .patch(
+            "pressed",
+            &pp,
+            &kube::api::Patch::Merge(&json!({"spec": {"unschedulable": true}})),
+        )
+        .await
+        .expect("cordon");
+    common::eventually("the disk-pressure and unschedulable taints", || async {
+        let n = nodes.get("pressed").await.ok()?;
+        (taint_keys(&n)
+            == [
+                "node.kubernetes.io/disk-pressure:NoSchedule",
+                "node.kubernetes.io/unschedulable:NoSchedule",
+            ])
+        .then_some(())
+    })
+    .await;
+    nodes
+        .patch_status(
+            "pressed",
+            &pp,
+            &kube::api::Patch::Merge(&conditions("False")),
+        )
+        .await
+        .expect("status");
+    nodes
+        .patch(
+            "pressed",
+            &pp,
+            &kube::api::Patch::Merge(&json!({"spec": {"unschedulable": false}})),
+        )
+        .await
+        .expect("uncordon");
+    common::eventually("the taints removed", || async {
+        let n = nodes.get("pressed").await.ok()?;
+        taint_keys(&n).is_empty().then_some(())
+    })
+    .await;
 }

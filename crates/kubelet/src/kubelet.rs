@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use component_base::healthz::{Check, Checks};
 
 use crate::cri::{CriError, ImageService, RuntimeService};
+use crate::eviction::manager::EvictionManager;
 use crate::kuberuntime::container::ContainerSettings;
 use crate::kuberuntime::labels::pod_uid;
 use crate::kuberuntime::manager::RuntimeManager;
@@ -54,6 +55,12 @@ pub struct KubeletConfig {
     pub sync_frequency: std::time::Duration,
     /// `--pod-manifest-path` (`staticPodPath`): where static pods come from.
     pub static_pod_path: Option<PathBuf>,
+    /// Eviction thresholds and their knobs.
+    pub eviction: crate::eviction::EvictionConfig,
+    /// How often the eviction manager looks (`--housekeeping-interval`, 10 s).
+    pub housekeeping_interval: std::time::Duration,
+    /// Image garbage collection thresholds.
+    pub image_gc: crate::image_gc::ImageGcPolicy,
 }
 
 impl Default for KubeletConfig {
@@ -73,6 +80,9 @@ impl Default for KubeletConfig {
             port: 10250,
             sync_frequency: crate::pod_workers::RESYNC,
             static_pod_path: None,
+            eviction: Default::default(),
+            housekeeping_interval: crate::eviction::MONITORING_INTERVAL,
+            image_gc: Default::default(),
         }
     }
 }
@@ -108,6 +118,11 @@ impl Kubelet {
     ) -> Result<Self, KubeletError> {
         let version = runtime.version().await?;
         tracing::info!(runtime = %version.runtime_name, version = %version.runtime_version, api = %version.runtime_api_version, "container runtime");
+        // Upstream's `setupDataDirs`: the root directory exists from the start
+        // (its filesystem is the node's `nodefs`).
+        if let Err(e) = std::fs::create_dir_all(config.root_dir.join("pods")) {
+            tracing::warn!(dir = %config.root_dir.display(), error = %e, "creating the kubelet's root directory");
+        }
         let machine = MachineInfo::read(&config.root_dir);
         let container_settings = ContainerSettings {
             pod_ips: vec![],
@@ -173,7 +188,7 @@ impl Kubelet {
     pub async fn run(self) {
         let c = &self.config;
         let (node_tx, node_rx) = tokio::sync::watch::channel(None);
-        let status = NodeStatusManager {
+        let mut status = NodeStatusManager {
             client: self.client.clone(),
             runtime: self.manager.runtime.clone(),
             settings: NodeSettings {
@@ -184,13 +199,76 @@ impl Kubelet {
                 max_pods: c.max_pods,
                 kubelet_port: i32::from(c.port),
                 labels: c.node_labels.clone(),
+                eviction_hard_memory: c
+                    .eviction
+                    .hard(crate::eviction::Signal::MemoryAvailable)
+                    .map(|t| t.value),
+                eviction_hard_nodefs: c
+                    .eviction
+                    .hard(crate::eviction::Signal::NodeFsAvailable)
+                    .map(|t| t.value),
             },
             machine: self.machine.clone(),
+            eviction: None,
         };
+        let recorder = Recorder::new(
+            self.client.clone(),
+            Reporter {
+                controller: "kubelet".into(),
+                instance: Some(c.node_name.clone()),
+            },
+        );
+        let node_ref = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Node".into()),
+            name: Some(c.node_name.clone()),
+            // Upstream's kubelet refers to its node with the name as UID.
+            uid: Some(c.node_name.clone()),
+            ..Default::default()
+        };
+        let image_gc = crate::image_gc::ImageGc::new(
+            self.manager.runtime.clone(),
+            self.manager.images.clone(),
+            c.image_gc.clone(),
+        );
+        let (evict_tx, mut evict_rx) = mpsc::unbounded_channel();
+        let eviction = Arc::new(
+            EvictionManager::new(
+                c.eviction.clone(),
+                self.stats_provider(),
+                self.pods.clone(),
+                evict_tx,
+            )
+            .with_image_gc(image_gc.clone())
+            .with_recorder(recorder.clone(), node_ref.clone()),
+        );
+        status.eviction = Some(eviction.clone());
         // Background loops end with this future (dropping it aborts them);
         // pod workers end when their channel closes with `workers`.
         let mut background = tokio::task::JoinSet::new();
         background.spawn(status.run(node_tx));
+        background.spawn(eviction.clone().run(c.housekeeping_interval));
+        {
+            let recorder = recorder.clone();
+            background.spawn(image_gc.run(move |e| {
+                let reason = match e {
+                    crate::image_gc::GcError::NotEnough { .. } => "FreeDiskSpaceFailed",
+                    _ => "ImageGCFailed",
+                };
+                let ev = kube::runtime::events::Event {
+                    type_: kube::runtime::events::EventType::Warning,
+                    reason: reason.into(),
+                    note: Some(e.to_string()),
+                    action: reason.into(),
+                    secondary: None,
+                };
+                let recorder = recorder.clone();
+                let node_ref = node_ref.clone();
+                tokio::spawn(async move {
+                    let _ = recorder.publish(&ev, &node_ref).await;
+                });
+            }));
+        }
         background.spawn(crate::nodelease::run(self.client.clone(), node_rx));
         let (pleg_tx, mut pleg_rx) = mpsc::unbounded_channel();
         background.spawn(crate::pleg::run(
@@ -216,13 +294,11 @@ impl Kubelet {
             volumes: self.volumes.clone(),
             sync_frequency: c.sync_frequency,
             services: crate::envvars::ServiceEnv::new(services),
-            recorder: Recorder::new(
-                self.client.clone(),
-                Reporter {
-                    controller: "kubelet".into(),
-                    instance: Some(c.node_name.clone()),
-                },
-            ),
+            recorder,
+            admit: Some({
+                let eviction = eviction.clone();
+                Arc::new(move |pod: &Pod| eviction.admit(pod))
+            }),
         }));
         let api: Api<Pod> = Api::all(self.client.clone());
         let wc = watcher::Config::default().fields(&format!("spec.nodeName={}", c.node_name));
@@ -298,6 +374,11 @@ impl Kubelet {
                     Some(Err(e)) => tracing::warn!(error = %e, "pod watch failed, retrying"),
                     None => return,
                 },
+                req = evict_rx.recv() => {
+                    if let Some(req) = req {
+                        workers.evict(req);
+                    }
+                }
                 uid = pleg_rx.recv() => {
                     let Some(uid) = uid else { return };
                     if workers.wake(&uid) || !self.synced.load(Ordering::SeqCst) || self.pods.contains(&uid) {

@@ -4,7 +4,7 @@
 //! info from the runtime, and the pressure and Ready conditions. The loop
 //! checks every 10 s and writes when something changed or 5 min passed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
 
 use crate::cri::{runtime_not_ready, RuntimeService};
+use crate::eviction::{ThresholdValue, DISK_PRESSURE, MEMORY_PRESSURE, PID_PRESSURE};
 
 /// The kubelet version this node reports.
 pub const KUBELET_VERSION: &str = "v1.33.0";
@@ -99,11 +100,56 @@ pub struct NodeSettings {
     pub max_pods: u32,
     pub kubelet_port: i32,
     pub labels: BTreeMap<String, String>,
+    /// The hard `memory.available` and `nodefs.available` thresholds, taken
+    /// off allocatable (upstream's node allocatable less hard eviction).
+    pub eviction_hard_memory: Option<ThresholdValue>,
+    pub eviction_hard_nodefs: Option<ThresholdValue>,
 }
 
-/// Upstream's default hard eviction thresholds, taken off allocatable:
-/// `memory.available<100Mi`, `nodefs.available<10%`.
-const EVICTION_MEMORY: u64 = 100 * 1024 * 1024;
+/// The share of `capacity` a threshold holds back.
+fn held_back(t: Option<ThresholdValue>, capacity: u64) -> u64 {
+    t.map_or(0, |t| {
+        u64::try_from(t.quantity(i64::try_from(capacity).unwrap_or(i64::MAX))).unwrap_or(0)
+    })
+}
+
+/// A pressure condition: True with upstream's reason and message while
+/// the eviction manager reports it.
+fn pressure_condition(
+    old: Option<&NodeStatus>,
+    ty: &str,
+    on: bool,
+    now: Timestamp,
+) -> NodeCondition {
+    let (yes, no) = match ty {
+        MEMORY_PRESSURE => (
+            (
+                "KubeletHasInsufficientMemory",
+                "kubelet has insufficient memory available",
+            ),
+            (
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+            ),
+        ),
+        DISK_PRESSURE => (
+            ("KubeletHasDiskPressure", "kubelet has disk pressure"),
+            ("KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ),
+        _ => (
+            (
+                "KubeletHasInsufficientPID",
+                "kubelet has insufficient PID available",
+            ),
+            (
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+            ),
+        ),
+    };
+    let (reason, message) = if on { yes } else { no };
+    condition(old, ty, on, reason, message, now)
+}
 
 fn arch() -> &'static str {
     match std::env::consts::ARCH {
@@ -175,6 +221,7 @@ pub fn node_status(
     m: &MachineInfo,
     runtime_version: &str,
     not_ready: Option<&str>,
+    pressure: &BTreeSet<&str>,
     old: Option<&NodeStatus>,
     now: Timestamp,
 ) -> NodeStatus {
@@ -198,12 +245,16 @@ pub fn node_status(
         "memory".into(),
         q(format!(
             "{}Ki",
-            m.memory_bytes.saturating_sub(EVICTION_MEMORY) / 1024
+            m.memory_bytes
+                .saturating_sub(held_back(s.eviction_hard_memory, m.memory_bytes))
+                / 1024
         )),
     );
     allocatable.insert(
         "ephemeral-storage".into(),
-        q((m.ephemeral_storage_bytes - m.ephemeral_storage_bytes / 10).to_string()),
+        q(m.ephemeral_storage_bytes
+            .saturating_sub(held_back(s.eviction_hard_nodefs, m.ephemeral_storage_bytes))
+            .to_string()),
     );
     let mut addresses: Vec<NodeAddress> = s
         .node_ips
@@ -229,30 +280,14 @@ pub fn node_status(
         capacity: Some(capacity),
         allocatable: Some(allocatable),
         conditions: Some(vec![
-            condition(
+            pressure_condition(
                 old,
-                "MemoryPressure",
-                false,
-                "KubeletHasSufficientMemory",
-                "kubelet has sufficient memory available",
+                MEMORY_PRESSURE,
+                pressure.contains(MEMORY_PRESSURE),
                 now,
             ),
-            condition(
-                old,
-                "DiskPressure",
-                false,
-                "KubeletHasNoDiskPressure",
-                "kubelet has no disk pressure",
-                now,
-            ),
-            condition(
-                old,
-                "PIDPressure",
-                false,
-                "KubeletHasSufficientPID",
-                "kubelet has sufficient PID available",
-                now,
-            ),
+            pressure_condition(old, DISK_PRESSURE, pressure.contains(DISK_PRESSURE), now),
+            pressure_condition(old, PID_PRESSURE, pressure.contains(PID_PRESSURE), now),
             condition(old, "Ready", ready, ready_reason, &ready_message, now),
         ]),
         addresses: Some(addresses),
@@ -297,6 +332,8 @@ pub struct NodeStatusManager {
     pub runtime: Arc<dyn RuntimeService>,
     pub settings: NodeSettings,
     pub machine: MachineInfo,
+    /// The eviction manager, whose conditions the status reports.
+    pub eviction: Option<Arc<crate::eviction::manager::EvictionManager>>,
 }
 
 impl NodeStatusManager {
@@ -354,11 +391,17 @@ impl NodeStatusManager {
             tick.tick().await;
             let version = self.runtime_version().await;
             let not_ready = self.not_ready().await;
+            let pressure = self
+                .eviction
+                .as_ref()
+                .map(|e| e.conditions())
+                .unwrap_or_default();
             let status = node_status(
                 &self.settings,
                 &self.machine,
                 &version,
                 not_ready.as_deref(),
+                &pressure,
                 node.status.as_ref(),
                 Timestamp::now(),
             );
@@ -412,6 +455,8 @@ mod tests {
             max_pods: 110,
             kubelet_port: 10250,
             labels: BTreeMap::new(),
+            eviction_hard_memory: Some(ThresholdValue::Quantity(100 << 20)),
+            eviction_hard_nodefs: Some(ThresholdValue::Percentage(0.1)),
         }
     }
 
@@ -432,6 +477,7 @@ mod tests {
             &machine(),
             "containerd://1.6.20",
             None,
+            &BTreeSet::new(),
             None,
             now,
         );
@@ -477,6 +523,7 @@ mod tests {
             &machine(),
             "",
             Some("container runtime is down"),
+            &BTreeSet::new(),
             None,
             t0,
         );
@@ -485,6 +532,7 @@ mod tests {
             &machine(),
             "",
             Some("container runtime is down"),
+            &BTreeSet::new(),
             Some(&a),
             t1,
         );
@@ -501,8 +549,34 @@ mod tests {
         assert_eq!(ready(&b).last_transition_time, Some(Time(t0)));
         assert_eq!(ready(&b).last_heartbeat_time, Some(Time(t1)));
         assert_eq!(without_heartbeats(&a), without_heartbeats(&b));
-        let c = node_status(&settings(), &machine(), "", None, Some(&b), t1);
+        let c = node_status(
+            &settings(),
+            &machine(),
+            "",
+            None,
+            &BTreeSet::from([DISK_PRESSURE]),
+            Some(&b),
+            t1,
+        );
         assert_eq!(ready(&c).last_transition_time, Some(Time(t1)));
+        // Disk pressure from the eviction manager: True with upstream's
+        // reason, the other pressures stay False.
+        let cond = |s: &NodeStatus, ty: &str| {
+            s.conditions
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|x| x.type_ == ty)
+                .cloned()
+                .unwrap()
+        };
+        let disk = cond(&c, "DiskPressure");
+        assert_eq!(
+            (disk.status.as_str(), disk.reason.as_deref()),
+            ("True", Some("KubeletHasDiskPressure"))
+        );
+        assert_eq!(disk.last_transition_time, Some(Time(t1)));
+        assert_eq!(cond(&c, "MemoryPressure").status, "False");
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodStatus, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodCondition, PodStatus, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -89,6 +90,50 @@ pub struct WorkerContext {
     pub sync_frequency: Duration,
     /// The Services whose variables containers get.
     pub services: crate::envvars::ServiceEnv,
+    /// Whether a new pod may run here (the eviction manager's `Admit`);
+    /// `Err` holds the refusal's message. `None` admits everything.
+    pub admit: Option<Admit>,
+}
+
+/// An admission check for new pods.
+pub type Admit = Arc<dyn Fn(&Pod) -> Result<(), String> + Send + Sync>;
+
+/// A pod killed for the node's sake (upstream's eviction through
+/// `TerminatePodAbnormallyAndWait`): its status stays `Failed`/`Evicted`.
+#[derive(Debug, Clone)]
+struct Evicted {
+    message: String,
+    disruption_condition: bool,
+}
+
+/// Marks `status` as evicted: phase Failed, reason `Evicted`, the message,
+/// and (for node pressure) the `DisruptionTarget` condition with reason
+/// `TerminationByKubelet`.
+fn apply_eviction(status: &mut PodStatus, old: Option<&PodStatus>, e: &Evicted, now: Timestamp) {
+    status.phase = Some("Failed".into());
+    status.reason = Some(crate::eviction::manager::REASON.into());
+    status.message = Some(e.message.clone());
+    if !e.disruption_condition {
+        return;
+    }
+    let since = old
+        .and_then(|o| o.conditions.as_ref())
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c.type_ == "DisruptionTarget" && c.status == "True")
+        })
+        .and_then(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    let conditions = status.conditions.get_or_insert_with(Vec::new);
+    conditions.retain(|c| c.type_ != "DisruptionTarget");
+    conditions.push(PodCondition {
+        type_: "DisruptionTarget".into(),
+        status: "True".into(),
+        reason: Some("TerminationByKubelet".into()),
+        message: Some(e.message.clone()),
+        last_transition_time: Some(since),
+        ..Default::default()
+    });
 }
 
 impl WorkerContext {
@@ -130,6 +175,21 @@ enum Msg {
     /// The object the status goes to is new (a static pod's mirror was
     /// recreated): the next sync writes the status whatever it was.
     StatusLost,
+    /// The eviction manager evicts the pod.
+    Evict(crate::eviction::manager::EvictRequest),
+}
+
+/// `Killing` events for the pod's running containers.
+fn killing_events(rs: &crate::kuberuntime::pod_status::PodRuntimeStatus) -> Vec<PodEvent> {
+    rs.containers
+        .iter()
+        .filter(|c| c.state == crate::cri::api::ContainerState::ContainerRunning)
+        .map(|c| PodEvent {
+            warning: false,
+            reason: "Killing",
+            message: format!("Stopping container {}", c.name),
+        })
+        .collect()
 }
 
 /// Whether `pod` came from a manifest file (a static pod).
@@ -169,19 +229,31 @@ impl PodWorkers {
     /// A new or changed pod from the API server.
     pub fn update(&mut self, pod: Pod) {
         let uid = pod_uid(&pod).to_string();
-        if uid.is_empty() || self.finished(&uid) {
+        if uid.is_empty() {
             return;
         }
         let pod = Arc::new(pod);
+        // The store follows finished pods too (their terminal status).
         self.ctx.pods.upsert(pod.clone());
+        if self.finished(&uid) {
+            return;
+        }
         self.workers.retain(|_, tx| !tx.is_closed());
         if let Some(tx) = self.workers.get(&uid) {
             if tx.send(Msg::Update(pod.clone())).is_ok() {
                 return;
             }
         }
+        let rejected = if is_terminal(pod.status.as_ref().and_then(|s| s.phase.as_deref())) {
+            None
+        } else {
+            self.ctx.admit.as_ref().and_then(|admit| admit(&pod).err())
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let worker = Worker {
+            rejected,
+            evicted: None,
+            evicting: None,
             ctx: self.ctx.clone(),
             wake: tx.downgrade(),
             pod,
@@ -230,6 +302,14 @@ impl PodWorkers {
         }
     }
 
+    /// Hands an eviction to the pod's worker; without one the request is
+    /// dropped (its waiter sees the pod as gone).
+    pub fn evict(&mut self, req: crate::eviction::manager::EvictRequest) {
+        if let Some(tx) = self.workers.get(&req.uid) {
+            let _ = tx.send(Msg::Evict(req));
+        }
+    }
+
     /// UIDs with a worker.
     pub fn uids(&self) -> Vec<String> {
         self.workers.keys().cloned().collect()
@@ -247,12 +327,32 @@ struct Worker {
     written: Option<PodStatus>,
     terminal: bool,
     retry: Duration,
+    /// The admission refusal: the worker only writes it.
+    rejected: Option<String>,
+    /// Set once the pod was evicted; its status stays so.
+    evicted: Option<Evicted>,
+    /// An eviction waiting to be carried out.
+    evicting: Option<crate::eviction::manager::EvictRequest>,
 }
 
 impl Worker {
     /// Runs until the pod is terminated; true when it was.
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) -> bool {
+        if let Some(message) = self.rejected.take() {
+            return self.reject(message, &mut rx).await;
+        }
         loop {
+            if let Some(req) = self.evicting.take() {
+                if self.pod.metadata.deletion_timestamp.is_none() && !self.removed {
+                    if let Err(e) = self
+                        .evict(req.grace, req.message, req.disruption_condition)
+                        .await
+                    {
+                        tracing::warn!(pod = %pod_desc(&self.pod), error = %e, "evicting pod failed");
+                    }
+                }
+                let _ = req.done.send(());
+            }
             if self.removed || self.pod.metadata.deletion_timestamp.is_some() {
                 match self.terminate().await {
                     Ok(()) => return true,
@@ -302,6 +402,7 @@ impl Worker {
             Msg::Removed => self.removed = true,
             Msg::Wake => {}
             Msg::StatusLost => self.written = None,
+            Msg::Evict(req) => self.evicting = Some(req),
         };
         if let Some(m) = first {
             apply(m);
@@ -414,6 +515,10 @@ impl Worker {
                 probes: Some(&self.ctx.prober),
             },
         );
+        let mut status = status;
+        if let Some(e) = &self.evicted {
+            apply_eviction(&mut status, pod.status.as_ref(), e, Timestamp::now());
+        }
         if is_terminal(status.phase.as_deref()) && !self.terminal {
             // A finished pod keeps no sandbox (upstream kills terminal pods).
             tracing::info!(pod = %pod_desc(&pod), phase = ?status.phase, "pod finished, stopping its sandbox");
@@ -525,6 +630,79 @@ impl Worker {
         out
     }
 
+    /// Writes the admission refusal (upstream's `rejectPod`: phase Failed,
+    /// the reason, `Pod was rejected: <message>`, a Warning event) and runs
+    /// nothing; true once written (then the worker is done).
+    async fn reject(mut self, message: String, rx: &mut mpsc::UnboundedReceiver<Msg>) -> bool {
+        let pod = self.current();
+        tracing::info!(pod = %pod_desc(&pod), %message, "pod rejected");
+        self.ctx.publish(
+            &pod,
+            vec![PodEvent {
+                warning: true,
+                reason: crate::eviction::manager::REASON,
+                message: message.clone(),
+            }],
+        );
+        let status = PodStatus {
+            phase: Some("Failed".into()),
+            reason: Some(crate::eviction::manager::REASON.into()),
+            message: Some(format!("Pod was rejected: {message}")),
+            qos_class: Some(crate::kuberuntime::container::qos_class(&pod).into()),
+            ..Default::default()
+        };
+        loop {
+            match self.write_status(status.clone()).await {
+                Ok(()) => return true,
+                Err(e) => {
+                    tracing::warn!(pod = %pod_desc(&pod), error = %e, "writing a rejection failed")
+                }
+            }
+            let wait = self.next_retry();
+            if !self.wait(rx, wait).await || self.removed {
+                return false;
+            }
+        }
+    }
+
+    /// Kills the pod's containers with `grace` seconds for the eviction
+    /// manager and writes the `Evicted` status; the pod stays terminal.
+    async fn evict(
+        &mut self,
+        grace: i64,
+        message: String,
+        disruption_condition: bool,
+    ) -> Result<(), String> {
+        let pod = self.current();
+        let uid = pod_uid(&pod).to_string();
+        let m = self.ctx.manager.clone();
+        let e = Evicted {
+            message,
+            disruption_condition,
+        };
+        self.evicted = Some(e.clone());
+        self.terminal = true;
+        self.ctx.prober.remove_pod(&uid);
+        let rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
+        self.ctx.publish(&pod, killing_events(&rs));
+        m.kill_pod(&rs, grace).await.map_err(|e| e.to_string())?;
+        let rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
+        let mut status = generate_api_pod_status(
+            &pod,
+            &rs,
+            &HashMap::new(),
+            &StatusContext {
+                host_ips: &self.ctx.host_ips,
+                runtime_name: &self.ctx.runtime_name,
+                now: Timestamp::now(),
+                terminal: true,
+                probes: None,
+            },
+        );
+        apply_eviction(&mut status, pod.status.as_ref(), &e, Timestamp::now());
+        self.write_status(status).await
+    }
+
     /// Stops everything with the grace period, writes the final status,
     /// deletes the pod object with grace 0 and removes what is left.
     async fn terminate(&mut self) -> Result<(), String> {
@@ -538,17 +716,7 @@ impl Worker {
             .max(0);
         tracing::info!(pod = %pod_desc(&pod), grace, "killing pod");
         let rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
-        let killing = rs
-            .containers
-            .iter()
-            .filter(|c| c.state == crate::cri::api::ContainerState::ContainerRunning)
-            .map(|c| PodEvent {
-                warning: false,
-                reason: "Killing",
-                message: format!("Stopping container {}", c.name),
-            })
-            .collect();
-        self.ctx.publish(&pod, killing);
+        self.ctx.publish(&pod, killing_events(&rs));
         self.ctx.prober.remove_pod(&uid);
         m.kill_pod(&rs, grace).await.map_err(|e| e.to_string())?;
         let rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;

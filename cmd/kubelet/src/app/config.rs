@@ -4,6 +4,7 @@
 //! Fields it does not know are ignored (and named in the log), so files
 //! written for upstream's kubelet load.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -32,8 +33,25 @@ pub struct KubeletConfiguration {
     pub static_pod_path: Option<PathBuf>,
     pub authentication: Option<Authentication>,
     pub authorization: Option<Authorization>,
+    pub eviction_hard: Option<BTreeMap<String, String>>,
+    pub eviction_soft: Option<BTreeMap<String, String>>,
+    pub eviction_soft_grace_period: Option<BTreeMap<String, String>>,
+    pub eviction_minimum_reclaim: Option<BTreeMap<String, String>>,
+    /// A Go duration (`5m0s`).
+    pub eviction_pressure_transition_period: Option<String>,
+    pub eviction_max_pod_grace_period: Option<i64>,
+    /// Unset `evictionHard` entries keep their defaults (upstream 1.33).
+    pub merge_default_eviction_settings: Option<bool>,
+    #[serde(rename = "imageGCHighThresholdPercent")]
+    pub image_gc_high_threshold_percent: Option<i32>,
+    #[serde(rename = "imageGCLowThresholdPercent")]
+    pub image_gc_low_threshold_percent: Option<i32>,
+    /// A Go duration (`2m0s`).
+    #[serde(rename = "imageMinimumGCAge")]
+    pub image_minimum_gc_age: Option<String>,
+    pub local_storage_capacity_isolation: Option<bool>,
     #[serde(flatten)]
-    pub unknown: std::collections::BTreeMap<String, serde_yaml::Value>,
+    pub unknown: BTreeMap<String, serde_yaml::Value>,
 }
 
 /// `authentication`: who callers of the secure port are.
@@ -113,13 +131,18 @@ mod tests {
     #[test]
     fn reads_the_fields_and_skips_unknown_ones() {
         let c = parse(
-            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nclusterDNS: [10.0.0.10]\nclusterDomain: cluster.local\nmaxPods: 50\npodCIDR: 10.88.0.0/16\ncgroupDriver: cgroupfs\n",
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nclusterDNS: [10.0.0.10]\nclusterDomain: cluster.local\nmaxPods: 50\npodCIDR: 10.88.0.0/16\ncgroupDriver: cgroupfs\nevictionHard: {memory.available: 200Mi}\nimageGCHighThresholdPercent: 90\n",
         )
         .unwrap();
         assert_eq!(c.cluster_dns, Some(vec!["10.0.0.10".to_string()]));
         assert_eq!(c.max_pods, Some(50));
         assert_eq!(c.pod_cidr.as_deref(), Some("10.88.0.0/16"));
         assert!(c.unknown.contains_key("cgroupDriver"));
+        assert_eq!(
+            c.eviction_hard.unwrap()["memory.available"],
+            "200Mi".to_string()
+        );
+        assert_eq!(c.image_gc_high_threshold_percent, Some(90));
         assert!(parse("apiVersion: v1\nkind: Pod\n").is_err());
     }
 }

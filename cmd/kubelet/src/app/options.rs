@@ -95,6 +95,42 @@ pub struct Options {
     /// How long to cache 'unauthorized' answers of the webhook authorizer.
     #[arg(long)]
     pub authorization_webhook_cache_unauthorized_ttl: Option<String>,
+    /// Hard eviction thresholds (`memory.available<100Mi,nodefs.available<10%`).
+    #[arg(long)]
+    pub eviction_hard: Option<String>,
+    /// Soft eviction thresholds, each needing a grace period.
+    #[arg(long)]
+    pub eviction_soft: Option<String>,
+    /// Grace periods of the soft thresholds (`memory.available=1m30s`).
+    #[arg(long)]
+    pub eviction_soft_grace_period: Option<String>,
+    /// How far past a threshold an eviction reclaims (`memory.available=0Mi`).
+    #[arg(long)]
+    pub eviction_minimum_reclaim: Option<String>,
+    /// How long a pressure condition is held after the pressure ends.
+    #[arg(long)]
+    pub eviction_pressure_transition_period: Option<String>,
+    /// Grace period (seconds) of pods evicted for soft thresholds.
+    #[arg(long)]
+    pub eviction_max_pod_grace_period: Option<i64>,
+    /// Image filesystem usage percent at which image GC always runs.
+    #[arg(long)]
+    pub image_gc_high_threshold: Option<i32>,
+    /// Image filesystem usage percent image GC frees down to.
+    #[arg(long)]
+    pub image_gc_low_threshold: Option<i32>,
+    /// Minimum age of an unused image before it is garbage collected.
+    #[arg(long)]
+    pub minimum_image_ttl_duration: Option<String>,
+    /// An image the image garbage collector never removes.
+    #[arg(long)]
+    pub pod_infra_container_image: Option<String>,
+    /// How often the eviction manager checks the node's resources.
+    #[arg(long)]
+    pub housekeeping_interval: Option<String>,
+    /// Enforce emptyDir sizeLimit and ephemeral-storage limits.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub local_storage_capacity_isolation: Option<bool>,
     /// Log level verbosity.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub v: u8,
@@ -200,7 +236,121 @@ fn default_ip() -> Option<IpAddr> {
         .filter(|ip| !ip.is_unspecified())
 }
 
+fn percent(name: &str, v: i32) -> anyhow::Result<u8> {
+    u8::try_from(v)
+        .ok()
+        .filter(|p| *p <= 100)
+        .with_context(|| format!("invalid {name} {v}, must be in range [0-100]"))
+}
+
 impl Options {
+    /// The eviction settings: flags over the file over upstream's defaults.
+    fn eviction(
+        &self,
+        file: &config::KubeletConfiguration,
+    ) -> anyhow::Result<kubelet::eviction::EvictionConfig> {
+        use kubelet::eviction::{default_eviction_hard, parse_pairs, parse_statements};
+        let map = |flag: &Option<String>,
+                   f: fn(&str) -> Result<std::collections::BTreeMap<String, String>, String>,
+                   name: &str|
+         -> anyhow::Result<Option<std::collections::BTreeMap<String, String>>> {
+            flag.as_deref()
+                .map(f)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--{name}: {e}"))
+        };
+        let mut hard = map(&self.eviction_hard, parse_statements, "eviction-hard")?
+            .or(file.eviction_hard.clone())
+            .unwrap_or_else(default_eviction_hard);
+        if file.merge_default_eviction_settings == Some(true) {
+            for (k, v) in default_eviction_hard() {
+                hard.entry(k).or_insert(v);
+            }
+        }
+        let soft = map(&self.eviction_soft, parse_statements, "eviction-soft")?
+            .or(file.eviction_soft.clone())
+            .unwrap_or_default();
+        let grace = map(
+            &self.eviction_soft_grace_period,
+            parse_pairs,
+            "eviction-soft-grace-period",
+        )?
+        .or(file.eviction_soft_grace_period.clone())
+        .unwrap_or_default();
+        let reclaim = map(
+            &self.eviction_minimum_reclaim,
+            parse_pairs,
+            "eviction-minimum-reclaim",
+        )?
+        .or(file.eviction_minimum_reclaim.clone())
+        .unwrap_or_default();
+        let thresholds = kubelet::eviction::parse_thresholds(&hard, &soft, &grace, &reclaim)
+            .map_err(|e| anyhow::anyhow!("eviction thresholds: {e}"))?;
+        let defaults = kubelet::eviction::EvictionConfig::default();
+        let transition = match self
+            .eviction_pressure_transition_period
+            .as_deref()
+            .or(file.eviction_pressure_transition_period.as_deref())
+        {
+            Some(v) => duration("--eviction-pressure-transition-period", v)?,
+            None => defaults.pressure_transition_period,
+        };
+        Ok(kubelet::eviction::EvictionConfig {
+            thresholds,
+            pressure_transition_period: transition,
+            max_pod_grace_period_seconds: self
+                .eviction_max_pod_grace_period
+                .or(file.eviction_max_pod_grace_period)
+                .unwrap_or(defaults.max_pod_grace_period_seconds),
+            local_storage_capacity_isolation: self
+                .local_storage_capacity_isolation
+                .or(file.local_storage_capacity_isolation)
+                .unwrap_or(defaults.local_storage_capacity_isolation),
+        })
+    }
+
+    /// Image GC settings: flags over the file over upstream's defaults.
+    fn image_gc(
+        &self,
+        file: &config::KubeletConfiguration,
+    ) -> anyhow::Result<kubelet::image_gc::ImageGcPolicy> {
+        let d = kubelet::image_gc::ImageGcPolicy::default();
+        let high = match self
+            .image_gc_high_threshold
+            .or(file.image_gc_high_threshold_percent)
+        {
+            Some(v) => percent("HighThresholdPercent", v)?,
+            None => d.high_threshold_percent,
+        };
+        let low = match self
+            .image_gc_low_threshold
+            .or(file.image_gc_low_threshold_percent)
+        {
+            Some(v) => percent("LowThresholdPercent", v)?,
+            None => d.low_threshold_percent,
+        };
+        let min_age = match self
+            .minimum_image_ttl_duration
+            .as_deref()
+            .or(file.image_minimum_gc_age.as_deref())
+        {
+            Some(v) => duration("--minimum-image-ttl-duration", v)?,
+            None => d.min_age,
+        };
+        let policy = kubelet::image_gc::ImageGcPolicy {
+            high_threshold_percent: high,
+            low_threshold_percent: low,
+            min_age,
+            pinned_image: Some(
+                self.pod_infra_container_image
+                    .clone()
+                    .unwrap_or_else(|| kubelet::image_gc::DEFAULT_POD_INFRA_IMAGE.into()),
+            ),
+        };
+        kubelet::image_gc::validate(&policy).map_err(anyhow::Error::msg)?;
+        Ok(policy)
+    }
+
     pub fn complete(self) -> anyhow::Result<Config> {
         let file = match &self.config {
             Some(p) => config::load(p)?,
@@ -252,6 +402,12 @@ impl Options {
             self.cluster_dns.clone()
         };
         let auth = self.auth(&file)?;
+        let eviction = self.eviction(&file)?;
+        let image_gc = self.image_gc(&file)?;
+        let housekeeping_interval = match &self.housekeeping_interval {
+            Some(v) => duration("--housekeeping-interval", v)?,
+            None => defaults.housekeeping_interval,
+        };
         Ok(Config {
             auth,
             kube: self.kube.clone(),
@@ -287,6 +443,9 @@ impl Options {
                     .clone()
                     .or(file.static_pod_path.clone())
                     .filter(|p| !p.as_os_str().is_empty()),
+                eviction,
+                housekeeping_interval,
+                image_gc,
             },
             serve: (port != 0).then(|| SocketAddr::new(address, port)),
             healthz: (healthz_port != 0).then(|| SocketAddr::new(healthz_address, healthz_port)),
@@ -336,6 +495,83 @@ mod tests {
         // A config file brings v1beta1's defaults: no anonymous callers,
         // webhooks on.
         assert_eq!(c.auth, kubelet::auth::AuthConfig::v1beta1());
+        // No eviction settings: upstream's five hard thresholds.
+        assert_eq!(
+            c.kubelet.eviction,
+            kubelet::eviction::EvictionConfig::default()
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn eviction_and_image_gc_settings() {
+        use kubelet::eviction::{Signal, ThresholdValue};
+        let c = Options::parse_from([
+            "kubelet",
+            "--eviction-hard",
+            "memory.available<1Gi",
+            "--eviction-soft",
+            "nodefs.available<20%",
+            "--eviction-soft-grace-period",
+            "nodefs.available=1m",
+            "--eviction-pressure-transition-period",
+            "30s",
+            "--image-gc-high-threshold",
+            "90",
+            "--minimum-image-ttl-duration",
+            "5m",
+        ])
+        .complete()
+        .unwrap();
+        let e = &c.kubelet.eviction;
+        assert_eq!(e.thresholds.len(), 2, "the flag replaces the defaults");
+        assert_eq!(
+            e.hard(Signal::MemoryAvailable).unwrap().value,
+            ThresholdValue::Quantity(1 << 30)
+        );
+        assert_eq!(
+            e.pressure_transition_period,
+            std::time::Duration::from_secs(30)
+        );
+        assert_eq!(c.kubelet.image_gc.high_threshold_percent, 90);
+        assert_eq!(
+            c.kubelet.image_gc.min_age,
+            std::time::Duration::from_secs(300)
+        );
+        let bad = |args: &[&str]| {
+            let mut v = vec!["kubelet"];
+            v.extend_from_slice(args);
+            Options::parse_from(v).complete().unwrap_err().to_string()
+        };
+        assert!(bad(&["--eviction-soft", "memory.available<1Gi"])
+            .contains("grace period must be specified"));
+        assert!(bad(&["--image-gc-low-threshold", "95"])
+            .contains("can not be higher than HighThresholdPercent"));
+
+        // The file: a partial evictionHard keeps only what it names,
+        // unless mergeDefaultEvictionSettings.
+        let dir = std::env::temp_dir().join(format!("kubelet-evict-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.yaml");
+        for (merge, n) in [(false, 1), (true, 5)] {
+            std::fs::write(
+                &file,
+                format!("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nevictionHard: {{memory.available: 200Mi}}\nmergeDefaultEvictionSettings: {merge}\n"),
+            )
+            .unwrap();
+            let c = Options::parse_from(["kubelet", "--config", file.to_str().unwrap()])
+                .complete()
+                .unwrap();
+            assert_eq!(c.kubelet.eviction.thresholds.len(), n);
+            assert_eq!(
+                c.kubelet
+                    .eviction
+                    .hard(Signal::MemoryAvailable)
+                    .unwrap()
+                    .value,
+                ThresholdValue::Quantity(200 << 20)
+            );
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 

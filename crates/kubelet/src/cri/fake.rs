@@ -175,6 +175,20 @@ impl State {
     }
 }
 
+/// The fake's record of `image`: id `sha256:<name>`, 1 MiB.
+fn fake_image(image: &str) -> Image {
+    Image {
+        id: format!("sha256:{image}"),
+        repo_tags: vec![image.into()],
+        size: 1 << 20,
+        spec: Some(ImageSpec {
+            image: image.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 fn container_name(c: &ContainerConfig) -> String {
     c.metadata
         .as_ref()
@@ -494,15 +508,22 @@ impl ImageService for FakeRuntime {
 
     async fn image_status(&self, image: &str) -> Result<Option<Image>, CriError> {
         let s = self.lock();
-        Ok(s.images.contains(image).then(|| Image {
-            id: format!("sha256:{image}"),
-            repo_tags: vec![image.into()],
-            spec: Some(ImageSpec {
-                image: image.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }))
+        Ok(s.images.contains(image).then(|| fake_image(image)))
+    }
+
+    async fn list_images(&self) -> Result<Vec<Image>, CriError> {
+        let s = self.lock();
+        let mut out: Vec<Image> = s.images.iter().map(|i| fake_image(i)).collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn remove_image(&self, id: &str) -> Result<(), CriError> {
+        let mut s = self.lock();
+        let name = id.strip_prefix("sha256:").unwrap_or(id).to_string();
+        s.call(format!("RemoveImage {name}"));
+        s.images.remove(&name);
+        Ok(())
     }
 
     async fn pull_image(

@@ -137,6 +137,15 @@ pub trait ImageService: Send + Sync {
     async fn image_fs_info(&self) -> Result<Vec<api::FilesystemUsage>, CriError> {
         Err(CriError::Unsupported("ImageFsInfo"))
     }
+    /// Every image the runtime holds (`ListImages`).
+    async fn list_images(&self) -> Result<Vec<Image>, CriError> {
+        Err(CriError::Unsupported("ListImages"))
+    }
+    /// Removes an image by its id (`RemoveImage`); a missing image is no error.
+    async fn remove_image(&self, id: &str) -> Result<(), CriError> {
+        let _ = id;
+        Err(CriError::Unsupported("RemoveImage"))
+    }
 }
 
 /// The condition types every runtime reports (upstream's

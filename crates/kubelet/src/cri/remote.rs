@@ -317,6 +317,26 @@ impl ImageService for RemoteRuntime {
             .image_filesystems)
     }
 
+    async fn list_images(&self) -> Result<Vec<Image>, CriError> {
+        Ok(self
+            .images()
+            .list_images(req(api::ListImagesRequest { filter: None }))
+            .await
+            .map_err(rpc("ListImages"))?
+            .into_inner()
+            .images)
+    }
+
+    async fn remove_image(&self, id: &str) -> Result<(), CriError> {
+        self.images()
+            .remove_image(req(api::RemoveImageRequest {
+                image: Some(spec(id)),
+            }))
+            .await
+            .map_err(rpc("RemoveImage"))?;
+        Ok(())
+    }
+
     async fn image_status(&self, image: &str) -> Result<Option<Image>, CriError> {
         Ok(self
             .images()

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Mutex;
 
 use crate::cri::api::{ContainerState, PodSandboxState};
 use crate::cri::{CriError, RuntimeService};
@@ -16,6 +17,16 @@ fn state_name(state: i32) -> &'static str {
         Ok(ContainerState::ContainerRunning) => "running",
         Ok(ContainerState::ContainerExited) => "exited",
         _ => "unknown",
+    }
+}
+
+/// Pods evicted, by signal (upstream's `kubelet_evictions` counter).
+static EVICTIONS: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
+
+/// Counts one eviction for `signal` (`memory.available`, `emptydirfs.limit`, …).
+pub fn count_eviction(signal: &'static str) {
+    if let Ok(mut m) = EVICTIONS.lock() {
+        *m.entry(signal).or_default() += 1;
     }
 }
 
@@ -49,6 +60,17 @@ pub async fn render(runtime: &dyn RuntimeService) -> Result<String, CriError> {
     );
     let _ = writeln!(out, "# TYPE kubelet_running_pods gauge");
     let _ = writeln!(out, "kubelet_running_pods {running_pods}");
+    let evictions = EVICTIONS.lock().map(|m| m.clone()).unwrap_or_default();
+    if !evictions.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP kubelet_evictions [ALPHA] Cumulative number of pod evictions by eviction signal"
+        );
+        let _ = writeln!(out, "# TYPE kubelet_evictions counter");
+        for (signal, n) in &evictions {
+            let _ = writeln!(out, "kubelet_evictions{{eviction_signal=\"{signal}\"}} {n}");
+        }
+    }
     Ok(out)
 }
 

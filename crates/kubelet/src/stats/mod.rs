@@ -26,7 +26,7 @@ use crate::cri::{CriError, ImageService, RuntimeService};
 use crate::kuberuntime::sandbox::pod_logs_directory;
 use summary::{
     ContainerStats, CpuStats, FsStats, MemoryStats, NodeStats, PodReference, PodStats, RlimitStats,
-    Summary, Time,
+    Summary, Time, VolumeStats,
 };
 
 /// Why the stats could not be gathered.
@@ -91,6 +91,54 @@ fn dir_usage(dir: &Path) -> Option<(u64, u64)> {
         }
     }
     Some((bytes, inodes))
+}
+
+/// Whether `dir` is on a tmpfs (a memory-backed emptyDir): its bytes are
+/// memory, not disk.
+fn on_tmpfs(dir: &Path) -> bool {
+    // TMPFS_MAGIC, in whatever integer type the platform's f_type is.
+    rustix::fs::statfs(dir).is_ok_and(|s| s.f_type == 0x0102_1994)
+}
+
+/// Usage of each volume under `<root>/pods/<uid>/volumes/<plugin>/<name>`
+/// (upstream's volume stats, measured by walking like its `du` metrics),
+/// with whether it counts as the pod's ephemeral storage (on disk).
+fn pod_volume_stats(
+    pod_dir: &Path,
+    now: Time,
+    node_fs: Option<&node::FsUsage>,
+) -> Vec<(VolumeStats, bool)> {
+    let mut out = Vec::new();
+    let Ok(plugins) = std::fs::read_dir(pod_dir.join("volumes")) else {
+        return out;
+    };
+    for plugin in plugins.flatten() {
+        let Ok(volumes) = std::fs::read_dir(plugin.path()) else {
+            continue;
+        };
+        for v in volumes.flatten() {
+            let path = v.path();
+            let Some((bytes, inodes)) = dir_usage(&path) else {
+                continue;
+            };
+            let mut fs = node_fs.map(|n| fs_stats(now, n)).unwrap_or(FsStats {
+                time: now,
+                ..Default::default()
+            });
+            fs.used_bytes = Some(bytes);
+            fs.inodes_used = Some(inodes);
+            let on_disk = !on_tmpfs(&path);
+            out.push((
+                VolumeStats {
+                    fs,
+                    name: v.file_name().to_string_lossy().into_owned(),
+                },
+                on_disk,
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    out
 }
 
 impl StatsProvider {
@@ -337,6 +385,25 @@ impl StatsProvider {
                 cs.push(out);
             }
             cs.sort_by(|a, b| a.name.cmp(&b.name));
+            let volumes = if detail == Detail::Full {
+                pod_volume_stats(
+                    &self.root_dir.join("pods").join(&meta.uid),
+                    Time::from_unix_nanos(now_ns()),
+                    node_fs.as_ref(),
+                )
+            } else {
+                vec![]
+            };
+            let ephemeral_storage = (detail == Detail::Full)
+                .then(|| {
+                    let disk: Vec<&VolumeStats> = volumes
+                        .iter()
+                        .filter(|(_, on_disk)| *on_disk)
+                        .map(|(v, _)| v)
+                        .collect();
+                    summary::pod_ephemeral_storage(&cs, &disk)
+                })
+                .flatten();
             pods.push(PodStats {
                 pod_ref: PodReference {
                     name: meta.name,
@@ -346,10 +413,8 @@ impl StatsProvider {
                 start_time: Time::from_unix_nanos(sb.created_at),
                 cpu: summary::pod_cpu(&cs),
                 memory: summary::pod_memory(&cs),
-                volume: vec![],
-                ephemeral_storage: (detail == Detail::Full)
-                    .then(|| summary::pod_ephemeral_storage(&cs))
-                    .flatten(),
+                volume: volumes.into_iter().map(|(v, _)| v).collect(),
+                ephemeral_storage,
                 containers: cs,
             });
         }

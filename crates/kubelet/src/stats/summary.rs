@@ -201,13 +201,17 @@ pub fn pod_memory(containers: &[ContainerStats]) -> Option<MemoryStats> {
     })
 }
 
-/// Ephemeral storage: every container's writable layer and logs (upstream's
-/// `calcEphemeralStorage`, without emptyDir volumes here).
-pub fn pod_ephemeral_storage(containers: &[ContainerStats]) -> Option<FsStats> {
+/// Ephemeral storage: every container's writable layer and logs and the
+/// pod's volumes on local disk (upstream's `calcEphemeralStorage`).
+pub fn pod_ephemeral_storage(
+    containers: &[ContainerStats],
+    volumes: &[&VolumeStats],
+) -> Option<FsStats> {
     let parts: Vec<&FsStats> = containers
         .iter()
         .flat_map(|c| [c.rootfs.as_ref(), c.logs.as_ref()])
         .flatten()
+        .chain(volumes.iter().map(|v| &v.fs))
         .collect();
     let first = parts.first()?;
     Some(FsStats {
