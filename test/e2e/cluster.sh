@@ -23,7 +23,7 @@ KUBECTL_VERSIONS="${KUBECTL_VERSIONS:-1.27 1.33}"
 # (ENABLE_CLUSTER_DNS, on by default), `top` the metrics add-on
 # (ENABLE_METRICS_SERVER, on by default; scraped every 12 s here, the least
 # upstream allows next to its 10 s kubelet request timeout).
-CLUSTER_CASES="${CLUSTER_CASES:-node_ready kubelet_auth static_pod pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top hpa certificates rbac}"
+CLUSTER_CASES="${CLUSTER_CASES:-node_ready kubelet_auth static_pod pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top hpa certificates rbac eviction}"
 NS=""
 
 # e2e::cluster_up: builds (unless E2E_BIN_DIR) and starts the cluster as a
@@ -519,6 +519,44 @@ case_resource_quota() {
 # quota_used QUOTA RESOURCE VALUE: whether status.used[RESOURCE] is VALUE.
 quota_used() {
   [[ "$(kc -n "${NS}" get quota "$1" -o jsonpath="{.status.used.$2}" 2>/dev/null)" == "$3" ]]
+}
+
+# The kubelet's eviction manager (every 10 s): a pod writing past its
+# emptyDir sizeLimit on the real disk is evicted with upstream's status,
+# which kubectl describe shows (get shows the killed container's Error, as
+# upstream's printer does); the node reports no pressure.
+case_eviction() {
+  ensure_ns
+  local out
+  e2e::ok -n "${NS}" apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: scratchy}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: writer
+    image: busybox
+    command: [sh, -c, "dd if=/dev/zero of=/scratch/fill bs=1024 count=64; sleep 3600"]
+    volumeMounts: [{name: scratch, mountPath: /scratch}]
+  volumes:
+  - {name: scratch, emptyDir: {sizeLimit: 16Ki}}
+YAML
+  e2e::wait_until "the pod evicted" 90 pod_phase_is "${NS}" scratchy Failed
+  out="$(e2e::ok -n "${NS}" get pod scratchy -o jsonpath='{.status.reason}|{.status.message}')"
+  e2e::assert_eq "the eviction's reason and message" \
+    'Evicted|Usage of EmptyDir volume "scratch" exceeds the limit "16Ki". ' "${out}"
+  out="$(e2e::ok -n "${NS}" describe pod scratchy)"
+  e2e::assert_match "kubectl describe shows the eviction" \
+    $'Status: +Failed\nReason: +Evicted\nMessage: +Usage of EmptyDir volume "scratch" exceeds the limit "16Ki".' "${out}"
+  out="$(e2e::ok get nodes -o jsonpath='{range .items[0].status.conditions[*]}{.type}={.status}/{.reason} {end}')"
+  e2e::assert_match "no pressure on the node" \
+    'MemoryPressure=False/KubeletHasSufficientMemory DiskPressure=False/KubeletHasNoDiskPressure PIDPressure=False/KubeletHasSufficientPID' "${out}"
+}
+
+# pod_phase_is NS POD PHASE
+pod_phase_is() {
+  [[ "$(kc -n "$1" get pod "$2" -o jsonpath='{.status.phase}' 2>/dev/null)" == "$3" ]]
 }
 
 # kubectl drain against a PodDisruptionBudget the disruption controller
