@@ -80,7 +80,7 @@ async fn kubelet_binary_runs_a_pod_and_serves_its_endpoints() {
     std::fs::write(
         &config,
         format!(
-            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nclusterDomain: cluster.local\nmaxPods: 42\npodLogsDir: {}\n",
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nclusterDomain: cluster.local\nmaxPods: 42\npodLogsDir: {}\nevictionHard: {{memory.available: 100Mi, nodefs.available: 1Gi}}\n",
             dir.path().join("logs").display()
         ),
     )

@@ -55,6 +55,7 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
         node_ips: vec!["127.0.0.1".into()],
         root_dir: dir.path().join("root"),
         pod_logs_dir: dir.path().join("logs"),
+        eviction: common::no_eviction(),
         ..Default::default()
     };
     let kubelet = Kubelet::new(api.client.clone(), remote.clone(), remote.clone(), config)
@@ -252,6 +253,7 @@ async fn busybox_reads_config_map_and_service_account_token() {
         node_ips: vec!["127.0.0.1".into()],
         root_dir: dir.path().join("root"),
         pod_logs_dir: dir.path().join("logs"),
+        eviction: common::no_eviction(),
         ..Default::default()
     };
     let kubelet = Kubelet::new(api.client.clone(), remote.clone(), remote.clone(), config)

@@ -35,6 +35,7 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
         node_ips: vec!["127.0.0.1".into()],
         root_dir: dir.path().join("root"),
         pod_logs_dir: dir.path().join("logs"),
+        eviction: common::no_eviction(),
         ..Default::default()
     };
     let kubelet = Kubelet::new(
@@ -211,6 +212,7 @@ async fn restarted_kubelet_adopts_running_pods() {
         node_ips: vec!["127.0.0.1".into()],
         root_dir: dir.path().join("root"),
         pod_logs_dir: dir.path().join("logs"),
+        eviction: common::no_eviction(),
         ..Default::default()
     };
     let first = start(&api, &fake, config.clone()).await;
@@ -336,6 +338,7 @@ async fn volumes_are_projected_updated_and_torn_down() {
             root_dir: root.clone(),
             pod_logs_dir: dir.path().join("logs"),
             sync_frequency: Duration::from_secs(1),
+            eviction: common::no_eviction(),
             ..Default::default()
         },
     )

@@ -77,3 +77,13 @@ pub fn ready(p: &Pod) -> bool {
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
+
+/// No eviction thresholds, for tests about other things: they must not
+/// depend on how full this machine's disk is (upstream's default
+/// `nodefs.available<10%` refuses every pod on a fuller disk).
+pub fn no_eviction() -> kubelet::eviction::EvictionConfig {
+    kubelet::eviction::EvictionConfig {
+        thresholds: vec![],
+        ..Default::default()
+    }
+}
