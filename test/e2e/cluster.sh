@@ -147,18 +147,24 @@ case_kubelet_auth() {
   out="$(kubelet_api /pods)"
   e2e::assert_eq "an anonymous caller" "Unauthorized 401" "${out}"
   # A ServiceAccount token the API server vouches for (TokenReview), refused
-  # by its SubjectAccessReview until RBAC grants it the kubelet API.
+  # by its SubjectAccessReviews (nodes/pods, then nodes/proxy: upstream's
+  # KubeletFineGrainedAuthz) until RBAC grants it the kubelet API.
   token="$(e2e::ok -n "${NS}" create token default)"
   out="$(kubelet_api /pods -H "Authorization: Bearer ${token}")"
   e2e::assert_match "a ServiceAccount without the kubelet API" \
-    "Forbidden \\(user=system:serviceaccount:${NS}:default, verb=get, resource=nodes, subresource=proxy\\) 403$" "${out}"
-  e2e::ok create clusterrolebinding "kubelet-api-${NS}" --clusterrole=system:kubelet-api-admin \
+    "Forbidden \\(user=system:serviceaccount:${NS}:default, verb=get, resource=nodes, subresource\\(s\\)=\\[pods proxy\\]\\)"$'\n'" 403$" "${out}"
+  # Only nodes/proxy: /pods passes on the fallback, /stats (no fallback) not.
+  e2e::ok create clusterrole "kubelet-proxy-${NS}" --verb=get --resource=nodes/proxy >/dev/null
+  e2e::ok create clusterrolebinding "kubelet-api-${NS}" --clusterrole="kubelet-proxy-${NS}" \
     --serviceaccount="${NS}:default" >/dev/null
   # The kubelet keeps a denial for 30 s (--authorization-webhook-cache-unauthorized-ttl).
   e2e::wait_until "the kubelet to allow the bound ServiceAccount" 60 kubelet_allows "${token}"
   out="$(kubelet_api /pods -H "Authorization: Bearer ${token}")"
-  e2e::assert_match "a ServiceAccount with system:kubelet-api-admin" '"kind":"PodList".* 200$' "${out}"
+  e2e::assert_match "a ServiceAccount with nodes/proxy reads /pods" '"kind":"PodList".* 200$' "${out}"
+  out="$(kubelet_api /stats/summary -H "Authorization: Bearer ${token}")"
+  e2e::assert_match "but not /stats" 'subresource\(s\)=\[stats\]\)'$'\n'' 403$' "${out}"
   e2e::ok delete clusterrolebinding "kubelet-api-${NS}" >/dev/null
+  e2e::ok delete clusterrole "kubelet-proxy-${NS}" >/dev/null
   out="$(kubelet_api /pods -H "Authorization: Bearer not-a-token")"
   e2e::assert_eq "a token nobody vouches for" "Unauthorized 401" "${out}"
   # The API server's client certificate (x509 against --client-ca-file).

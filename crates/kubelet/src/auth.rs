@@ -5,8 +5,8 @@
 //! TokenReview), else `system:anonymous` when `--anonymous-auth` allows it
 //! (401 `Unauthorized` otherwise). With `--authorization-mode=Webhook` the
 //! API server decides (SubjectAccessReview) on the verb of the HTTP method
-//! and the `nodes/<subresource>` of the path, for this node's name (403
-//! `Forbidden (user=…, verb=…, resource=nodes, subresource=…)`).
+//! and the `nodes/<subresource>`s of the path, for this node's name (403
+//! `Forbidden (user=…, verb=…, resource=nodes, subresource(s)=[…])`).
 
 use std::time::Duration;
 
@@ -84,8 +84,12 @@ pub struct Refusal {
     pub message: String,
 }
 
-/// The verb and `nodes` subresource a request is authorized as.
-pub fn attributes(method: &str, path: &str) -> (&'static str, &'static str) {
+/// The verb and the `nodes` subresources a request is authorized as, in
+/// the order tried: with upstream's `KubeletFineGrainedAuthz` (beta, on in
+/// 1.33) `/pods`, `/healthz` and `/configz` first ask for `nodes/pods`,
+/// `nodes/healthz` and `nodes/configz`, then for the `nodes/proxy` that
+/// covered them before.
+pub fn attributes(method: &str, path: &str) -> (&'static str, Vec<&'static str>) {
     let verb = match method {
         "POST" => "create",
         "PUT" => "update",
@@ -94,6 +98,14 @@ pub fn attributes(method: &str, path: &str) -> (&'static str, &'static str) {
         _ => "get",
     };
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    let mut subresources = Vec::with_capacity(2);
+    if under("/pods") || under("/runningpods") {
+        subresources.push("pods");
+    } else if under("/healthz") {
+        subresources.push("healthz");
+    } else if under("/configz") {
+        subresources.push("configz");
+    }
     let subresource = if under("/stats") {
         "stats"
     } else if under("/metrics") {
@@ -107,7 +119,8 @@ pub fn attributes(method: &str, path: &str) -> (&'static str, &'static str) {
     } else {
         "proxy"
     };
-    (verb, subresource)
+    subresources.push(subresource);
+    (verb, subresources)
 }
 
 /// The checks, ready.
@@ -224,30 +237,37 @@ impl KubeletAuth {
         let Some(reviews) = self.reviews.as_ref().filter(|_| self.mode == Mode::Webhook) else {
             return Ok(user);
         };
-        let (verb, subresource) = attributes(method, path);
-        let what = format!(
-            "(user={}, verb={verb}, resource=nodes, subresource={subresource})",
-            user.name
-        );
-        let mut spec = client::delegated::subject(&user);
-        spec["resourceAttributes"] = json!({
-            "verb": verb, "group": "", "version": "v1", "resource": "nodes",
-            "subresource": subresource, "name": self.node_name,
-        });
-        match reviews.authorize(spec).await {
-            Ok(d) if d.allowed => Ok(user),
-            Ok(_) => Err(Refusal {
-                status: 403,
-                message: format!("Forbidden {what}"),
-            }),
-            Err(e) => {
-                tracing::error!(error = %e, user = %user.name, verb, subresource, "Authorization error");
-                Err(Refusal {
-                    status: 500,
-                    message: format!("Authorization error {what}"),
-                })
+        let (verb, subresources) = attributes(method, path);
+        for subresource in &subresources {
+            let mut spec = client::delegated::subject(&user);
+            spec["resourceAttributes"] = json!({
+                "verb": verb, "group": "", "version": "v1", "resource": "nodes",
+                "subresource": subresource, "name": self.node_name,
+            });
+            match reviews.authorize(spec).await {
+                Ok(d) if d.allowed => return Ok(user),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, user = %user.name, verb, subresource, "Authorization error");
+                    return Err(Refusal {
+                        status: 500,
+                        message: format!(
+                            "Authorization error (user={}, verb={verb}, resource=nodes, subresource={subresource})",
+                            user.name
+                        ),
+                    });
+                }
             }
         }
+        tracing::debug!(user = %user.name, verb, ?subresources, "Forbidden");
+        Err(Refusal {
+            status: 403,
+            message: format!(
+                "Forbidden (user={}, verb={verb}, resource=nodes, subresource(s)=[{}])\n",
+                user.name,
+                subresources.join(" ")
+            ),
+        })
     }
 }
 
@@ -257,16 +277,24 @@ mod tests {
 
     #[test]
     fn paths_map_to_upstreams_subresources() {
-        assert_eq!(attributes("GET", "/stats/summary"), ("get", "stats"));
-        assert_eq!(attributes("GET", "/metrics/resource"), ("get", "metrics"));
-        assert_eq!(attributes("GET", "/metrics"), ("get", "metrics"));
-        assert_eq!(attributes("GET", "/logs/"), ("get", "log"));
-        assert_eq!(attributes("GET", "/spec/"), ("get", "spec"));
-        assert_eq!(attributes("POST", "/exec/ns/p/c"), ("create", "proxy"));
-        assert_eq!(attributes("GET", "/containerLogs/ns/p/c"), ("get", "proxy"));
-        assert_eq!(attributes("GET", "/pods"), ("get", "proxy"));
-        assert_eq!(attributes("GET", "/statsx"), ("get", "proxy"));
-        assert_eq!(attributes("HEAD", "/healthz"), ("get", "proxy"));
+        let a = |m: &str, p: &str| {
+            let (verb, subs) = attributes(m, p);
+            format!("{verb} {}", subs.join(","))
+        };
+        assert_eq!(a("GET", "/stats/summary"), "get stats");
+        assert_eq!(a("GET", "/metrics/resource"), "get metrics");
+        assert_eq!(a("GET", "/metrics"), "get metrics");
+        assert_eq!(a("GET", "/logs/"), "get log");
+        assert_eq!(a("GET", "/spec/"), "get spec");
+        assert_eq!(a("POST", "/exec/ns/p/c"), "create proxy");
+        assert_eq!(a("GET", "/containerLogs/ns/p/c"), "get proxy");
+        assert_eq!(a("GET", "/statsx"), "get proxy");
+        // KubeletFineGrainedAuthz: the specific subresource, then proxy.
+        assert_eq!(a("GET", "/pods"), "get pods,proxy");
+        assert_eq!(a("GET", "/runningpods/"), "get pods,proxy");
+        assert_eq!(a("HEAD", "/healthz"), "get healthz,proxy");
+        assert_eq!(a("GET", "/healthz/ping"), "get healthz,proxy");
+        assert_eq!(a("GET", "/configz"), "get configz,proxy");
     }
 
     fn headers(token: Option<&str>) -> HeaderMap {
