@@ -310,21 +310,24 @@ impl Kubelet {
             .clone()
             .map(|dir| StaticPods::new(dir, c.node_name.clone(), self.client.clone()));
         let mut static_tick = tokio::time::interval(crate::static_pods::CHECK_FREQUENCY);
+        let mut static_watch = c
+            .static_pod_path
+            .as_deref()
+            .and_then(crate::dir_watch::DirWatch::new);
         loop {
             tokio::select! {
                 _ = static_tick.tick(), if statics.is_some() => {
-                    if let Some(st) = statics.as_mut() {
-                        let (added, removed) = st.refresh();
-                        for pod in added {
-                            tracing::info!(pod = ?pod.metadata.name, "static pod");
-                            workers.update(pod);
-                        }
-                        for uid in removed {
-                            workers.remove(&uid);
-                        }
-                        st.reconcile();
+                    if let Some(w) = static_watch.as_mut() {
+                        w.rewatch();
                     }
+                    refresh_static_pods(&mut statics, &mut workers);
                 }
+                _ = async {
+                    match static_watch.as_mut() {
+                        Some(w) => w.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => refresh_static_pods(&mut statics, &mut workers),
                 ev = pods.next() => match ev {
                     // Mirror pods stand for static pods: never run.
                     Some(Ok(Event::InitApply(pod) | Event::Apply(pod))) if is_mirror(&pod) => {
@@ -422,5 +425,21 @@ impl Kubelet {
                 s.remove(&uid);
             }
         });
+    }
+}
+
+/// Reads the manifest directory and hands new and removed static pods to
+/// the workers.
+fn refresh_static_pods(statics: &mut Option<StaticPods>, workers: &mut PodWorkers) {
+    if let Some(st) = statics.as_mut() {
+        let (added, removed) = st.refresh();
+        for pod in added {
+            tracing::info!(pod = ?pod.metadata.name, "static pod");
+            workers.update(pod);
+        }
+        for uid in removed {
+            workers.remove(&uid);
+        }
+        st.reconcile();
     }
 }

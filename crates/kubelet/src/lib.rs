@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod backoff;
 pub mod cri;
+pub mod dir_watch;
 pub mod envvars;
 pub mod eviction;
 mod grpc_probe;

@@ -27,10 +27,9 @@ pub const SOURCE_ANNOTATION: &str = "kubernetes.io/config.source";
 pub const HASH_ANNOTATION: &str = "kubernetes.io/config.hash";
 pub const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
-/// How often the directory is read. Upstream reads it every 20 s
-/// (`fileCheckFrequency`) and also follows it with inotify; a 5 s read of a
-/// few small files stands in for both.
-pub const CHECK_FREQUENCY: Duration = Duration::from_secs(5);
+/// How often the directory is read (upstream's `fileCheckFrequency`); an
+/// inotify watch ([`crate::dir_watch`]) reads it at once on a change.
+pub const CHECK_FREQUENCY: Duration = Duration::from_secs(20);
 
 /// 128 bits of FNV-1a (two 64-bit lanes with different offsets): a stable
 /// hash, the same in every build, as the UID must be.
