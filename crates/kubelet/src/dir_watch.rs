@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 /// Events arriving this close together wake once (an editor's save is
 /// several).
@@ -43,7 +44,11 @@ impl DirWatch {
                 return None;
             }
         };
-        let fd = AsyncFd::new(fd).ok()?;
+        // `new` is deprecated for descriptors an AsyncFd does not own; this
+        // one owns its OwnedFd, so the descriptor stays open and the same
+        // for its whole life (the condition `register` states).
+        #[allow(deprecated)]
+        let fd = AsyncFd::with_interest(fd, Interest::READABLE).ok()?;
         let mut w = Self {
             fd,
             dir: dir.to_path_buf(),

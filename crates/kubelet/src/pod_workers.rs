@@ -687,9 +687,20 @@ impl Worker {
         self.ctx.publish(&pod, killing_events(&rs));
         m.kill_pod(&rs, grace).await.map_err(|e| e.to_string())?;
         let rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
-        let mut status = generate_api_pod_status(
-            &pod,
-            &rs,
+        let mut status = self.final_status(&pod, &rs);
+        apply_eviction(&mut status, pod.status.as_ref(), &e, Timestamp::now());
+        self.write_status(status).await
+    }
+
+    /// The status of a pod killed for good: nothing restarts.
+    fn final_status(
+        &self,
+        pod: &Pod,
+        rs: &crate::kuberuntime::pod_status::PodRuntimeStatus,
+    ) -> PodStatus {
+        generate_api_pod_status(
+            pod,
+            rs,
             &HashMap::new(),
             &StatusContext {
                 host_ips: &self.ctx.host_ips,
@@ -698,9 +709,7 @@ impl Worker {
                 terminal: true,
                 probes: None,
             },
-        );
-        apply_eviction(&mut status, pod.status.as_ref(), &e, Timestamp::now());
-        self.write_status(status).await
+        )
     }
 
     /// Stops everything with the grace period, writes the final status,
@@ -721,18 +730,7 @@ impl Worker {
         m.kill_pod(&rs, grace).await.map_err(|e| e.to_string())?;
         let rs = m.pod_status(&uid).await.map_err(|e| e.to_string())?;
         if !self.removed {
-            let status = generate_api_pod_status(
-                &pod,
-                &rs,
-                &HashMap::new(),
-                &StatusContext {
-                    host_ips: &self.ctx.host_ips,
-                    runtime_name: &self.ctx.runtime_name,
-                    now: Timestamp::now(),
-                    terminal: true,
-                    probes: None,
-                },
-            );
+            let status = self.final_status(&pod, &rs);
             self.write_status(status).await?;
             let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), pod_namespace(&pod));
             let dp = DeleteParams {

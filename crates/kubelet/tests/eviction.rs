@@ -83,6 +83,17 @@ fn burstable(name: &str, node: &str) -> Pod {
     p
 }
 
+/// Creates `pod` and waits until it is Failed (`what` names the wait).
+async fn create_until_failed(pods: &Api<Pod>, pod: &Pod, what: &str) -> Pod {
+    pods.create(&PostParams::default(), pod).await.unwrap();
+    let name = pod.metadata.name.clone().unwrap();
+    eventually(what, T, || async {
+        let p = pods.get(&name).await.ok()?;
+        (phase(&p) == Some("Failed")).then_some(p)
+    })
+    .await
+}
+
 fn status_of(p: &Pod) -> (Option<&str>, Option<&str>, &str) {
     let s = p.status.as_ref().unwrap();
     (
@@ -117,13 +128,11 @@ async fn memory_pressure_refuses_best_effort_pods_and_evicts_a_running_one() {
     .await;
 
     let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
-    pods.create(&PostParams::default(), &sleeper("best-effort", "mem-node"))
-        .await
-        .unwrap();
-    let p = eventually("the best-effort pod refused", T, || async {
-        let p = pods.get("best-effort").await.ok()?;
-        (phase(&p) == Some("Failed")).then_some(p)
-    })
+    let p = create_until_failed(
+        &pods,
+        &sleeper("best-effort", "mem-node"),
+        "the best-effort pod refused",
+    )
     .await;
     assert_eq!(
         status_of(&p),
@@ -140,13 +149,11 @@ async fn memory_pressure_refuses_best_effort_pods_and_evicts_a_running_one() {
 
     // A burstable pod is admitted, runs, and is then evicted (the node
     // stays under pressure), killed with upstream's status.
-    pods.create(&PostParams::default(), &burstable("burstable", "mem-node"))
-        .await
-        .unwrap();
-    let p = eventually("the burstable pod evicted", T, || async {
-        let p = pods.get("burstable").await.ok()?;
-        (phase(&p) == Some("Failed")).then_some(p)
-    })
+    let p = create_until_failed(
+        &pods,
+        &burstable("burstable", "mem-node"),
+        "the burstable pod evicted",
+    )
     .await;
     let (_, reason, message) = status_of(&p);
     assert_eq!(reason, Some("Evicted"));
@@ -207,14 +214,7 @@ async fn disk_pressure_removes_unused_images_first_then_evicts() {
     .await;
     // Under disk pressure every pod is refused, burstable or not.
     let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
-    pods.create(&PostParams::default(), &burstable("late", "disk-node"))
-        .await
-        .unwrap();
-    let p = eventually("the pod refused", T, || async {
-        let p = pods.get("late").await.ok()?;
-        (phase(&p) == Some("Failed")).then_some(p)
-    })
-    .await;
+    let p = create_until_failed(&pods, &burstable("late", "disk-node"), "the pod refused").await;
     assert_eq!(
         status_of(&p).2,
         "Pod was rejected: The node had condition: [DiskPressure]. "
