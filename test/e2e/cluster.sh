@@ -124,6 +124,12 @@ case_node_ready() {
   e2e::assert_match "the node is Ready" $'\n[a-z0-9.-]+ Ready <none> [0-9]+[smhd]([0-9]+[smh])? v1\\.33\\.0' "$(e2e::squeeze <<<"${out}")"
   # The heartbeat Lease the kubelet renews.
   e2e::wait_until "the node's Lease" 30 node_lease
+  # The kubelet's condition events, as kubectl describe node lists them.
+  local node
+  node="$(e2e::ok get nodes -o jsonpath='{.items[0].metadata.name}')"
+  out="$(e2e::ok describe node "${node}")"
+  e2e::assert_match "describe node lists the kubelet's NodeReady event" \
+    "Normal +NodeReady +[0-9a-z]+ +kubelet +Node ${node} status is now: NodeReady" "${out}"
 }
 
 # kubelet_api PATH [CURL ARGS...]: the kubelet's secure port, straight.

@@ -210,6 +210,7 @@ impl Kubelet {
             },
             machine: self.machine.clone(),
             eviction: None,
+            recorder: None,
         };
         let recorder = Recorder::new(
             self.client.clone(),
@@ -243,6 +244,7 @@ impl Kubelet {
             .with_recorder(recorder.clone(), node_ref.clone()),
         );
         status.eviction = Some(eviction.clone());
+        status.recorder = Some((recorder.clone(), node_ref.clone()));
         // Background loops end with this future (dropping it aborts them);
         // pod workers end when their channel closes with `workers`.
         let mut background = tokio::task::JoinSet::new();

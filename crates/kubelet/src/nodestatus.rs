@@ -313,6 +313,50 @@ pub fn node_status(
     }
 }
 
+/// The node events a status change calls for (upstream's
+/// `recordNodeStatusEvent` from the condition setters): for each of Ready
+/// and the pressure conditions that is new or changed, `NodeReady` /
+/// `NodeNotReady`, `NodeHasSufficientMemory` / `NodeHasInsufficientMemory`,
+/// `NodeHasNoDiskPressure` / `NodeHasDiskPressure`, `NodeHasSufficientPID` /
+/// `NodeHasInsufficientPID`.
+pub fn condition_events(old: Option<&NodeStatus>, new: &NodeStatus) -> Vec<&'static str> {
+    let status_of = |s: Option<&NodeStatus>, ty: &str| {
+        s.and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == ty))
+            .map(|c| c.status.clone())
+    };
+    let mut out = Vec::new();
+    for (ty, yes, no) in [
+        (
+            MEMORY_PRESSURE,
+            "NodeHasInsufficientMemory",
+            "NodeHasSufficientMemory",
+        ),
+        (
+            DISK_PRESSURE,
+            "NodeHasDiskPressure",
+            "NodeHasNoDiskPressure",
+        ),
+        (
+            PID_PRESSURE,
+            "NodeHasInsufficientPID",
+            "NodeHasSufficientPID",
+        ),
+        ("Ready", "NodeReady", "NodeNotReady"),
+    ] {
+        let now = status_of(Some(new), ty);
+        if now.is_none() || now == status_of(old, ty) {
+            continue;
+        }
+        out.push(if now.as_deref() == Some("True") {
+            yes
+        } else {
+            no
+        });
+    }
+    out
+}
+
 /// The status without heartbeat times, to tell a real change.
 fn without_heartbeats(s: &NodeStatus) -> NodeStatus {
     let mut s = s.clone();
@@ -334,6 +378,11 @@ pub struct NodeStatusManager {
     pub machine: MachineInfo,
     /// The eviction manager, whose conditions the status reports.
     pub eviction: Option<Arc<crate::eviction::manager::EvictionManager>>,
+    /// Where the node's condition events go, and the node's reference.
+    pub recorder: Option<(
+        kube::runtime::events::Recorder,
+        k8s_openapi::api::core::v1::ObjectReference,
+    )>,
 }
 
 impl NodeStatusManager {
@@ -368,6 +417,31 @@ impl NodeStatusManager {
                 Ok(existing)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Publishes upstream's `Node <name> status is now: <event>` events.
+    fn publish(&self, events: Vec<&'static str>) {
+        let Some((recorder, node)) = &self.recorder else {
+            return;
+        };
+        for reason in events {
+            let ev = kube::runtime::events::Event {
+                type_: kube::runtime::events::EventType::Normal,
+                reason: reason.into(),
+                note: Some(format!(
+                    "Node {} status is now: {reason}",
+                    self.settings.node_name
+                )),
+                action: reason.into(),
+                secondary: None,
+            };
+            let (recorder, node) = (recorder.clone(), node.clone());
+            tokio::spawn(async move {
+                if let Err(e) = recorder.publish(&ev, &node).await {
+                    tracing::debug!(error = %e, "publishing a node event failed");
+                }
+            });
         }
     }
 
@@ -410,6 +484,7 @@ impl NodeStatusManager {
                 .as_ref()
                 .map(|old| without_heartbeats(old) != without_heartbeats(&status))
                 .unwrap_or(true);
+            self.publish(condition_events(node.status.as_ref(), &status));
             let due = last_report.is_none_or(|t| t.elapsed() >= REPORT_FREQUENCY);
             if !changed && !due {
                 continue;
@@ -577,6 +652,36 @@ mod tests {
         );
         assert_eq!(disk.last_transition_time, Some(Time(t1)));
         assert_eq!(cond(&c, "MemoryPressure").status, "False");
+    }
+
+    #[test]
+    fn condition_changes_are_upstreams_node_events() {
+        let t = Timestamp::UNIX_EPOCH;
+        let none = BTreeSet::new();
+        let a = node_status(&settings(), &machine(), "", None, &none, None, t);
+        assert_eq!(
+            condition_events(None, &a),
+            [
+                "NodeHasSufficientMemory",
+                "NodeHasNoDiskPressure",
+                "NodeHasSufficientPID",
+                "NodeReady"
+            ]
+        );
+        assert!(condition_events(Some(&a), &a).is_empty());
+        let b = node_status(
+            &settings(),
+            &machine(),
+            "",
+            Some("runtime down"),
+            &BTreeSet::from([DISK_PRESSURE]),
+            Some(&a),
+            t,
+        );
+        assert_eq!(
+            condition_events(Some(&a), &b),
+            ["NodeHasDiskPressure", "NodeNotReady"]
+        );
     }
 
     #[test]

@@ -197,6 +197,32 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
             .then_some(())
     })
     .await;
+    // And the node's: its conditions as they were first reported (what
+    // `kubectl describe node` lists: kind Node, the name as UID).
+    let node_events = eventually("the node's condition events", T, || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        let found: Vec<(String, String)> = list
+            .items
+            .iter()
+            .filter(|e| {
+                e.involved_object.kind.as_deref() == Some("Node")
+                    && e.involved_object.uid.as_deref() == Some("fake-node")
+            })
+            .filter_map(|e| Some((e.reason.clone()?, e.message.clone()?)))
+            .collect();
+        (found.len() >= 4).then_some(found)
+    })
+    .await;
+    assert!(
+        node_events.contains(&(
+            "NodeReady".into(),
+            "Node fake-node status is now: NodeReady".into()
+        )),
+        "{node_events:?}"
+    );
+    assert!(node_events
+        .iter()
+        .any(|(r, _)| r == "NodeHasSufficientMemory"));
 }
 
 /// A restarted kubelet finds its sandbox and container by their labels and
