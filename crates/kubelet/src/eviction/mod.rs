@@ -281,28 +281,26 @@ pub fn parse_thresholds(
     Ok(out)
 }
 
-/// A `--eviction-hard`-style flag: `memory.available<100Mi,nodefs.available<10%`.
-pub fn parse_statements(flag: &str) -> Result<BTreeMap<String, String>, String> {
+/// `k<sep>v,k<sep>v` into a map (upstream's map-string-string flags).
+fn parse_map(flag: &str, sep: char) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for part in flag.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (k, v) = part
-            .split_once('<')
-            .ok_or_else(|| format!("malformed pair {part:?}, expect string<string"))?;
+            .split_once(sep)
+            .ok_or_else(|| format!("malformed pair {part:?}, expect string{sep}string"))?;
         out.insert(k.trim().to_string(), v.trim().to_string());
     }
     Ok(out)
 }
 
+/// A `--eviction-hard`-style flag: `memory.available<100Mi,nodefs.available<10%`.
+pub fn parse_statements(flag: &str) -> Result<BTreeMap<String, String>, String> {
+    parse_map(flag, '<')
+}
+
 /// A `--eviction-soft-grace-period`-style flag: `memory.available=1m30s`.
 pub fn parse_pairs(flag: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut out = BTreeMap::new();
-    for part in flag.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = part
-            .split_once('=')
-            .ok_or_else(|| format!("malformed pair {part:?}, expect string=string"))?;
-        out.insert(k.trim().to_string(), v.trim().to_string());
-    }
-    Ok(out)
+    parse_map(flag, '=')
 }
 
 #[cfg(test)]
