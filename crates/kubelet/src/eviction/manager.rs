@@ -410,7 +410,7 @@ pub fn local_storage_violation(pod: &Pod, stats: &PodStats) -> Option<(String, &
             .and_then(|e| e.used_bytes)
             .unwrap_or(0);
         if used as f64 > total {
-            let text = super::format_quantity(Signal::MemoryAvailable, total as i64);
+            let text = super::format_bytes(total as i64);
             return Some((
                 format!("Pod ephemeral local storage usage exceeds the total limit of containers {text}. "),
                 "ephemeralpodfs.limit",

@@ -137,6 +137,11 @@ impl Threshold {
     }
 }
 
+/// `n` bytes as upstream prints a binary-SI quantity (`100Mi`, `1500`).
+pub fn format_bytes(n: i64) -> String {
+    quantity_text(n, apimachinery::quantity::Format::BinarySI)
+}
+
 /// Formats `n` of `signal`'s unit as upstream prints quantities (binary SI
 /// for bytes, decimal SI for counts).
 pub fn format_quantity(signal: Signal, n: i64) -> String {
@@ -146,6 +151,10 @@ pub fn format_quantity(signal: Signal, n: i64) -> String {
     } else {
         Format::DecimalSI
     };
+    quantity_text(n, format)
+}
+
+fn quantity_text(n: i64, format: apimachinery::quantity::Format) -> String {
     Quantity::from_nanos(i128::from(n) * 1_000_000_000, format).to_string()
 }
 
@@ -371,7 +380,7 @@ mod tests {
     #[test]
     fn quantities_print_as_upstream() {
         assert_eq!(format_quantity(Signal::MemoryAvailable, 100 << 20), "100Mi");
-        assert_eq!(format_quantity(Signal::MemoryAvailable, 1500), "1500");
+        assert_eq!(format_bytes(1500), "1500");
         assert_eq!(format_quantity(Signal::NodeFsInodesFree, 150_000), "150k");
     }
 }

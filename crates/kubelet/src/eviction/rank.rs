@@ -12,7 +12,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::signals::Observations;
-use super::{format_quantity, Signal, Threshold};
+use super::{format_bytes, format_quantity, Signal, Threshold};
 use crate::kuberuntime::quantity::parse;
 use crate::stats::summary::{FsStats, PodStats};
 
@@ -188,7 +188,8 @@ pub fn eviction_message(
         let quantity = match t.value {
             super::ThresholdValue::Quantity(q) => format_quantity(t.signal, q),
             super::ThresholdValue::Percentage(_) => {
-                format_quantity(Signal::MemoryAvailable, t.value.quantity(o.capacity))
+                // Upstream prints a share of capacity as binary SI, whatever the signal.
+                format_bytes(t.value.quantity(o.capacity))
             }
         };
         message += &format!(
@@ -229,11 +230,10 @@ pub fn eviction_message(
             .and_then(|r| r.get(resource));
         let req_value = req.and_then(parse).unwrap_or(0.0);
         if usage as f64 > req_value {
-            message +=
-                &format!(
+            message += &format!(
                 "Container {} was using {}, request is {}, has larger consumption of {resource}. ",
                 c.name,
-                format_quantity(Signal::MemoryAvailable, i64::try_from(usage).unwrap_or(i64::MAX)),
+                format_bytes(i64::try_from(usage).unwrap_or(i64::MAX)),
                 req.map_or("0", |q| q.0.as_str()),
             );
         }
