@@ -165,6 +165,12 @@ pub async fn discover(state: &ApiState, r: &Remote) -> Result<Value, BackendErro
 }
 
 async fn probe(state: &ApiState, r: &Remote) {
+    // Probes of one APIService run one after another: each reads the
+    // backend as it is then, so the last to run writes the newest answer
+    // (concurrent ones could land out of order, leaving a stale
+    // MissingEndpoints until the next periodic probe).
+    let lock = state.aggregator.probe_lock(&r.name);
+    let _held = lock.lock().await;
     let (available, reason, message, discovery) = match discover(state, r).await {
         Ok(d) => (
             true,

@@ -80,9 +80,19 @@ impl Remote {
 #[derive(Debug, Default)]
 pub struct Registry {
     remotes: RwLock<BTreeMap<(String, String), Remote>>,
+    /// One probe at a time per APIService, so that a probe started before
+    /// its backend appeared cannot write its result after a newer one.
+    probing: std::sync::Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Registry {
+    /// The lock a probe of APIService `name` holds from its check to its
+    /// status write.
+    pub fn probe_lock(&self, name: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.probing.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(name.to_string()).or_default().clone()
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<(String, String), Remote>> {
         self.remotes.read().unwrap_or_else(|p| p.into_inner())
     }
