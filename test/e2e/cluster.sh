@@ -228,13 +228,25 @@ YAML
 case_pod_runs_and_logs() {
   ensure_ns
   e2e::ok -n "${NS}" run hello --image=busybox --restart=Never -- \
-    sh -c 'echo hello from a container; sleep 3600' >/dev/null
+    sh -c 'echo hello from a container; sleep 3; echo late line; sleep 3600' >/dev/null
   e2e::wait_until "pod hello Running" 60 pod_running hello
-  local out
+  local out late
   out="$(e2e::ok -n "${NS}" get pod hello)"
   e2e::assert_match "get pod row" '^hello 1/1 Running 0 [0-9]+s$' "$(e2e::row "${out}" hello)"
+  e2e::wait_until "the late line" 30 log_has "${NS}" hello "late line"
   out="$(e2e::ok -n "${NS}" logs hello)"
-  e2e::assert_eq "kubectl logs" "hello from a container" "${out}"
+  e2e::assert_eq "kubectl logs" $'hello from a container\nlate line' "${out}"
+  e2e::assert_eq "kubectl logs --tail=1" "late line" "$(e2e::ok -n "${NS}" logs hello --tail=1)"
+  e2e::assert_eq "kubectl logs --limit-bytes=5" "hello" "$(e2e::ok -n "${NS}" logs hello --limit-bytes=5)"
+  # --since-time from the late line's own timestamp leaves out the first
+  # line, written 3 s before; --since=1h keeps both.
+  late="$(e2e::ok -n "${NS}" logs hello --timestamps --tail=1 | cut -d' ' -f1)"
+  e2e::assert_eq "kubectl logs --since-time" "late line" "$(e2e::ok -n "${NS}" logs hello --since-time="${late}")"
+  e2e::assert_eq "kubectl logs --since=1h" $'hello from a container\nlate line' "$(e2e::ok -n "${NS}" logs hello --since=1h)"
+  # Log collectors find it under /var/log/containers, linked to the file.
+  out="$(ls /var/log/containers/hello_"${NS}"_hello-*.log)"
+  e2e::assert_match "the container log link" "^/var/log/containers/hello_${NS}_hello-[0-9a-f]{64}\.log$" "${out}"
+  e2e::assert_match "the link's target" "^/var/log/pods/${NS}_hello_[0-9a-f-]+/hello/0\.log$" "$(readlink "${out}")"
   out="$(e2e::ok -n "${NS}" get pod hello -o jsonpath='{.status.podIP} {.status.conditions[?(@.type=="Ready")].status} {.spec.nodeName}')"
   e2e::assert_match "pod IP in the pod range, Ready, on the node" '^10\.94\.[0-9]+\.[0-9]+ True [a-z0-9.-]+$' "${out}"
   out="$(e2e::ok -n "${NS}" get events --field-selector reason=Scheduled -o jsonpath='{.items[*].message}')"

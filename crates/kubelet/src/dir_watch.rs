@@ -1,5 +1,6 @@
 //! Wakes when a directory's entries change (upstream's file source follows
-//! `--pod-manifest-path` with inotify besides its 20 s re-read): an
+//! `--pod-manifest-path` with inotify besides its 20 s re-read, and
+//! `kubectl logs -f` waits on fsnotify for the log's writes): an
 //! inotify watch through rustix, read through tokio's `AsyncFd`. A
 //! directory that does not exist (yet) is watched once
 //! [`DirWatch::rewatch`] finds it; a removed one stops waking until then.
@@ -40,7 +41,7 @@ impl DirWatch {
         let fd = match inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK) {
             Ok(fd) => fd,
             Err(e) => {
-                tracing::info!(error = %e, "inotify unavailable; static pods are read periodically only");
+                tracing::info!(dir = %dir.display(), error = %e, "inotify unavailable; the directory is checked periodically only");
                 return None;
             }
         };
@@ -65,11 +66,11 @@ impl DirWatch {
         }
         match inotify::add_watch(self.fd.get_ref(), &self.dir, flags()) {
             Ok(_) => {
-                tracing::debug!(dir = %self.dir.display(), "watching the static pod directory");
+                tracing::debug!(dir = %self.dir.display(), "watching a directory");
                 self.watching = true;
             }
             Err(e) => {
-                tracing::debug!(dir = %self.dir.display(), error = %e, "cannot watch the static pod directory yet");
+                tracing::debug!(dir = %self.dir.display(), error = %e, "cannot watch the directory yet");
             }
         }
     }

@@ -61,6 +61,8 @@ pub struct KubeletConfig {
     pub housekeeping_interval: std::time::Duration,
     /// Image garbage collection thresholds.
     pub image_gc: crate::image_gc::ImageGcPolicy,
+    /// Container log rotation (`containerLogMaxSize`, `containerLogMaxFiles`).
+    pub container_log: crate::logs::rotate::LogRotatePolicy,
 }
 
 impl Default for KubeletConfig {
@@ -83,6 +85,7 @@ impl Default for KubeletConfig {
             eviction: Default::default(),
             housekeeping_interval: crate::eviction::MONITORING_INTERVAL,
             image_gc: Default::default(),
+            container_log: Default::default(),
         }
     }
 }
@@ -272,6 +275,14 @@ impl Kubelet {
             }));
         }
         background.spawn(crate::nodelease::run(self.client.clone(), node_rx));
+        background.spawn(
+            Arc::new(crate::logs::rotate::ContainerLogManager::new(
+                self.manager.runtime.clone(),
+                c.container_log.clone(),
+            ))
+            .run(),
+        );
+        background.spawn(remove_dangling_log_links(self.manager.container_logs_dir()));
         let (pleg_tx, mut pleg_rx) = mpsc::unbounded_channel();
         background.spawn(crate::pleg::run(
             self.manager.runtime.clone(),
@@ -369,6 +380,9 @@ impl Kubelet {
                         let known: HashSet<String> =
                             seen.iter().cloned().chain(workers.uids()).collect();
                         self.volumes.cleanup_orphaned_pod_dirs(&known);
+                        crate::logs::files::remove_pod_log_dirs(&c.pod_logs_dir, |uid| {
+                            known.contains(uid)
+                        });
                         self.synced.store(true, Ordering::SeqCst);
                         if let Some(st) = statics.as_ref() {
                             st.reconcile();
@@ -415,7 +429,7 @@ impl Kubelet {
                 }
                 tracing::info!(pod_uid = %uid, "cleaning up the runtime leftovers of a pod this node no longer has");
                 manager.kill_pod(&rs, 2).await?;
-                manager.remove_pod(&rs).await
+                manager.remove_pod(&uid, &rs).await
             }
             .await;
             if let Err(e) = result {
@@ -427,6 +441,19 @@ impl Kubelet {
                 s.remove(&uid);
             }
         });
+    }
+}
+
+/// Removes `/var/log/containers` links whose log is gone, every minute
+/// (upstream's container GC period).
+async fn remove_dangling_log_links(dir: PathBuf) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let dir = dir.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || crate::logs::files::remove_dangling_symlinks(&dir))
+                .await;
     }
 }
 

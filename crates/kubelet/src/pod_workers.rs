@@ -747,7 +747,7 @@ impl Worker {
                 Err(e) => return Err(format!("deleting the pod object: {e}")),
             }
         }
-        m.remove_pod(&rs).await.map_err(|e| e.to_string())?;
+        m.remove_pod(&uid, &rs).await.map_err(|e| e.to_string())?;
         m.forget(&uid);
         self.ctx.volumes.teardown(&uid);
         tracing::info!(pod = %pod_desc(&pod), "pod terminated");

@@ -81,6 +81,43 @@ fn truthy(v: Option<&str>) -> bool {
     matches!(v, Some("true") | Some("1") | Some(""))
 }
 
+/// The `PodLogOptions` of a `/containerLogs` query.
+fn log_options(query: &str, previous: bool) -> Result<LogOptions, String> {
+    fn number<T: std::str::FromStr>(query: &str, key: &str) -> Result<Option<T>, String> {
+        query_param(query, key)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| format!("invalid value {v:?} for {key}"))
+            })
+            .transpose()
+    }
+    let since_seconds: Option<i64> = number(query, "sinceSeconds")?;
+    if since_seconds.is_some_and(|s| s < 1) {
+        return Err("sinceSeconds: must be greater than 0".into());
+    }
+    let since_time = match query_param(query, "sinceTime").filter(|v| !v.is_empty()) {
+        Some(v) => {
+            let v = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+            let t = chrono::DateTime::parse_from_rfc3339(&v)
+                .map_err(|_| format!("invalid value {v:?} for sinceTime"))?;
+            Some(t.with_timezone(&chrono::Utc))
+        }
+        None => None,
+    };
+    let limit_bytes: Option<u64> = number(query, "limitBytes")?;
+    if limit_bytes == Some(0) {
+        return Err("limitBytes: must be greater than 0".into());
+    }
+    Ok(LogOptions {
+        tail_lines: number(query, "tailLines")?,
+        timestamps: truthy(query_param(query, "timestamps")),
+        follow: truthy(query_param(query, "follow")) && !previous,
+        since: logs::since(since_seconds, since_time, chrono::Utc::now()),
+        limit_bytes,
+    })
+}
+
 impl ServerState {
     /// Routes one request.
     pub async fn handle(&self, path: &str, query: &str) -> Response<Body> {
@@ -174,10 +211,9 @@ impl ServerState {
                 format!("container \"{container}\" in pod \"{name}\" is waiting to start\n"),
             );
         };
-        let opts = LogOptions {
-            tail_lines: query_param(query, "tailLines").and_then(|v| v.parse().ok()),
-            timestamps: truthy(query_param(query, "timestamps")),
-            follow: truthy(query_param(query, "follow")) && !previous,
+        let opts = match log_options(query, previous) {
+            Ok(o) => o,
+            Err(e) => return text(400, format!("{e}\n")),
         };
         let runtime = self.manager.runtime.clone();
         let id = c.id.clone();
@@ -324,4 +360,32 @@ pub async fn bind_healthz(
             });
         }
     }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_options_from_the_query() {
+        let o = log_options(
+            "follow=true&tailLines=3&timestamps=true&limitBytes=100&sinceTime=2026-01-01T00%3A00%3A05Z",
+            false,
+        )
+        .unwrap();
+        assert!(o.follow && o.timestamps);
+        assert_eq!(o.tail_lines, Some(3));
+        assert_eq!(o.limit_bytes, Some(100));
+        assert_eq!(o.since.unwrap().to_rfc3339(), "2026-01-01T00:00:05+00:00");
+        let s = log_options("sinceSeconds=60", true).unwrap();
+        let age = chrono::Utc::now() - s.since.unwrap();
+        assert!((59..=61).contains(&age.num_seconds()), "{age}");
+        // previous never follows.
+        assert!(!log_options("follow=true", true).unwrap().follow);
+        assert!(log_options("limitBytes=0", false).is_err());
+        assert!(log_options("sinceSeconds=-1", false).is_err());
+        assert!(log_options("sinceTime=yesterday", false).is_err());
+        assert!(log_options("tailLines=x", false).is_err());
+    }
 }

@@ -316,3 +316,155 @@ async fn busybox_reads_config_map_and_service_account_token() {
     })
     .await;
 }
+
+/// A chatty container's log rotates by size through containerd's
+/// ReopenContainerLog: rotated files are compressed and bounded, a
+/// `follow` reader sees every line in order across the rotations, the
+/// `containers` link points at the current file, and deleting the pod
+/// removes its log directory and link.
+#[tokio::test]
+async fn chatty_logs_rotate_and_follow_keeps_up() {
+    let _one = ONE_KUBELET.lock().await;
+    use futures::StreamExt;
+    use serde_json::json;
+
+    let Ok(endpoint) = std::env::var("KUBELET_TEST_CRI_ENDPOINT") else {
+        eprintln!("skipping: KUBELET_TEST_CRI_ENDPOINT is not set (see crates/kubelet/README.md)");
+        return;
+    };
+    let api = integration::TestApiServer::start().await;
+    let remote = Arc::new(RemoteRuntime::new(&endpoint).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let node = format!("cri-log-node-{}", std::process::id());
+    let config = KubeletConfig {
+        node_name: node.clone(),
+        hostname: node.clone(),
+        node_ips: vec!["127.0.0.1".into()],
+        root_dir: dir.path().join("root"),
+        pod_logs_dir: dir.path().join("logs"),
+        eviction: common::no_eviction(),
+        container_log: kubelet::logs::rotate::LogRotatePolicy {
+            max_size: 16 * 1024,
+            max_files: 3,
+            max_workers: 1,
+            monitor_interval: Duration::from_secs(1),
+        },
+        ..Default::default()
+    };
+    let kubelet = Kubelet::new(api.client.clone(), remote.clone(), remote.clone(), config)
+        .await
+        .unwrap();
+    let server = ServerState {
+        pods: kubelet.pods.clone(),
+        manager: kubelet.manager.clone(),
+        healthz: kubelet.health_checks(),
+        stats: kubelet.stats_provider(),
+        auth: std::sync::Arc::new(kubelet::auth::KubeletAuth::allow_all("test-node")),
+    };
+    tokio::spawn(kubelet.run());
+
+    // ~500 lines a second, ~20 KiB a second in the CRI format.
+    let script = "i=0; while true; do i=$((i+1)); echo \"line $i\"; \
+                  [ $((i % 50)) -eq 0 ] && sleep 0.1; done";
+    let pod = json!({
+        "metadata": {"name": "chatty"},
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "main", "image": "busybox:1.35", "command": ["sh", "-c", script]}]
+        }
+    });
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(pod).unwrap(),
+    )
+    .await
+    .unwrap();
+    let p = eventually("the pod to be Running", T, || async {
+        let p = pods.get("chatty").await.ok()?;
+        (phase(&p) == Some("Running")).then_some(p)
+    })
+    .await;
+    let uid = p.metadata.uid.clone().unwrap();
+    let cid = p.status.unwrap().container_statuses.unwrap()[0]
+        .container_id
+        .clone()
+        .unwrap();
+    let cid = cid.trim_start_matches("containerd://").to_string();
+    let pod_dir = dir
+        .path()
+        .join("logs")
+        .join(format!("default_chatty_{uid}"));
+    let cdir = pod_dir.join("main");
+
+    let resp = server
+        .handle("/containerLogs/default/chatty/main", "follow=true")
+        .await;
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body().into_data_stream();
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), body.next()).await {
+            Ok(Some(Ok(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            other => panic!("the follow stream stopped: {other:?}"),
+        }
+    }
+    drop(body);
+    let numbers: Vec<u64> = text
+        .lines()
+        .map(|l| l.strip_prefix("line ").unwrap().parse().unwrap())
+        .collect();
+    eprintln!(
+        "followed {} lines ({}..={}) across rotations",
+        numbers.len(),
+        numbers.first().unwrap_or(&0),
+        numbers.last().unwrap_or(&0)
+    );
+    assert!(numbers.len() > 1000, "{} lines followed", numbers.len());
+    for w in numbers.windows(2) {
+        assert_eq!(
+            w[1],
+            w[0] + 1,
+            "lines followed in order, none lost or repeated"
+        );
+    }
+
+    let files: Vec<String> = std::fs::read_dir(&cdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(files.len() <= 3, "{files:?}");
+    assert!(files.iter().any(|f| f == "0.log"), "{files:?}");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with("0.log.") && f.ends_with(".gz")),
+        "{files:?}"
+    );
+    let current = std::fs::metadata(cdir.join("0.log")).unwrap().len();
+    assert!(current < 64 * 1024, "current log {current} bytes");
+    let link = kubelet::logs::files::legacy_symlink(
+        &dir.path().join("containers"),
+        "chatty",
+        "default",
+        "main",
+        &cid,
+    );
+    assert_eq!(std::fs::read_link(&link).unwrap(), cdir.join("0.log"));
+
+    pods.delete("chatty", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the pod object to be gone", T, || async {
+        pods.get_opt("chatty").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    eventually(
+        "the pod's log directory and link to be removed",
+        T,
+        || async { (!pod_dir.exists() && std::fs::symlink_metadata(&link).is_err()).then_some(()) },
+    )
+    .await;
+}

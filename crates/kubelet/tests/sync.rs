@@ -359,6 +359,6 @@ async fn kill_then_remove_leaves_nothing() {
     assert_eq!(t.exit_code, 137);
     // The pod keeps the IP it had.
     assert_eq!(st.pod_ip.as_deref(), Some("10.88.0.3"));
-    h.m.remove_pod(&rs).await.unwrap();
+    h.m.remove_pod("uid-1", &rs).await.unwrap();
     assert_eq!(h.fake.counts(), (0, 0));
 }

@@ -50,6 +50,12 @@ pub struct KubeletConfiguration {
     #[serde(rename = "imageMinimumGCAge")]
     pub image_minimum_gc_age: Option<String>,
     pub local_storage_capacity_isolation: Option<bool>,
+    /// A quantity (`10Mi`); negative turns rotation off.
+    pub container_log_max_size: Option<String>,
+    pub container_log_max_files: Option<i32>,
+    pub container_log_max_workers: Option<i32>,
+    /// A Go duration (`10s`).
+    pub container_log_monitor_interval: Option<String>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, serde_yaml::Value>,
 }

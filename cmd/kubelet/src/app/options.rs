@@ -131,6 +131,18 @@ pub struct Options {
     /// Enforce emptyDir sizeLimit and ephemeral-storage limits.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub local_storage_capacity_isolation: Option<bool>,
+    /// Size at which a container log is rotated (`10Mi`; negative: never).
+    #[arg(long, allow_hyphen_values = true)]
+    pub container_log_max_size: Option<String>,
+    /// Log files kept per container, the current one included.
+    #[arg(long)]
+    pub container_log_max_files: Option<i32>,
+    /// Containers whose logs are rotated at once.
+    #[arg(long)]
+    pub container_log_max_workers: Option<i32>,
+    /// How often container log sizes are checked.
+    #[arg(long)]
+    pub container_log_monitor_interval: Option<String>,
     /// Log level verbosity.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub v: u8,
@@ -351,6 +363,47 @@ impl Options {
         Ok(policy)
     }
 
+    /// Container log rotation: flags over the file over upstream's defaults.
+    fn container_log(
+        &self,
+        file: &config::KubeletConfiguration,
+    ) -> anyhow::Result<kubelet::logs::rotate::LogRotatePolicy> {
+        let d = kubelet::logs::rotate::LogRotatePolicy::default();
+        let max_size = match self
+            .container_log_max_size
+            .as_deref()
+            .or(file.container_log_max_size.as_deref())
+        {
+            Some(v) => kubelet::logs::rotate::parse_max_size(v).map_err(anyhow::Error::msg)?,
+            None => d.max_size,
+        };
+        let count = |v: Option<i32>, default: usize| v.map_or(default, |n| n.max(0) as usize);
+        let monitor_interval = match self
+            .container_log_monitor_interval
+            .as_deref()
+            .or(file.container_log_monitor_interval.as_deref())
+        {
+            Some(v) => duration("--container-log-monitor-interval", v)?,
+            None => d.monitor_interval,
+        };
+        let policy = kubelet::logs::rotate::LogRotatePolicy {
+            max_size,
+            max_files: count(
+                self.container_log_max_files
+                    .or(file.container_log_max_files),
+                d.max_files,
+            ),
+            max_workers: count(
+                self.container_log_max_workers
+                    .or(file.container_log_max_workers),
+                d.max_workers,
+            ),
+            monitor_interval,
+        };
+        policy.validate().map_err(anyhow::Error::msg)?;
+        Ok(policy)
+    }
+
     pub fn complete(self) -> anyhow::Result<Config> {
         let file = match &self.config {
             Some(p) => config::load(p)?,
@@ -404,6 +457,7 @@ impl Options {
         let auth = self.auth(&file)?;
         let eviction = self.eviction(&file)?;
         let image_gc = self.image_gc(&file)?;
+        let container_log = self.container_log(&file)?;
         let housekeeping_interval = match &self.housekeeping_interval {
             Some(v) => duration("--housekeeping-interval", v)?,
             None => defaults.housekeeping_interval,
@@ -446,6 +500,7 @@ impl Options {
                 eviction,
                 housekeeping_interval,
                 image_gc,
+                container_log,
             },
             serve: (port != 0).then(|| SocketAddr::new(address, port)),
             healthz: (healthz_port != 0).then(|| SocketAddr::new(healthz_address, healthz_port)),
@@ -572,6 +627,57 @@ mod tests {
                 ThresholdValue::Quantity(200 << 20)
             );
         }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn container_log_rotation_settings() {
+        let c = Options::parse_from(["kubelet"]).complete().unwrap();
+        assert_eq!(
+            c.kubelet.container_log,
+            kubelet::logs::rotate::LogRotatePolicy::default()
+        );
+        assert_eq!(c.kubelet.container_log.max_size, 10 << 20);
+        let dir = std::env::temp_dir().join(format!("kubelet-logrot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncontainerLogMaxSize: 5Mi\ncontainerLogMaxFiles: 3\ncontainerLogMaxWorkers: 2\ncontainerLogMonitorInterval: 30s\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let c = Options::parse_from(["kubelet", "--config", path])
+            .complete()
+            .unwrap();
+        let p = &c.kubelet.container_log;
+        assert_eq!((p.max_size, p.max_files, p.max_workers), (5 << 20, 3, 2));
+        assert_eq!(p.monitor_interval, std::time::Duration::from_secs(30));
+        // Flags win; a negative size turns rotation off.
+        let c = Options::parse_from([
+            "kubelet",
+            "--config",
+            path,
+            "--container-log-max-size",
+            "-1",
+            "--container-log-max-files",
+            "4",
+        ])
+        .complete()
+        .unwrap();
+        assert_eq!(c.kubelet.container_log.max_size, -1);
+        assert_eq!(c.kubelet.container_log.max_files, 4);
+        let bad = |args: &[&str]| {
+            let mut v = vec!["kubelet"];
+            v.extend_from_slice(args);
+            Options::parse_from(v).complete().unwrap_err().to_string()
+        };
+        assert!(bad(&["--container-log-max-files", "1"])
+            .contains("containerLogMaxFiles must be greater than 1"));
+        assert!(bad(&["--container-log-monitor-interval", "1s"])
+            .contains("greater than or equal to 3s"));
+        assert!(bad(&["--container-log-max-size", "ten"])
+            .contains("failed to parse container log max size"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -484,9 +484,49 @@ impl RuntimeService for FakeRuntime {
             reason: c.reason.clone(),
             labels: c.config.labels.clone(),
             annotations: c.config.annotations.clone(),
-            log_path: c.config.log_path.clone(),
+            log_path: full_log_path(&s, c),
             ..Default::default()
         })
+    }
+
+    /// Creates the log file anew when the container runs (what containerd
+    /// does after the kubelet renamed the old one).
+    async fn reopen_container_log(&self, id: &str) -> Result<(), CriError> {
+        let mut s = self.lock();
+        let Some(c) = s.containers.get(id).cloned() else {
+            return Err(not_found("ReopenContainerLog", id));
+        };
+        s.call(format!("ReopenContainerLog {}", container_name(&c.config)));
+        if c.state != ContainerState::ContainerRunning {
+            return Err(CriError::Rpc {
+                op: "ReopenContainerLog",
+                status: tonic::Status::failed_precondition("container is not running"),
+            });
+        }
+        let path = full_log_path(&s, &c);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| CriError::Rpc {
+                op: "ReopenContainerLog",
+                status: tonic::Status::internal(format!("opening {path}: {e}")),
+            })?;
+        Ok(())
+    }
+}
+
+/// The log path as containerd reports it: under the sandbox's log
+/// directory when it has one.
+fn full_log_path(s: &State, c: &FakeContainer) -> String {
+    match s.sandboxes.get(&c.sandbox_id) {
+        Some(sb) if !sb.config.log_directory.is_empty() && !c.config.log_path.is_empty() => {
+            std::path::Path::new(&sb.config.log_directory)
+                .join(&c.config.log_path)
+                .to_string_lossy()
+                .into_owned()
+        }
+        _ => c.config.log_path.clone(),
     }
 }
 

@@ -86,6 +86,12 @@ pub trait RuntimeService: Send + Sync {
         filter: Option<ContainerFilter>,
     ) -> Result<Vec<Container>, CriError>;
     async fn container_status(&self, id: &str) -> Result<ContainerStatus, CriError>;
+    /// Makes the runtime write the container's log to a new file at its
+    /// log path (`ReopenContainerLog`), after the old one was renamed.
+    async fn reopen_container_log(&self, id: &str) -> Result<(), CriError> {
+        let _ = id;
+        Err(CriError::Unsupported("ReopenContainerLog"))
+    }
     /// Runs `cmd` in the container and waits (`ExecSync`): the exit code
     /// and stdout followed by stderr.
     async fn exec_sync(

@@ -255,6 +255,16 @@ impl RuntimeService for RemoteRuntime {
         Ok(())
     }
 
+    async fn reopen_container_log(&self, id: &str) -> Result<(), CriError> {
+        self.runtime()
+            .reopen_container_log(req(api::ReopenContainerLogRequest {
+                container_id: id.into(),
+            }))
+            .await
+            .map_err(rpc("ReopenContainerLog"))?;
+        Ok(())
+    }
+
     async fn list_container_stats(
         &self,
         filter: Option<api::ContainerStatsFilter>,

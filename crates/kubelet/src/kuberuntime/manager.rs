@@ -6,6 +6,7 @@
 //! back-offs tell the pod worker when to look again.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,11 +15,12 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use crate::backoff::Backoff;
 use crate::cri::api::ContainerState;
 use crate::cri::{CriError, ImageService, RuntimeService};
+use crate::logs;
 
 use super::actions::{compute_pod_actions, ToStart};
 use super::container::{generate_container_config, ContainerSettings, EnvSources};
-use super::labels::{self, pod_desc, pod_uid, ContainerType};
-use super::pod_status::{get_pod_status, PodRuntimeStatus};
+use super::labels::{self, pod_desc, pod_name, pod_namespace, pod_uid, ContainerType};
+use super::pod_status::{get_pod_status, ContainerStatus, PodRuntimeStatus};
 use super::sandbox::{generate_pod_sandbox_config, SandboxSettings};
 use crate::volume::PodVolumes;
 
@@ -410,6 +412,7 @@ impl RuntimeManager {
                 return false;
             }
         };
+        let log_path = Path::new(&sandbox_config.log_directory).join(&config.log_path);
         let id = match self
             .runtime
             .create_container(sandbox_id, config, sandbox_config.clone())
@@ -429,14 +432,38 @@ impl RuntimeManager {
             return false;
         }
         result.event(false, "Started", format!("Started container {}", c.name));
+        let link = logs::files::legacy_symlink(
+            &self.container_logs_dir(),
+            pod_name(pod),
+            pod_namespace(pod),
+            &c.name,
+            &id,
+        );
+        logs::files::create_legacy_symlink(&link, &log_path);
         // Keep the instance before this one for lastState; older ones go
         // (upstream's container GC keeps one dead instance per container).
         for old in rs.containers.iter().filter(|o| o.name == c.name).skip(1) {
-            if let Err(e) = self.runtime.remove_container(&old.id).await {
+            if let Err(e) = self.remove_container(old).await {
                 tracing::debug!(container = %old.id, error = %e, "removing an old container");
             }
         }
         true
+    }
+
+    /// Where the `/var/log/containers` links live.
+    pub fn container_logs_dir(&self) -> PathBuf {
+        logs::files::container_logs_dir(&self.sandbox.pod_logs_dir)
+    }
+
+    /// Removes a container with its logs and log link.
+    async fn remove_container(&self, c: &ContainerStatus) -> Result<(), CriError> {
+        self.runtime.remove_container(&c.id).await?;
+        logs::files::remove_container_logs(
+            &self.container_logs_dir(),
+            Path::new(&c.log_path),
+            &c.id,
+        );
+        Ok(())
     }
 
     /// Stops every container (with `grace` seconds) and every sandbox of
@@ -462,10 +489,11 @@ impl RuntimeManager {
         Ok(())
     }
 
-    /// Removes the pod's containers and sandboxes (after [`Self::kill_pod`]).
-    pub async fn remove_pod(&self, rs: &PodRuntimeStatus) -> Result<(), CriError> {
+    /// Removes the pod's containers and sandboxes (after [`Self::kill_pod`]),
+    /// and its log directory.
+    pub async fn remove_pod(&self, uid: &str, rs: &PodRuntimeStatus) -> Result<(), CriError> {
         for c in &rs.containers {
-            match self.runtime.remove_container(&c.id).await {
+            match self.remove_container(c).await {
                 Err(e) if !e.is_not_found() => return Err(e),
                 _ => {}
             }
@@ -476,6 +504,7 @@ impl RuntimeManager {
                 _ => {}
             }
         }
+        logs::files::remove_pod_log_dirs(&self.sandbox.pod_logs_dir, |u| u != uid);
         Ok(())
     }
 
