@@ -98,8 +98,8 @@ stop_test_containerd() {
     export CONTAINERD_DIR=/var/lib/kube-containerd-unit
     unset CONTAINERD_PID_FILE
     kube::containerd::stop
+    CNI_BRIDGE=kubebr9 kube::cni::remove
   )
-  ip link del kubebr9 >/dev/null 2>&1 || true
 }
 
 step_e2e() {

@@ -243,7 +243,7 @@ kube::components::cleanup_pods() {
   rm -rf /var/lib/cni/networks/kube-bridge 2>/dev/null || true
   kube::components::_cleanup_cni_nat
   # The bridge goes too: a later cluster may use another pod range.
-  ip link del "${CNI_BRIDGE}" >/dev/null 2>&1 || true
+  kube::cni::remove
   if [[ -d "${KUBELET_ROOT_DIR}/pods" ]]; then
     awk -v root="${KUBELET_ROOT_DIR}/pods/" 'index($2, root) == 1 {print $2}' /proc/mounts |
       sort -r | while read -r m; do umount "${m}" 2>/dev/null || true; done
