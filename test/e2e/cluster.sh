@@ -386,6 +386,14 @@ EOF
   e2e::wait_until "a liveness restart" 60 restarted probed
   out="$(e2e::ok -n "${NS}" get events --field-selector reason=Unhealthy -o jsonpath='{.items[*].message}')"
   e2e::assert_match "Unhealthy event" 'Liveness probe failed' "${out}"
+  # The kubelet's /metrics/probes through the API server's node proxy.
+  local node
+  node="$(e2e::ok -n "${NS}" get pod probed -o jsonpath='{.spec.nodeName}')"
+  out="$(e2e::ok get --raw "/api/v1/nodes/${node}/proxy/metrics/probes")"
+  e2e::assert_match "failed liveness probes counted" \
+    "prober_probe_total\\{container=\"main\",namespace=\"${NS}\",pod=\"probed\",pod_uid=\"[0-9a-f-]+\",probe_type=\"Liveness\",result=\"failed\"\\} [1-9]" "${out}"
+  e2e::assert_match "readiness probe answers timed" \
+    "prober_probe_duration_seconds_count\\{container=\"main\",namespace=\"${NS}\",pod=\"probed\",probe_type=\"Readiness\"\\} [1-9]" "${out}"
 }
 
 # Admission in a whole cluster: the ServiceAccount plugin gives a pod its

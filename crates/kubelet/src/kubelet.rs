@@ -109,6 +109,7 @@ pub struct Kubelet {
     pub pleg_health: Arc<PlegHealth>,
     pub synced: Arc<AtomicBool>,
     machine: MachineInfo,
+    probe_metrics: Arc<crate::stats::probe_metrics::ProbeMetrics>,
 }
 
 impl Kubelet {
@@ -161,6 +162,7 @@ impl Kubelet {
             pleg_health: Arc::new(PlegHealth::default()),
             synced: Arc::new(AtomicBool::new(false)),
             machine,
+            probe_metrics: Arc::default(),
         })
     }
 
@@ -168,13 +170,16 @@ impl Kubelet {
     /// as `pleg` here).
     /// What `/stats/summary` and `/metrics/resource` read.
     pub fn stats_provider(&self) -> Arc<crate::stats::StatsProvider> {
-        Arc::new(crate::stats::StatsProvider::new(
-            self.config.node_name.clone(),
-            self.config.root_dir.clone(),
-            self.config.pod_logs_dir.clone(),
-            self.manager.runtime.clone(),
-            self.manager.images.clone(),
-        ))
+        Arc::new(
+            crate::stats::StatsProvider::new(
+                self.config.node_name.clone(),
+                self.config.root_dir.clone(),
+                self.config.pod_logs_dir.clone(),
+                self.manager.runtime.clone(),
+                self.manager.images.clone(),
+            )
+            .with_probe_metrics(self.probe_metrics.clone()),
+        )
     }
 
     pub fn health_checks(&self) -> Checks {
@@ -303,7 +308,10 @@ impl Kubelet {
             host_ips: c.node_ips.clone(),
             runtime_name: self.runtime_name.clone(),
             pods: self.pods.clone(),
-            prober: Arc::new(crate::prober::Prober::new(self.manager.runtime.clone())),
+            prober: Arc::new(crate::prober::Prober::new(
+                self.manager.runtime.clone(),
+                self.probe_metrics.clone(),
+            )),
             volumes: self.volumes.clone(),
             sync_frequency: c.sync_frequency,
             services: crate::envvars::ServiceEnv::new(services),

@@ -18,6 +18,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::cri::api::ContainerState;
 use crate::cri::RuntimeService;
 use crate::kuberuntime::pod_status::PodRuntimeStatus;
+use crate::stats::probe_metrics::{Outcome, ProbeLabels, ProbeMetrics};
 
 /// Which probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,6 +62,7 @@ pub struct Prober {
     /// The last failure's message per probe, for events and status.
     messages: Arc<Mutex<HashMap<Key, String>>>,
     tasks: Mutex<HashMap<Key, Task>>,
+    metrics: Arc<ProbeMetrics>,
 }
 
 impl std::fmt::Debug for Prober {
@@ -71,12 +73,13 @@ impl std::fmt::Debug for Prober {
 }
 
 impl Prober {
-    pub fn new(runtime: Arc<dyn RuntimeService>) -> Self {
+    pub fn new(runtime: Arc<dyn RuntimeService>, metrics: Arc<ProbeMetrics>) -> Self {
         Self {
             runtime,
             results: Default::default(),
             messages: Default::default(),
             tasks: Default::default(),
+            metrics,
         }
     }
 
@@ -170,7 +173,16 @@ impl Prober {
             if tasks.contains_key(&key) {
                 continue;
             }
+            let labels = ProbeLabels {
+                probe_type: key.1.name(),
+                container: container.name.clone(),
+                pod: pod.metadata.name.clone().unwrap_or_default(),
+                namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+                pod_uid: uid.clone(),
+            };
             let worker = ProbeWorker {
+                metrics: self.metrics.clone(),
+                labels,
                 runtime: self.runtime.clone(),
                 results: self.results.clone(),
                 messages: self.messages.clone(),
@@ -192,6 +204,7 @@ impl Prober {
 
     /// Ends every task of the pod `uid`.
     pub fn remove_pod(&self, uid: &str) {
+        self.metrics.forget_pod(uid);
         if let Ok(mut tasks) = self.tasks.lock() {
             tasks.retain(|k, t| {
                 if t.uid == uid {
@@ -217,6 +230,8 @@ fn containers(pod: &Pod) -> impl Iterator<Item = &Container> {
 }
 
 struct ProbeWorker {
+    metrics: Arc<ProbeMetrics>,
+    labels: ProbeLabels,
     runtime: Arc<dyn RuntimeService>,
     results: Arc<Mutex<HashMap<Key, bool>>>,
     messages: Arc<Mutex<HashMap<Key, String>>>,
@@ -263,7 +278,14 @@ impl ProbeWorker {
                 && self.container.startup_probe.is_some()
                 && self.current(Kind::Startup) != Some(true);
             if !waits_for_startup {
+                let began = std::time::Instant::now();
                 let outcome = self.attempt(timeout).await;
+                let result = if outcome.is_ok() {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                };
+                self.metrics.observe(&self.labels, result, began.elapsed());
                 let flip = match &outcome {
                     Ok(()) => {
                         successes += 1;
@@ -479,6 +501,14 @@ mod tests {
 
     fn worker(probe: Probe, container: Container) -> ProbeWorker {
         ProbeWorker {
+            metrics: Arc::default(),
+            labels: ProbeLabels {
+                probe_type: "Readiness",
+                container: container.name.clone(),
+                pod: "p".into(),
+                namespace: "default".into(),
+                pod_uid: "u".into(),
+            },
             runtime: Arc::new(FakeRuntime::default()),
             results: Default::default(),
             messages: Default::default(),
@@ -582,7 +612,7 @@ mod tests {
 
     #[test]
     fn readiness_waits_for_startup_and_its_own_success() {
-        let p = Prober::new(Arc::new(FakeRuntime::default()));
+        let p = Prober::new(Arc::new(FakeRuntime::default()), Arc::default());
         let c: Container = serde_json::from_value(serde_json::json!({
             "name": "app",
             "startupProbe": {"exec": {"command": ["true"]}},

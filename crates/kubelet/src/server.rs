@@ -166,6 +166,9 @@ impl ServerState {
             }
             return body(200, PROMETHEUS_TEXT, resource_metrics::render(&s));
         }
+        if path == "/metrics/probes" {
+            return body(200, PROMETHEUS_TEXT, self.stats.probe_metrics().render());
+        }
         if path == "/metrics" {
             return match crate::stats::kubelet_metrics::render(&*self.manager.runtime).await {
                 Ok(t) => body(200, PROMETHEUS_TEXT, t),

@@ -14,6 +14,7 @@
 
 pub mod kubelet_metrics;
 pub mod node;
+pub mod probe_metrics;
 pub mod resource_metrics;
 pub mod summary;
 
@@ -64,6 +65,7 @@ pub struct StatsProvider {
     runtime: Arc<dyn RuntimeService>,
     images: Arc<dyn ImageService>,
     samples: Mutex<HashMap<String, CpuSample>>,
+    probes: Arc<probe_metrics::ProbeMetrics>,
 }
 
 fn now_ns() -> i64 {
@@ -158,7 +160,19 @@ impl StatsProvider {
             runtime,
             images,
             samples: Mutex::new(HashMap::new()),
+            probes: Arc::default(),
         }
+    }
+
+    /// Serves these probe series on `/metrics/probes`.
+    pub fn with_probe_metrics(mut self, probes: Arc<probe_metrics::ProbeMetrics>) -> Self {
+        self.probes = probes;
+        self
+    }
+
+    /// The probe series (`/metrics/probes`).
+    pub fn probe_metrics(&self) -> &probe_metrics::ProbeMetrics {
+        &self.probes
     }
 
     /// Reads the node's figures below other roots (tests).
