@@ -392,6 +392,11 @@ EOF
   out="$(e2e::ok get --raw "/api/v1/nodes/${node}/proxy/metrics/probes")"
   e2e::assert_match "failed liveness probes counted" \
     "prober_probe_total\\{container=\"main\",namespace=\"${NS}\",pod=\"probed\",pod_uid=\"[0-9a-f-]+\",probe_type=\"Liveness\",result=\"failed\"\\} [1-9]" "${out}"
+  # cAdvisor's families on /metrics/cadvisor, from the container's cgroup.
+  local cadvisor
+  cadvisor="$(e2e::ok get --raw "/api/v1/nodes/${node}/proxy/metrics/cadvisor")"
+  e2e::assert_match "the container's working set in /metrics/cadvisor" \
+    "container_memory_working_set_bytes\\{container=\"main\",id=\"/k8s.io/[0-9a-f]{64}\",image=\"docker.io/library/busybox:[^\"]+\",name=\"[0-9a-f]{64}\",namespace=\"${NS}\",pod=\"probed\"\\} [1-9]" "${cadvisor}"
   e2e::assert_match "readiness probe answers timed" \
     "prober_probe_duration_seconds_count\\{container=\"main\",namespace=\"${NS}\",pod=\"probed\",probe_type=\"Readiness\"\\} [1-9]" "${out}"
 }

@@ -166,6 +166,9 @@ impl ServerState {
             }
             return body(200, PROMETHEUS_TEXT, resource_metrics::render(&s));
         }
+        if path == "/metrics/cadvisor" {
+            return body(200, PROMETHEUS_TEXT, self.stats.cadvisor_metrics().await);
+        }
         if path == "/metrics/probes" {
             return body(200, PROMETHEUS_TEXT, self.stats.probe_metrics().render());
         }

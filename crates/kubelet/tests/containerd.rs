@@ -181,6 +181,39 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
     })
     .await;
     assert!(metrics.contains("resource_scrape_error 0\n"), "{metrics}");
+    // cAdvisor's families from the container's real cgroup.
+    let cid = cs
+        .container_id
+        .as_deref()
+        .unwrap()
+        .trim_start_matches("containerd://");
+    let resp = server.handle("/metrics/cadvisor", "").await;
+    assert_eq!(resp.status(), 200);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let cadvisor = String::from_utf8_lossy(&body).into_owned();
+    let series = format!(
+        "container_memory_working_set_bytes{{container=\"main\",id=\"/k8s.io/{cid}\",image=\"docker.io/library/busybox:1.35\",name=\"{cid}\",namespace=\"default\",pod=\"web\"}} "
+    );
+    let line = cadvisor
+        .lines()
+        .find(|l| l.starts_with(&series))
+        .unwrap_or_else(|| panic!("{series} in\n{cadvisor}"));
+    let bytes: f64 = line[series.len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(bytes > 0.0, "{line}");
+    assert!(
+        cadvisor.contains("container_scrape_error 0\n"),
+        "{cadvisor}"
+    );
+    assert!(
+        cadvisor
+            .contains("container_cpu_usage_seconds_total{container=\"\",cpu=\"total\",id=\"/\""),
+        "{cadvisor}"
+    );
 
     let deleted = Instant::now();
     pods.delete("web", &DeleteParams::default()).await.unwrap();

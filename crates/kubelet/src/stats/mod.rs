@@ -12,6 +12,7 @@
 //! request after start (or for a new container) has no rate. Samples of
 //! containers that are gone are dropped on every request.
 
+pub mod cadvisor_metrics;
 pub mod kubelet_metrics;
 pub mod node;
 pub mod probe_metrics;
@@ -168,6 +169,18 @@ impl StatsProvider {
     pub fn with_probe_metrics(mut self, probes: Arc<probe_metrics::ProbeMetrics>) -> Self {
         self.probes = probes;
         self
+    }
+
+    /// `/metrics/cadvisor` as of now.
+    pub async fn cadvisor_metrics(&self) -> String {
+        let machine = crate::nodestatus::MachineInfo::read(&self.root_dir);
+        cadvisor_metrics::render(
+            self.runtime.as_ref(),
+            self.images.as_ref(),
+            &self.cgroup_root,
+            &machine,
+        )
+        .await
     }
 
     /// The probe series (`/metrics/probes`).

@@ -13,16 +13,16 @@ use std::fmt::Write;
 use super::summary::{Summary, Time};
 use super::StatsError;
 
-struct Family {
+pub(super) struct Family {
     name: &'static str,
     help: &'static str,
     kind: &'static str,
     /// Labels, value and the sample's timestamp in ms (0: none written).
-    samples: Vec<(String, f64, i64)>,
+    pub(super) samples: Vec<(String, f64, i64)>,
 }
 
 impl Family {
-    fn new(name: &'static str, help: &'static str, kind: &'static str) -> Self {
+    pub(super) fn new(name: &'static str, help: &'static str, kind: &'static str) -> Self {
         Family {
             name,
             help,
@@ -30,7 +30,7 @@ impl Family {
             samples: vec![],
         }
     }
-    fn push(&mut self, labels: String, value: f64, at: Time) {
+    pub(super) fn push(&mut self, labels: String, value: f64, at: Time) {
         self.samples.push((labels, value, at.millis()));
     }
 }
@@ -68,7 +68,7 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn labels(pairs: &[(&str, &str)]) -> String {
+pub(super) fn labels(pairs: &[(&str, &str)]) -> String {
     let inner: Vec<String> = pairs
         .iter()
         .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
@@ -171,6 +171,12 @@ pub fn render(summary: &Result<Summary, StatsError>) -> String {
         }
     }
     families.push(scrape_error);
+    exposition(families)
+}
+
+/// The text of `families`: sorted by name, samples by labels, empty
+/// families left out.
+pub(super) fn exposition(mut families: Vec<Family>) -> String {
     families.sort_by_key(|f| f.name);
     let mut out = String::new();
     for mut f in families {
