@@ -23,7 +23,7 @@ KUBECTL_VERSIONS="${KUBECTL_VERSIONS:-1.27 1.33}"
 # (ENABLE_CLUSTER_DNS, on by default), `top` the metrics add-on
 # (ENABLE_METRICS_SERVER, on by default; scraped every 12 s here, the least
 # upstream allows next to its 10 s kubelet request timeout).
-CLUSTER_CASES="${CLUSTER_CASES:-node_ready kubelet_auth static_pod pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward probes service_account dns persistent_volume resource_quota drain top hpa certificates rbac eviction}"
+CLUSTER_CASES="${CLUSTER_CASES:-node_ready kubelet_auth static_pod pod_runs_and_logs pod_deleted_gracefully deployment_behind_service exec port_forward python_client probes service_account dns persistent_volume resource_quota drain top hpa certificates rbac eviction}"
 NS=""
 
 # e2e::cluster_up: builds (unless E2E_BIN_DIR) and starts the cluster as a
@@ -326,6 +326,40 @@ case_exec() {
   local rc=0
   kc -n "${NS}" exec shell -- sh -c 'exit 3' >/dev/null 2>&1 || rc=$?
   e2e::assert_eq "exec exit code" 3 "${rc}"
+}
+
+# e2e::python_venv: a venv with the official Python client, made once
+# under E2E_PYTHON_VENV (PyPI is reachable from these machines).
+e2e::python_venv() {
+  local venv="${E2E_PYTHON_VENV:-/var/cache/kube-e2e/python-venv}"
+  if ! "${venv}/bin/python" -c 'import kubernetes' >/dev/null 2>&1; then
+    command -v python3 >/dev/null 2>&1 || kube::util::ensure_packages python3 python3-venv >&2
+    python3 -m venv "${venv}" >&2 || return 1
+    "${venv}/bin/pip" install -q "kubernetes==${E2E_PYTHON_CLIENT_VERSION:-33.1.0}" >&2 || return 1
+  fi
+  echo "${venv}/bin/python"
+}
+
+# A client library that speaks WebSocket: the Python client's exec (exit
+# code, stderr, stdin) and port-forward go through the API server, the
+# kubelet and containerd's streaming server (v4.channel.k8s.io).
+case_python_client() {
+  ensure_ns
+  e2e::ok -n "${NS}" run pyexec --image=busybox --restart=Never -- sleep 3600 >/dev/null
+  e2e::ok -n "${NS}" run pypf --image=busybox --restart=Never -- \
+    sh -c 'echo forwarded > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' >/dev/null
+  e2e::wait_until "pod pyexec Running" 60 pod_running pyexec
+  e2e::wait_until "pod pypf Running" 60 pod_running pypf
+  local python out
+  python="$(e2e::python_venv)" || { echo "FAILED: could not install the Python client" >&2; exit 1; }
+  out="$("${python}" "${KUBE_ROOT}/test/e2e/clients/python_stream.py" "${E2E_KUBECONFIG}" "${NS}" pyexec pypf 2>&1)" ||
+    { printf 'FAILED: the Python client\n%s\n' "${out}" >&2; exit 1; }
+  e2e::assert_line "exec stdout" "stdout=out" "${out}"
+  e2e::assert_line "exec stderr" "stderr=err" "${out}"
+  e2e::assert_line "exec exit code" "returncode=3" "${out}"
+  e2e::assert_line "exec stdin" "stdin=got from python" "${out}"
+  e2e::assert_line "port-forward" "portforward=forwarded" "${out}"
+  e2e::assert_line "port-forward error channel" "portforward_error=" "${out}"
 }
 
 # port-forward from this host to a pod's port, through the same path.

@@ -49,9 +49,17 @@ impl Query {
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str)
     }
+    /// A boolean parameter as upstream converts query values
+    /// (`Convert_Slice_string_To_bool`): present and neither `0` nor
+    /// `false` in any case (the Python client sends `True`).
     pub fn flag(&self, k: &str) -> bool {
-        matches!(self.get(k), Some("true") | Some("1"))
+        self.get(k).is_some_and(query_bool)
     }
+}
+
+/// Upstream's reading of one boolean query value.
+pub fn query_bool(v: &str) -> bool {
+    !(v == "0" || v.eq_ignore_ascii_case("false"))
 }
 
 /// Everything a verb handler gets.

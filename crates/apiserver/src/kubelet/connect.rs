@@ -5,9 +5,13 @@
 //! `pods/proxy`, `services/proxy` and `nodes/proxy` to the pod, an
 //! endpoint or the kubelet.
 //!
-//! Streams are passed through as SPDY. A WebSocket upgrade (kubectl 1.30+
-//! tries `v5.channel.k8s.io` first) is refused with a 400 before anything
-//! is dialled, which makes kubectl fall back to SPDY.
+//! Upgrades are passed through to the kubelet, which passes them on to the
+//! runtime's streaming server: SPDY, and WebSocket with the protocols
+//! containerd 1.6 speaks (`channel.k8s.io` up to `v4.channel.k8s.io`,
+//! which client libraries such as Python's use). kubectl 1.30+ asks for
+//! `v5.channel.k8s.io` (1.31+ port-forward for the SPDY-over-WebSocket
+//! tunnel) only, gets the runtime's 403 and falls back to SPDY; upstream's
+//! API server would translate those to SPDY instead.
 
 use std::sync::Arc;
 
@@ -206,11 +210,6 @@ async fn stream(
     };
     if req.method() != Method::GET && req.method() != Method::POST {
         return Err(method_not_allowed(what, req.method()));
-    }
-    if backend::is_websocket(req.headers()) {
-        return Err(ApiError::bad_request(
-            "streaming over WebSocket is not supported by this server yet; use SPDY",
-        ));
     }
     let pod = containers::pod(state, &info.namespace, &info.name)?;
     let query = Query::parse(req.uri().query());

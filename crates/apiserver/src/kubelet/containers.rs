@@ -201,7 +201,7 @@ pub fn stream_query(raw_query: Option<&str>, exec: bool) -> String {
             .decode_utf8_lossy()
             .into_owned();
         match k {
-            "stdin" | "stdout" | "stderr" | "tty" if v == "true" || v == "1" => {
+            "stdin" | "stdout" | "stderr" | "tty" if crate::handlers::query_bool(&v) => {
                 params.push((stream_key(k), "1".into()))
             }
             "command" if exec => commands.push(v),
@@ -311,6 +311,12 @@ mod tests {
         assert_eq!(
             stream_query(Some("stdout=true&command=ls"), false),
             "output=1"
+        );
+        // Upstream's booleans: anything but 0 or false (the Python client
+        // sends True).
+        assert_eq!(
+            stream_query(Some("stdout=True&stderr=False&stdin=0&tty=yes"), false),
+            "output=1&tty=1"
         );
     }
 }
