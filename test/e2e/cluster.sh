@@ -326,6 +326,30 @@ case_exec() {
   local rc=0
   kc -n "${NS}" exec shell -- sh -c 'exit 3' >/dev/null 2>&1 || rc=$?
   e2e::assert_eq "exec exit code" 3 "${rc}"
+  # The kubelet's /etc/hosts: its header, the pod's IP with its hostname,
+  # the FQDN under a subdomain, hostAliases.
+  local ip
+  ip="$(e2e::ok -n "${NS}" get pod shell -o jsonpath='{.status.podIP}')"
+  out="$(e2e::ok -n "${NS}" exec shell -- cat /etc/hosts)"
+  e2e::assert_line "managed hosts file" "# Kubernetes-managed hosts file." "${out}"
+  e2e::assert_line "the pod's entry" "${ip}"$'\t'"shell" "${out}"
+  e2e::ok -n "${NS}" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: aliased, namespace: ${NS}}
+spec:
+  hostname: box
+  subdomain: sub
+  hostAliases:
+  - {ip: "10.1.2.3", hostnames: [foo.local, bar.local]}
+  containers:
+  - {name: main, image: busybox, command: [sleep, "3600"]}
+EOF
+  e2e::wait_until "pod aliased Running" 60 pod_running aliased
+  ip="$(e2e::ok -n "${NS}" get pod aliased -o jsonpath='{.status.podIP}')"
+  out="$(e2e::ok -n "${NS}" exec aliased -- cat /etc/hosts)"
+  e2e::assert_line "the FQDN under the subdomain" "${ip}"$'\t'"box.sub.${NS}.svc.cluster.local"$'\t'"box" "${out}"
+  e2e::assert_line "hostAliases" "10.1.2.3"$'\t'"foo.local"$'\t'"bar.local" "${out}"
 }
 
 # e2e::python_venv: a venv with the official Python client, made once

@@ -135,6 +135,8 @@ impl Kubelet {
             root_dir: config.root_dir.clone(),
             memory_capacity: machine.memory_bytes as f64,
             cpu_capacity: machine.num_cores as f64,
+            cluster_domain: config.cluster_domain.clone(),
+            node_hosts_file: "/etc/hosts".into(),
         };
         let volumes = VolumeManager::new(
             client.clone(),

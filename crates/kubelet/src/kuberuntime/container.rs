@@ -14,6 +14,7 @@ use crate::cri::api::{
 };
 
 use super::expansion::expand;
+use super::hosts_file;
 use super::labels::{self, pod_name, pod_namespace, pod_uid, ContainerType};
 use super::quantity;
 use crate::volume::{subpath, PodVolumes};
@@ -75,6 +76,10 @@ pub struct ContainerSettings {
     pub memory_capacity: f64,
     /// The node's CPUs, the default of an unset `limits.cpu`.
     pub cpu_capacity: f64,
+    /// `--cluster-domain`, for the FQDN in `/etc/hosts`.
+    pub cluster_domain: String,
+    /// The node's hosts file, copied for host network pods.
+    pub node_hosts_file: PathBuf,
 }
 
 fn field_ref(pod: &Pod, path: &str, s: &ContainerSettings) -> Result<String, ConfigError> {
@@ -402,6 +407,28 @@ pub fn generate_container_config(
             container_path: m.mount_path.clone(),
             host_path: host.to_string_lossy().into_owned(),
             readonly: m.read_only.unwrap_or(false),
+            ..Default::default()
+        });
+    }
+    // Upstream's managed /etc/hosts once the pod has an IP, unless the
+    // container mounts its own.
+    if !s.pod_ips.is_empty()
+        && s.root_dir.is_absolute()
+        && !mounts
+            .iter()
+            .any(|m| m.container_path == hosts_file::ETC_HOSTS)
+    {
+        let node_hosts = if s.node_hosts_file.as_os_str().is_empty() {
+            std::path::Path::new(hosts_file::ETC_HOSTS)
+        } else {
+            s.node_hosts_file.as_path()
+        };
+        let file = hosts_file::ensure(&s.root_dir, pod, &s.pod_ips, &s.cluster_domain, node_hosts)
+            .map_err(|e| ConfigError::Mount(format!("failed to create the hosts file: {e}")))?;
+        mounts.push(Mount {
+            container_path: hosts_file::ETC_HOSTS.into(),
+            host_path: file.to_string_lossy().into_owned(),
+            readonly: false,
             ..Default::default()
         });
     }

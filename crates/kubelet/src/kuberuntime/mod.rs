@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod container;
 pub mod expansion;
+pub mod hosts_file;
 pub mod labels;
 pub mod manager;
 pub mod pod_status;
