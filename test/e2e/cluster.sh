@@ -251,6 +251,24 @@ case_pod_runs_and_logs() {
   e2e::assert_match "pod IP in the pod range, Ready, on the node" '^10\.94\.[0-9]+\.[0-9]+ True [a-z0-9.-]+$' "${out}"
   out="$(e2e::ok -n "${NS}" get events --field-selector reason=Scheduled -o jsonpath='{.items[*].message}')"
   e2e::assert_match "Scheduled event" "Successfully assigned ${NS}/hello to " "${out}"
+  # Termination messages: the file a container writes, and with
+  # FallbackToLogsOnError the log's tail when it failed without one.
+  e2e::ok -n "${NS}" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: farewell, namespace: ${NS}}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: file, image: busybox, command: [sh, -c, "echo goodbye > /dev/termination-log; exit 1"]}
+  - name: logs
+    image: busybox
+    terminationMessagePolicy: FallbackToLogsOnError
+    command: [sh, -c, "echo last words; exit 2"]
+EOF
+  e2e::wait_until "pod farewell Failed" 60 pod_phase_is "${NS}" farewell Failed
+  out="$(e2e::ok -n "${NS}" get pod farewell -o jsonpath='{.status.containerStatuses[?(@.name=="file")].state.terminated.message}|{.status.containerStatuses[?(@.name=="logs")].state.terminated.message}')"
+  e2e::assert_eq "termination messages" $'goodbye\n|last words' "${out}"
 }
 
 case_pod_deleted_gracefully() {

@@ -345,6 +345,20 @@ impl RuntimeService for FakeRuntime {
                 reason: String::new(),
             },
         );
+        // As containerd, the (empty) log file exists from the creation on.
+        if let Some(c) = s.containers.get(&id) {
+            let path = full_log_path(&s, c);
+            let p = std::path::Path::new(&path);
+            if p.is_absolute() {
+                if let Some(dir) = p.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let _ = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p);
+            }
+        }
         Ok(id)
     }
 
@@ -485,6 +499,7 @@ impl RuntimeService for FakeRuntime {
             labels: c.config.labels.clone(),
             annotations: c.config.annotations.clone(),
             log_path: full_log_path(&s, c),
+            mounts: c.config.mounts.clone(),
             ..Default::default()
         })
     }

@@ -17,6 +17,7 @@ use super::expansion::expand;
 use super::hosts_file;
 use super::labels::{self, pod_name, pod_namespace, pod_uid, ContainerType};
 use super::quantity;
+use super::termination_message;
 use crate::volume::{subpath, PodVolumes};
 
 /// Why a container's configuration could not be made; shown as the
@@ -407,6 +408,25 @@ pub fn generate_container_config(
             container_path: m.mount_path.clone(),
             host_path: host.to_string_lossy().into_owned(),
             readonly: m.read_only.unwrap_or(false),
+            ..Default::default()
+        });
+    }
+    // A file for the termination message, per instance.
+    let message_path = container
+        .termination_message_path
+        .clone()
+        .unwrap_or_else(|| "/dev/termination-log".into());
+    if !message_path.is_empty() && s.root_dir.is_absolute() {
+        let file = termination_message::create_file(&s.root_dir, pod_uid(pod), &container.name)
+            .map_err(|e| {
+                ConfigError::Mount(format!(
+                    "failed to create the termination message file: {e}"
+                ))
+            })?;
+        mounts.push(Mount {
+            container_path: message_path,
+            host_path: file.to_string_lossy().into_owned(),
+            readonly: false,
             ..Default::default()
         });
     }

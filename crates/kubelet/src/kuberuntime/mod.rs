@@ -11,3 +11,4 @@ pub mod manager;
 pub mod pod_status;
 pub mod quantity;
 pub mod sandbox;
+pub mod termination_message;

@@ -130,6 +130,17 @@ pub async fn get_pod_status(
             .cloned()
             .or_else(|| c.metadata.as_ref().map(|m| m.name.clone()))
             .unwrap_or_default();
+        let mut message = st.message.clone();
+        if st.state == ContainerState::ContainerExited as i32 {
+            // Upstream appends what the container left to the runtime's word.
+            let left = super::termination_message::read(&st);
+            if !left.is_empty() {
+                if !message.is_empty() {
+                    message.push_str(": ");
+                }
+                message.push_str(&left);
+            }
+        }
         containers.push(ContainerStatus {
             id: c.id,
             sandbox_id: c.pod_sandbox_id,
@@ -140,7 +151,7 @@ pub async fn get_pod_status(
             finished_at: st.finished_at,
             exit_code: st.exit_code,
             reason: st.reason,
-            message: st.message,
+            message,
             image: st.image.map(|i| i.image).unwrap_or_default(),
             image_ref: st.image_ref,
             restart_count: c
