@@ -244,9 +244,11 @@ case_pod_runs_and_logs() {
   e2e::assert_eq "kubectl logs --since-time" "late line" "$(e2e::ok -n "${NS}" logs hello --since-time="${late}")"
   e2e::assert_eq "kubectl logs --since=1h" $'hello from a container\nlate line' "$(e2e::ok -n "${NS}" logs hello --since=1h)"
   # Log collectors find it under /var/log/containers, linked to the file.
-  out="$(ls /var/log/containers/hello_"${NS}"_hello-*.log)"
-  e2e::assert_match "the container log link" "^/var/log/containers/hello_${NS}_hello-[0-9a-f]{64}\.log$" "${out}"
-  e2e::assert_match "the link's target" "^/var/log/pods/${NS}_hello_[0-9a-f-]+/hello/0\.log$" "$(readlink "${out}")"
+  local cid uid
+  cid="$(e2e::ok -n "${NS}" get pod hello -o jsonpath='{.status.containerStatuses[0].containerID}')"
+  uid="$(e2e::ok -n "${NS}" get pod hello -o jsonpath='{.metadata.uid}')"
+  e2e::assert_eq "the container log link" "/var/log/pods/${NS}_hello_${uid}/hello/0.log" \
+    "$(readlink "/var/log/containers/hello_${NS}_hello-${cid#containerd://}.log")"
   out="$(e2e::ok -n "${NS}" get pod hello -o jsonpath='{.status.podIP} {.status.conditions[?(@.type=="Ready")].status} {.spec.nodeName}')"
   e2e::assert_match "pod IP in the pod range, Ready, on the node" '^10\.94\.[0-9]+\.[0-9]+ True [a-z0-9.-]+$' "${out}"
   out="$(e2e::ok -n "${NS}" get events --field-selector reason=Scheduled -o jsonpath='{.items[*].message}')"

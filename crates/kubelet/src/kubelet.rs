@@ -393,6 +393,9 @@ impl Kubelet {
                         crate::logs::files::remove_pod_log_dirs(&c.pod_logs_dir, |uid| {
                             known.contains(uid)
                         });
+                        crate::logs::files::remove_dangling_symlinks(
+                            &self.manager.container_logs_dir(),
+                        );
                         self.synced.store(true, Ordering::SeqCst);
                         if let Some(st) = statics.as_ref() {
                             st.reconcile();

@@ -37,6 +37,31 @@ static ONE_KUBELET: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const T: Duration = Duration::from_secs(60);
 
+/// A kubelet for `node` on the test containerd, its files under `dir`,
+/// `adjust`ed, started; its server's state.
+async fn start_kubelet(
+    api: &integration::TestApiServer,
+    remote: &Arc<RemoteRuntime>,
+    node: &str,
+    dir: &std::path::Path,
+    adjust: impl FnOnce(&mut KubeletConfig),
+) -> ServerState {
+    let mut config = KubeletConfig {
+        node_name: node.into(),
+        hostname: node.into(),
+        node_ips: vec!["127.0.0.1".into()],
+        root_dir: dir.join("root"),
+        pod_logs_dir: dir.join("logs"),
+        eviction: common::no_eviction(),
+        ..Default::default()
+    };
+    adjust(&mut config);
+    let kubelet = Kubelet::new(api.client.clone(), remote.clone(), remote.clone(), config)
+        .await
+        .unwrap();
+    common::run(kubelet)
+}
+
 #[tokio::test]
 async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
     let _one = ONE_KUBELET.lock().await;
@@ -49,26 +74,7 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
     let remote = Arc::new(RemoteRuntime::new(&endpoint).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let node = format!("cri-node-{}", std::process::id());
-    let config = KubeletConfig {
-        node_name: node.clone(),
-        hostname: node.clone(),
-        node_ips: vec!["127.0.0.1".into()],
-        root_dir: dir.path().join("root"),
-        pod_logs_dir: dir.path().join("logs"),
-        eviction: common::no_eviction(),
-        ..Default::default()
-    };
-    let kubelet = Kubelet::new(api.client.clone(), remote.clone(), remote.clone(), config)
-        .await
-        .unwrap();
-    let server = ServerState {
-        pods: kubelet.pods.clone(),
-        manager: kubelet.manager.clone(),
-        healthz: kubelet.health_checks(),
-        stats: kubelet.stats_provider(),
-        auth: std::sync::Arc::new(kubelet::auth::KubeletAuth::allow_all("test-node")),
-    };
-    tokio::spawn(kubelet.run());
+    let server = start_kubelet(&api, &remote, &node, dir.path(), |_| {}).await;
 
     let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
     let started = Instant::now();
@@ -280,26 +286,7 @@ async fn busybox_reads_config_map_and_service_account_token() {
     let remote = Arc::new(RemoteRuntime::new(&endpoint).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let node = format!("cri-vol-node-{}", std::process::id());
-    let config = KubeletConfig {
-        node_name: node.clone(),
-        hostname: node.clone(),
-        node_ips: vec!["127.0.0.1".into()],
-        root_dir: dir.path().join("root"),
-        pod_logs_dir: dir.path().join("logs"),
-        eviction: common::no_eviction(),
-        ..Default::default()
-    };
-    let kubelet = Kubelet::new(api.client.clone(), remote.clone(), remote.clone(), config)
-        .await
-        .unwrap();
-    let server = ServerState {
-        pods: kubelet.pods.clone(),
-        manager: kubelet.manager.clone(),
-        healthz: kubelet.health_checks(),
-        stats: kubelet.stats_provider(),
-        auth: std::sync::Arc::new(kubelet::auth::KubeletAuth::allow_all("test-node")),
-    };
-    tokio::spawn(kubelet.run());
+    let server = start_kubelet(&api, &remote, &node, dir.path(), |_| {}).await;
 
     let sa = "/var/run/secrets/kubernetes.io/serviceaccount";
     let script = format!(
@@ -369,32 +356,15 @@ async fn chatty_logs_rotate_and_follow_keeps_up() {
     let remote = Arc::new(RemoteRuntime::new(&endpoint).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let node = format!("cri-log-node-{}", std::process::id());
-    let config = KubeletConfig {
-        node_name: node.clone(),
-        hostname: node.clone(),
-        node_ips: vec!["127.0.0.1".into()],
-        root_dir: dir.path().join("root"),
-        pod_logs_dir: dir.path().join("logs"),
-        eviction: common::no_eviction(),
-        container_log: kubelet::logs::rotate::LogRotatePolicy {
+    let server = start_kubelet(&api, &remote, &node, dir.path(), |c| {
+        c.container_log = kubelet::logs::rotate::LogRotatePolicy {
             max_size: 16 * 1024,
             max_files: 3,
             max_workers: 1,
             monitor_interval: Duration::from_secs(1),
-        },
-        ..Default::default()
-    };
-    let kubelet = Kubelet::new(api.client.clone(), remote.clone(), remote.clone(), config)
-        .await
-        .unwrap();
-    let server = ServerState {
-        pods: kubelet.pods.clone(),
-        manager: kubelet.manager.clone(),
-        healthz: kubelet.health_checks(),
-        stats: kubelet.stats_provider(),
-        auth: std::sync::Arc::new(kubelet::auth::KubeletAuth::allow_all("test-node")),
-    };
-    tokio::spawn(kubelet.run());
+        }
+    })
+    .await;
 
     // ~500 lines a second, ~20 KiB a second in the CRI format.
     let script = "i=0; while true; do i=$((i+1)); echo \"line $i\"; \

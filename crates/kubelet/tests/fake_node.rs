@@ -46,14 +46,7 @@ async fn fake_node_registers_runs_restarts_and_deletes_a_pod() {
     )
     .await
     .unwrap();
-    let server = kubelet::server::ServerState {
-        pods: kubelet.pods.clone(),
-        manager: kubelet.manager.clone(),
-        healthz: kubelet.health_checks(),
-        stats: kubelet.stats_provider(),
-        auth: std::sync::Arc::new(kubelet::auth::KubeletAuth::allow_all("test-node")),
-    };
-    tokio::spawn(kubelet.run());
+    let server = common::run(kubelet);
 
     let nodes: Api<Node> = Api::all(api.client.clone());
     let node = eventually("the node to be Ready", T, || async {

@@ -1,5 +1,5 @@
-//! The API server's way to kubelets: `pods/log`, `pods/exec` (an SPDY-style
-//! upgrade spliced through) and `nodes/proxy` reach a fake kubelet (an
+//! The API server's way to kubelets: `pods/log`, `pods/exec` (SPDY and
+//! WebSocket upgrades spliced through) and `nodes/proxy` reach a fake kubelet (an
 //! HTTPS server in this test that demands the API server's kubelet client
 //! certificate) at the Node's InternalIP and kubelet port, with upstream's
 //! URLs and error wording.
@@ -40,6 +40,20 @@ async fn kubelet_answer(mut req: http::Request<hyper::body::Incoming>) -> Resp {
         };
     }
     if path.starts_with("/exec/default/web/") {
+        // containerd's streaming server: WebSocket up to v4, else 403.
+        let websocket = req
+            .headers()
+            .get("upgrade")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+        let offered = req
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if websocket && !offered.split(',').any(|p| p.trim() == "v4.channel.k8s.io") {
+            return text(403, "requested protocol(s) are not supported".into());
+        }
         let upgrade = hyper::upgrade::on(&mut req);
         tokio::spawn(async move {
             let Ok(io) = upgrade.await else { return };
@@ -54,13 +68,19 @@ async fn kubelet_answer(mut req: http::Request<hyper::body::Incoming>) -> Resp {
                 }
             }
         });
-        return http::Response::builder()
+        let reply = http::Response::builder()
             .status(101)
-            .header("Connection", "Upgrade")
-            .header("Upgrade", "SPDY/3.1")
-            .header("X-Stream-Protocol-Version", "v4.channel.k8s.io")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
+            .header("Connection", "Upgrade");
+        let reply = if websocket {
+            reply
+                .header("Upgrade", "websocket")
+                .header("Sec-WebSocket-Protocol", "v4.channel.k8s.io")
+        } else {
+            reply
+                .header("Upgrade", "SPDY/3.1")
+                .header("X-Stream-Protocol-Version", "v4.channel.k8s.io")
+        };
+        return reply.body(Full::new(Bytes::new())).unwrap();
     }
     if path == "/metrics" {
         return text(200, "kubelet_fake_metric 1\n".into());
@@ -310,22 +330,36 @@ async fn logs_exec_and_node_proxy_reach_the_kubelet() {
     io.read_exact(&mut echo).await.unwrap();
     assert_eq!(&echo, b"ping");
 
-    // WebSocket is refused before dialling, so kubectl falls back to SPDY.
-    let ws = raw(
-        &s.client,
+    // WebSocket goes through to the kubelet too: v4 (the Python client's)
+    // is upgraded; kubectl's v5-only offer gets the runtime's 403, so
+    // kubectl falls back to SPDY. Booleans as upstream reads them (`True`).
+    let websocket = |protocols: &'static str| {
         http::Request::get(
-            "/api/v1/namespaces/default/pods/web/exec?command=ls&container=app&stdout=true",
+            "/api/v1/namespaces/default/pods/web/exec?command=ls&container=app&stdout=True&stderr=false",
         )
         .header("Connection", "Upgrade")
         .header("Upgrade", "websocket")
         .header("Sec-WebSocket-Version", "13")
         .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .header("Sec-WebSocket-Protocol", "v5.channel.k8s.io")
+        .header("Sec-WebSocket-Protocol", protocols)
         .body(vec![])
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(ws.status(), 400);
+        .unwrap()
+    };
+    let mut ws = raw(&s.client, websocket("v4.channel.k8s.io")).await;
+    assert_eq!(ws.status(), 101);
+    assert_eq!(ws.headers()["sec-websocket-protocol"], "v4.channel.k8s.io");
+    let upgraded = hyper::upgrade::on(&mut ws).await.unwrap();
+    let mut io = hyper_util::rt::TokioIo::new(upgraded);
+    let mut line = Vec::new();
+    while io.read_exact(&mut byte).await.is_ok() && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&line),
+        "path=/exec/default/web/app?command=ls&output=1"
+    );
+    let v5 = raw(&s.client, websocket("v5.channel.k8s.io")).await;
+    assert_eq!(v5.status(), 403);
     let unscheduled = raw(
         &s.client,
         http::Request::post(

@@ -87,3 +87,16 @@ pub fn no_eviction() -> kubelet::eviction::EvictionConfig {
         ..Default::default()
     }
 }
+
+/// Starts `kubelet` and returns its server's state (every caller allowed).
+pub fn run(kubelet: kubelet::Kubelet) -> kubelet::server::ServerState {
+    let server = kubelet::server::ServerState {
+        pods: kubelet.pods.clone(),
+        manager: kubelet.manager.clone(),
+        healthz: kubelet.health_checks(),
+        stats: kubelet.stats_provider(),
+        auth: std::sync::Arc::new(kubelet::auth::KubeletAuth::allow_all("test-node")),
+    };
+    tokio::spawn(kubelet.run());
+    server
+}
