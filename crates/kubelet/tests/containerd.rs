@@ -165,6 +165,11 @@ async fn busybox_pod_runs_serves_logs_and_is_deleted_cleanly() {
         .iter()
         .find(|p| p["podRef"]["name"] == "web")
         .unwrap();
+    // The shell and its sleep, counted in the container's pids cgroup.
+    assert!(
+        web["process_stats"]["process_count"].as_u64() >= Some(1),
+        "{web}"
+    );
     let main = &web["containers"][0];
     assert_eq!(main["name"], "main");
     assert!(main["cpu"]["usageCoreNanoSeconds"].is_u64(), "{main}");

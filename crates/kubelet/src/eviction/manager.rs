@@ -524,6 +524,7 @@ mod tests {
                 name: "scratch".into(),
             }],
             ephemeral_storage: None,
+            process_stats: None,
         };
         assert_eq!(local_storage_violation(&p, &s), None);
         s.volume[0].fs.used_bytes = Some(4096);

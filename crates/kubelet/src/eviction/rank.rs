@@ -107,6 +107,14 @@ pub fn disk_usage(pod: &Pod, stats: &PodStats, inodes: bool) -> f64 {
     containers + volumes
 }
 
+fn processes(stats: &PodStats) -> u64 {
+    stats
+        .process_stats
+        .as_ref()
+        .and_then(|p| p.process_count)
+        .unwrap_or(0)
+}
+
 fn memory_usage(stats: &PodStats) -> f64 {
     stats
         .memory
@@ -146,7 +154,10 @@ pub fn rank(signal: Signal, pods: &mut [Arc<Pod>], stats: &PodStatsByUid<'_>) {
                     .then(priority(p1).cmp(&priority(p2)))
                     .then((u2 - r2).total_cmp(&(u1 - r1)))
             }
-            Signal::PidAvailable => priority(p1).cmp(&priority(p2)),
+            // Upstream's rankPIDPressure: priority, then more processes first.
+            Signal::PidAvailable => priority(p1)
+                .cmp(&priority(p2))
+                .then(processes(s2).cmp(&processes(s1))),
             _ => {
                 let inodes = matches!(signal, Signal::NodeFsInodesFree | Signal::ImageFsInodesFree);
                 let (u1, u2) = (disk_usage(p1, s1, inodes), disk_usage(p2, s2, inodes));
@@ -289,7 +300,36 @@ mod tests {
             memory,
             volume: vec![],
             ephemeral_storage: None,
+            process_stats: None,
         }
+    }
+
+    #[test]
+    fn pid_ranking_is_priority_then_process_count() {
+        let mut pods = vec![
+            pod("few", 0, None),
+            pod("many", 0, None),
+            pod("important", 1000, None),
+        ];
+        let stats_of = |name: &str, n: u64| {
+            let mut s = stats(name, 0);
+            s.process_stats = Some(crate::stats::summary::ProcessStats {
+                process_count: Some(n),
+            });
+            s
+        };
+        let all = [
+            stats_of("few", 2),
+            stats_of("many", 40),
+            stats_of("important", 90),
+        ];
+        let by_uid: PodStatsByUid<'_> = all.iter().map(|s| (s.pod_ref.uid.as_str(), s)).collect();
+        rank(Signal::PidAvailable, &mut pods, &by_uid);
+        let order: Vec<&str> = pods
+            .iter()
+            .map(|p| p.metadata.name.as_deref().unwrap())
+            .collect();
+        assert_eq!(order, ["many", "few", "important"]);
     }
 
     #[test]

@@ -334,6 +334,17 @@ impl StatsProvider {
         let node_fs = (detail == Detail::Full)
             .then(|| node::fs_usage(&self.pod_logs_dir).or_else(|| node::fs_usage(&self.root_dir)))
             .flatten();
+        // Process counts from the pids cgroups, for PID pressure ranking.
+        let cgroups = if detail == Detail::Full {
+            let ids: Vec<&str> = containers
+                .iter()
+                .filter(|c| c.state == ContainerState::ContainerRunning as i32)
+                .map(|c| c.id.as_str())
+                .collect();
+            cadvisor_metrics::find_cgroups(&self.cgroup_root, &ids)
+        } else {
+            HashMap::new()
+        };
         let mut live = HashSet::new();
         let mut pods = Vec::new();
         for sb in &sandboxes {
@@ -342,10 +353,20 @@ impl StatsProvider {
             }
             let meta = sb.metadata.clone().unwrap_or_default();
             let mut cs = Vec::new();
+            let mut processes: Option<u64> = None;
             for c in containers.iter().filter(|c| {
                 c.pod_sandbox_id == sb.id && c.state == ContainerState::ContainerRunning as i32
             }) {
                 live.insert(c.id.clone());
+                if let Some(rel) = cgroups.get(&c.id) {
+                    let path = self.cgroup_root.join("pids").join(rel).join("pids.current");
+                    if let Some(n) = std::fs::read_to_string(path)
+                        .ok()
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                    {
+                        *processes.get_or_insert(0) += n;
+                    }
+                }
                 let name = c
                     .metadata
                     .as_ref()
@@ -443,6 +464,9 @@ impl StatsProvider {
                 volume: volumes.into_iter().map(|(v, _)| v).collect(),
                 ephemeral_storage,
                 containers: cs,
+                process_stats: processes.map(|n| summary::ProcessStats {
+                    process_count: Some(n),
+                }),
             });
         }
         self.forget_except(&live);

@@ -91,6 +91,16 @@ pub struct PodStats {
     pub volume: Vec<VolumeStats>,
     #[serde(rename = "ephemeral-storage", skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage: Option<FsStats>,
+    /// Upstream's field is snake_case: `process_stats`.
+    #[serde(rename = "process_stats", skip_serializing_if = "Option::is_none")]
+    pub process_stats: Option<ProcessStats>,
+}
+
+/// The processes of a pod (`process_count`, snake_case as upstream's).
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct ProcessStats {
+    #[serde(rename = "process_count", skip_serializing_if = "Option::is_none")]
+    pub process_count: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
