@@ -377,8 +377,14 @@ EOF
 e2e::python_venv() {
   local venv="${E2E_PYTHON_VENV:-/var/cache/kube-e2e/python-venv}"
   if ! "${venv}/bin/python" -c 'import kubernetes' >/dev/null 2>&1; then
-    command -v python3 >/dev/null 2>&1 || kube::util::ensure_packages python3 python3-venv >&2
-    python3 -m venv "${venv}" >&2 || return 1
+    # Debian's python3 makes venvs only with python3-venv installed.
+    local python=python3
+    if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+      kube::util::ensure_packages python3 python3-venv >&2 || return 1
+      python=/usr/bin/python3
+    fi
+    rm -rf "${venv}"
+    "${python}" -m venv "${venv}" >&2 || return 1
     "${venv}/bin/pip" install -q "kubernetes==${E2E_PYTHON_CLIENT_VERSION:-33.1.0}" >&2 || return 1
   fi
   echo "${venv}/bin/python"

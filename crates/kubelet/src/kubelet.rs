@@ -390,12 +390,7 @@ impl Kubelet {
                         let known: HashSet<String> =
                             seen.iter().cloned().chain(workers.uids()).collect();
                         self.volumes.cleanup_orphaned_pod_dirs(&known);
-                        crate::logs::files::remove_pod_log_dirs(&c.pod_logs_dir, |uid| {
-                            known.contains(uid)
-                        });
-                        crate::logs::files::remove_dangling_symlinks(
-                            &self.manager.container_logs_dir(),
-                        );
+                        self.cleanup_orphaned_logs(known.clone());
                         self.synced.store(true, Ordering::SeqCst);
                         if let Some(st) = statics.as_ref() {
                             st.reconcile();
@@ -420,6 +415,32 @@ impl Kubelet {
                 }
             }
         }
+    }
+
+    /// Removes the log directories of pods neither the API nor the runtime
+    /// has (a pod the runtime still runs, say a static pod not read yet, or
+    /// an orphan [`Self::cleanup_orphan`] will remove, keeps its logs), then
+    /// the links left dangling.
+    fn cleanup_orphaned_logs(&self, known: HashSet<String>) {
+        let manager = self.manager.clone();
+        let dir = self.config.pod_logs_dir.clone();
+        tokio::spawn(async move {
+            let sandboxes = match manager.runtime.list_pod_sandbox(None).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(error = %e, "listing sandboxes before removing orphaned pod logs");
+                    return;
+                }
+            };
+            let running: HashSet<String> = sandboxes
+                .into_iter()
+                .filter_map(|s| s.labels.get(crate::kuberuntime::labels::POD_UID).cloned())
+                .collect();
+            crate::logs::files::remove_pod_log_dirs(&dir, |uid| {
+                known.contains(uid) || running.contains(uid)
+            });
+            crate::logs::files::remove_dangling_symlinks(&manager.container_logs_dir());
+        });
     }
 
     /// Kills and removes what the runtime still has of a pod this node does
